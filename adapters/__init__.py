@@ -1,0 +1,1 @@
+"""The shared network specification (``adapters.spec``) and its translations into simulators."""

@@ -1,0 +1,150 @@
+"""One interface for every simulator backend (think Brian2's ``Device``, without globals).
+
+A backend is an explicit object: it declares what it can do (:class:`Capabilities`), is
+built once from a materialised network (:meth:`Backend.prepare`, phases timed), then runs
+chunks of k steps with host-given input spikes and returns the chunk's readout counts
+*on the host* — so a wall clock stopped after :meth:`Backend.run_chunk` returns has
+covered all device work (JAX results are synchronised inside).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from .spec.materialise import MaterialisedNetwork
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend cannot run here (not installed, no GPU, no compiler). The harness
+    records the cell as ``skipped: <reason>``."""
+
+    def __init__(self, backend: str, reason: str):
+        super().__init__(f"{backend}: {reason}")
+        self.backend = backend
+        self.reason = reason
+
+
+class BackendFailed(RuntimeError):
+    """The backend tried and failed (compiler error, crash). ``log_path`` keeps the output."""
+
+    def __init__(self, backend: str, reason: str, log_path: Path | None = None):
+        where = f" (log: {log_path})" if log_path else ""
+        super().__init__(f"{backend}: {reason}{where}")
+        self.backend = backend
+        self.reason = reason
+        self.log_path = log_path
+
+
+class UnsupportedSpec(ValueError):
+    """The spec uses a feature this backend cannot express identically."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capabilities:
+    """What a backend supports; the harness skips unsupported cells up front."""
+
+    closed_loop: bool  # run_chunk carries state between chunks with new inputs
+    open_loop: bool  # run_uninterrupted: whole run, inputs known in advance
+    dtypes: frozenset[str] = frozenset({"float32", "float64"})
+    neuron_models: frozenset[str] = frozenset({"lif", "alif", "adex", "izhikevich"})
+    synapses: frozenset[str] = frozenset({"delta", "exponential"})
+    plasticity: frozenset[str] = frozenset()
+    needs_gpu: bool = False
+    threads: bool = False  # honours BackendOptions.threads
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackendOptions:
+    """How to build: threads (OpenMP/XLA intra-op), spike recording (off for timing),
+    cache root for build directories/compilation caches, and ``cold`` to force an empty
+    cache (a fresh build directory) for cold-compile measurements."""
+
+    threads: int = 1
+    record_spikes: bool = False
+    cache_dir: Path = Path(".cache/spark-bench")
+    cold: bool = False
+
+
+@dataclass(kw_only=True)
+class BuildReport:
+    """Phase timings of :meth:`Backend.prepare`, in seconds, keyed by phase name
+    (``codegen_compile``, ``construct``, ...), plus whether a compile cache was hit."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+    cache_hit: bool | None = None
+    notes: str = ""
+    log_path: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkInput:
+    """What the host hands in for one chunk: input spikes ``(k, n_inputs)`` bool, and the
+    reward/modulator for three-factor plasticity (ignored by networks without it)."""
+
+    spikes: np.ndarray
+    modulator: float = 0.0
+
+    @property
+    def k(self) -> int:
+        return int(self.spikes.shape[0])
+
+
+class Backend(abc.ABC):
+    """Abstract backend. Subclasses are final and set ``name`` and ``capabilities``."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    @abc.abstractmethod
+    def prepare(self, net: MaterialisedNetwork, options: BackendOptions) -> BuildReport:
+        """Generate/compile/construct everything for ``net``; raise BackendUnavailable,
+        BackendFailed or UnsupportedSpec with a reason."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Return to the materialised initial state (t = 0, empty delay queues, no
+        recorded spikes)."""
+
+    @abc.abstractmethod
+    def run_chunk(self, chunk: ChunkInput) -> np.ndarray:
+        """Run ``chunk.k`` steps continuing from the current state; return the chunk's spike
+        count per readout population (int64, readout order), already on the host."""
+
+    def run_uninterrupted(self, spikes: np.ndarray) -> np.ndarray:
+        """Run all of ``spikes`` (``(n_steps, n_inputs)``) in one go from the current state
+        (open loop); return total counts per readout. Default: one big chunk."""
+        return self.run_chunk(ChunkInput(spikes=spikes))
+
+    def recorded_spikes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``{population: (steps, indices)}`` since the last reset, sorted by (step, index).
+        Only when built with ``record_spikes=True``."""
+        raise NotImplementedError(f"{self.name} does not record spikes")
+
+    def close(self) -> None:
+        """Release processes, files and device memory. Safe to call twice."""
+
+
+def check_supported(backend: type[Backend], net: MaterialisedNetwork) -> None:
+    """Raise :class:`UnsupportedSpec` naming the first feature ``backend`` lacks."""
+    caps = backend.capabilities
+    if net.dtype not in caps.dtypes:
+        raise UnsupportedSpec(f"{backend.name} does not support dtype {net.dtype}")
+    for pop in net.spec.populations:
+        if pop.model.kind not in caps.neuron_models:
+            raise UnsupportedSpec(
+                f"{backend.name} does not support neuron model {pop.model.kind!r} "
+                f"(population {pop.name!r})")
+    for proj in net.spec.projections:
+        if proj.synapse.kind not in caps.synapses:
+            raise UnsupportedSpec(
+                f"{backend.name} does not support synapse {proj.synapse.kind!r} "
+                f"(projection {proj.name!r})")
+        if proj.plasticity is not None and proj.plasticity.kind not in caps.plasticity:
+            raise UnsupportedSpec(
+                f"{backend.name} does not support plasticity {proj.plasticity.kind!r} "
+                f"(projection {proj.name!r})")

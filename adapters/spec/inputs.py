@@ -1,0 +1,82 @@
+"""Host-side input spikes and the closed-loop controller, identical for every backend.
+
+The uniform numbers that decide each input spike are fixed per (step, input neuron) by the
+input seed, so the spikes depend only on the rates the controller chose, never on how the
+run was cut into chunks or on which backend runs it. The controller is a pure function of
+the previous chunk's readout counts (see :class:`~adapters.spec.model.PoissonInput`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .model import NetworkSpec, PoissonInput
+
+
+def channel_of_inputs(n_inputs: int, n_channels: int) -> np.ndarray:
+    """Input neuron i listens to readout channel ``i % n_channels``."""
+    return np.arange(n_inputs) % max(n_channels, 1)
+
+
+def feedback_rates(signal: PoissonInput, counts_per_neuron: np.ndarray | None) -> np.ndarray:
+    """Rate (Hz) per readout channel for the next chunk, from the last chunk's counts per
+    neuron of each readout population (``None`` before the first chunk)."""
+    n_channels = 1 if counts_per_neuron is None else len(counts_per_neuron)
+    if counts_per_neuron is None or signal.feedback_gain == 0.0:
+        return np.full(n_channels, float(signal.rate))
+    c = np.asarray(counts_per_neuron, dtype=np.float64)
+    mean = c.mean()
+    rates = signal.rate * (1.0 + signal.feedback_gain * (c - mean) / (mean + 1.0))
+    return np.clip(rates, 0.0, signal.max_rate)
+
+
+class InputStream:
+    """Produces the input spikes of successive chunks of one run.
+
+    ``next_chunk(k, last_counts)`` returns a bool array ``(k, n_inputs)`` for steps
+    ``[position, position + k)`` and advances. ``last_counts`` are the previous chunk's
+    readout spike counts (one integer per readout population); the stream turns them into
+    per-neuron rates with the population sizes.
+    """
+
+    def __init__(self, spec: NetworkSpec, n_steps: int | None = None):
+        sim = spec.simulation
+        self.signal = spec.input
+        self.n_steps = sim.n_steps if n_steps is None else int(n_steps)
+        self.p_per_hz = sim.dt * 1e-3  # spike probability per Hz per step
+        readouts = spec.readout_names
+        self.readout_sizes = np.array([spec.size_of(r) for r in readouts], dtype=np.float64)
+        self.channels = channel_of_inputs(spec.input.size, len(readouts))
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([sim.input_seed, 0])))
+        # float64 uniforms, one per (step, input neuron): fixed by the input seed alone.
+        self.uniforms = rng.random((self.n_steps, spec.input.size))
+        self.position = 0
+
+    def reset(self) -> None:
+        self.position = 0
+
+    def rates(self, last_counts: np.ndarray | None) -> np.ndarray:
+        """Per input neuron rate (Hz) for the next chunk."""
+        per_neuron = None if last_counts is None else np.asarray(last_counts) / self.readout_sizes
+        channel_rates = feedback_rates(self.signal, per_neuron)
+        if channel_rates.size == 1:
+            return np.full(self.signal.size, channel_rates[0])
+        return channel_rates[self.channels]
+
+    def next_chunk(self, k: int, last_counts: np.ndarray | None = None) -> np.ndarray:
+        if self.position + k > self.n_steps:
+            raise ValueError(f"chunk of {k} steps runs past the end ({self.position}/{self.n_steps})")
+        u = self.uniforms[self.position:self.position + k]
+        self.position += k
+        return u < (self.rates(last_counts) * self.p_per_hz)[None, :]
+
+    def open_loop(self) -> np.ndarray:
+        """All steps with the chunk-0 rates (the uninterrupted, inputs-known-in-advance case)."""
+        return self.uniforms < (self.rates(None) * self.p_per_hz)[None, :]
+
+
+def spikes_to_events(spikes: np.ndarray, step_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, indices)`` int arrays of a bool ``(k, n)`` spike array, sorted by step then
+    index (the order a SpikeGeneratorGroup or a pipe wants)."""
+    steps, idx = np.nonzero(spikes)
+    return steps.astype(np.int64) + step_offset, idx.astype(np.int64)

@@ -1,0 +1,424 @@
+"""The shared network specification: plain, frozen, simulator-free data.
+
+Every backend simulates exactly what these types say, so every semantic point that
+could make two simulators disagree is pinned here, in the docstrings, once:
+
+Time grid and step order
+    Time advances in steps of ``dt`` (ms). One step ``t -> t+1`` does, in this order
+    (Brian2's default schedule): (1) state update of every non-refractory neuron with the
+    model's pinned integration scheme, using the synaptic currents *before* this step's
+    deliveries; synaptic currents decay exactly; (2) threshold: a neuron spikes at step t
+    when ``v > threshold`` (strict); (3) synaptic propagation: every spike emitted at step
+    ``t - d`` by a presynaptic neuron with a synapse of delay ``d`` steps is delivered now
+    (input-population spikes of step t included; a delay is ``d >= 1`` whole steps, so
+    a spike emitted at step t arrives at step t + d); (4) reset of the neurons that
+    spiked (``v = v_reset``, model-specific jumps) and the refractory clock starts.
+
+Refractoriness
+    ``t_ref`` is a whole number of steps R (validated). A neuron is *refractory* at step t
+    when it spiked at step s with ``t - s < R`` (Brian2's rule ``timestep(t - lastspike)
+    < timestep(refractory)``). While refractory its membrane ``v`` is not integrated (it
+    stays at ``v_reset``), it cannot spike, and *delta* inputs delivered to it are
+    discarded. Other state variables (``g``, ``theta``, ``w``, ``u``) keep evolving. So
+    after a spike at s the first integrating update is at step s + R (R <= 1: none skipped).
+
+Discrete updates (what "exact" means, so every backend computes the same numbers)
+    LIF/ALIF membrane, delta synapses only: ``v' = v_inf + (v - v_inf) * exp(-dt/tau_m)``
+    with ``v_inf = v_rest + i_offset``. With an exponential synapse current g (the exact
+    propagator of the linear pair, as NEST's ``iaf_psc_exp``; needs tau_syn != tau_m):
+    ``v' = v_inf + (v - v_inf) * exp(-dt/tau_m)
+           + g * tau_syn/(tau_syn - tau_m) * (exp(-dt/tau_syn) - exp(-dt/tau_m))`` and
+    ``g' = g * exp(-dt/tau_syn)``. ALIF: ``theta' = theta * exp(-dt/tau_adapt)``.
+    AdEx/Izhikevich: one forward-Euler step with every right-hand side evaluated at the
+    old state; g decays exactly as above.
+
+Synapses
+    ``Delta``: ``v += w`` (w in mV). ``Exponential``: ``g += w`` and ``dg/dt = -g/tau_syn``
+    (exact decay), entering the membrane equation as the current ``I_syn = g`` in the
+    state variable's own units (mV for LIF/ALIF/AdEx, mV/ms for Izhikevich). All
+    exponential projections into one population share one ``g`` and one ``tau_syn``.
+    The sign of ``w`` carries excitation/inhibition.
+
+Connectivity, weights, delays, initial state and input spikes are *materialised once*
+on the host from seeds (see :mod:`adapters.spec.materialise`); backends never draw
+random numbers of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+FORMAT_VERSION = 1
+"""Written into every spec file and checked on read."""
+
+NAME_PATTERN = r"[A-Za-z][A-Za-z0-9_]{0,63}"
+"""Population/projection names: identifiers only, so they are safe in generated code."""
+
+DType = Literal["float32", "float64"]
+
+
+# --------------------------------------------------------------------------- distributions
+
+
+@dataclass(frozen=True, kw_only=True)
+class Constant:
+    """Every draw equals ``value``."""
+
+    kind: ClassVar[str] = "constant"
+    value: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Uniform:
+    """Uniform on ``[low, high)``."""
+
+    kind: ClassVar[str] = "uniform"
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Normal:
+    """Gaussian with ``mean`` and ``std`` (no clipping: a weight may change sign)."""
+
+    kind: ClassVar[str] = "normal"
+    mean: float
+    std: float
+
+
+Distribution = Constant | Uniform | Normal
+
+
+# --------------------------------------------------------------------------- neuron models
+
+
+@dataclass(frozen=True, kw_only=True)
+class LIF:
+    """Leaky integrate-and-fire, exact (exponential) integration.
+
+    ``dv/dt = (v_rest - v + i_offset + I_syn) / tau_m``; spike when ``v > v_thresh``;
+    reset ``v = v_reset``. Units: ms and mV (``i_offset`` is the steady depolarisation
+    the constant drive would cause, in mV). With an exponential synapse the pair
+    (v, g) is integrated with the exact linear propagator (as NEST's ``iaf_psc_exp``).
+    """
+
+    kind: ClassVar[str] = "lif"
+    state_variables: ClassVar[tuple[str, ...]] = ("v",)
+    integration: ClassVar[str] = "exact"
+    tau_m: float = 10.0
+    v_rest: float = -65.0
+    v_reset: float = -65.0
+    v_thresh: float = -50.0
+    t_ref: float = 2.0
+    i_offset: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ALIF:
+    """LIF with an adaptive threshold ``theta`` (exact integration).
+
+    As :class:`LIF`, plus ``dtheta/dt = -theta / tau_adapt``; spike when
+    ``v > v_thresh + theta``; at a spike ``theta += beta`` (mV).
+    """
+
+    kind: ClassVar[str] = "alif"
+    state_variables: ClassVar[tuple[str, ...]] = ("v", "theta")
+    integration: ClassVar[str] = "exact"
+    tau_m: float = 10.0
+    v_rest: float = -65.0
+    v_reset: float = -65.0
+    v_thresh: float = -50.0
+    t_ref: float = 2.0
+    i_offset: float = 0.0
+    tau_adapt: float = 100.0
+    beta: float = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdEx:
+    """Adaptive exponential integrate-and-fire, forward Euler.
+
+    ``dv/dt = (v_rest - v + delta_t*exp((v - v_t)/delta_t) - w + i_offset + I_syn) / tau_m``
+    ``dw/dt = (a*(v - v_rest) - w) / tau_w``  (w expressed in mV, a dimensionless)
+    spike when ``v > v_peak``; reset ``v = v_reset``, ``w += b`` (mV).
+    """
+
+    kind: ClassVar[str] = "adex"
+    state_variables: ClassVar[tuple[str, ...]] = ("v", "w")
+    integration: ClassVar[str] = "euler"
+    tau_m: float = 20.0
+    v_rest: float = -70.0
+    v_reset: float = -58.0
+    v_t: float = -50.0
+    delta_t: float = 2.0
+    v_peak: float = 0.0
+    tau_w: float = 100.0
+    a: float = 0.5
+    b: float = 2.0
+    t_ref: float = 0.0
+    i_offset: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Izhikevich:
+    """Izhikevich (2003), forward Euler, time in ms, v in mV.
+
+    ``dv/dt = 0.04*v**2 + 5*v + 140 - u + i_offset + I_syn``;
+    ``du/dt = a*(b*v - u)``; spike when ``v > v_peak``; reset ``v = c``, ``u += d``.
+    ``i_offset`` and ``I_syn`` are in mV/ms. Initial ``u`` defaults to ``b * v``.
+    """
+
+    kind: ClassVar[str] = "izhikevich"
+    state_variables: ClassVar[tuple[str, ...]] = ("v", "u")
+    integration: ClassVar[str] = "euler"
+    a: float = 0.02
+    b: float = 0.2
+    c: float = -65.0
+    d: float = 8.0
+    v_peak: float = 30.0
+    t_ref: float = 0.0
+    i_offset: float = 0.0
+
+
+NeuronModel = LIF | ALIF | AdEx | Izhikevich
+
+
+def threshold_of(model: NeuronModel) -> float:
+    """The (static part of the) spike threshold, a strict ``>`` comparison."""
+    if isinstance(model, (AdEx, Izhikevich)):
+        return model.v_peak
+    return model.v_thresh
+
+
+def reset_of(model: NeuronModel) -> float:
+    """The membrane value after a spike and during refractoriness."""
+    if isinstance(model, Izhikevich):
+        return model.c
+    return model.v_reset
+
+
+# --------------------------------------------------------------------------- synapses
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delta:
+    """``v += w`` at delivery (discarded while the target is refractory)."""
+
+    kind: ClassVar[str] = "delta"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exponential:
+    """Current-based exponential: ``g += w`` at delivery, ``dg/dt = -g/tau_syn`` (ms)."""
+
+    kind: ClassVar[str] = "exponential"
+    tau_syn: float = 5.0
+
+
+SynapseModel = Delta | Exponential
+
+
+# --------------------------------------------------------------------------- plasticity
+
+
+@dataclass(frozen=True, kw_only=True)
+class STDP:
+    """Pair-based additive STDP with exponential traces (nearest-neighbour free, all-to-all).
+
+    Traces decay exactly with ``tau_pre``/``tau_post`` (ms). At a presynaptic delivery:
+    ``x_pre += 1; w = clip(w - a_minus * x_post, w_min, w_max)``. At a postsynaptic spike:
+    ``x_post += 1; w = clip(w + a_plus * x_pre, w_min, w_max)``. Only existing synapses
+    change.
+    """
+
+    kind: ClassVar[str] = "stdp"
+    tau_pre: float = 20.0
+    tau_post: float = 20.0
+    a_plus: float = 0.01
+    a_minus: float = 0.012
+    w_min: float = 0.0
+    w_max: float = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RewardModulatedSTDP:
+    """Three-factor rule: STDP updates go into an eligibility trace ``e`` (decays with
+    ``tau_elig``), and ``w = clip(w + lr * modulator * e, w_min, w_max)`` once per chunk,
+    where ``modulator`` is the reward signal the closed loop hands in with the chunk.
+    """
+
+    kind: ClassVar[str] = "reward_stdp"
+    tau_pre: float = 20.0
+    tau_post: float = 20.0
+    tau_elig: float = 200.0
+    a_plus: float = 0.01
+    a_minus: float = 0.012
+    lr: float = 1.0
+    w_min: float = 0.0
+    w_max: float = 1.0
+
+
+Plasticity = STDP | RewardModulatedSTDP
+
+
+# --------------------------------------------------------------------------- connectors
+
+
+@dataclass(frozen=True, kw_only=True)
+class FixedProbability:
+    """Each (pre, post) pair is connected independently with probability ``p``."""
+
+    kind: ClassVar[str] = "fixed_probability"
+    p: float
+    allow_self: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class FixedInDegree:
+    """Each target receives exactly ``n`` distinct sources, drawn without replacement."""
+
+    kind: ClassVar[str] = "fixed_indegree"
+    n: int
+    allow_self: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class OneToOne:
+    """``i -> i``; source and target sizes must be equal."""
+
+    kind: ClassVar[str] = "one_to_one"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AllToAll:
+    """Every source to every target."""
+
+    kind: ClassVar[str] = "all_to_all"
+    allow_self: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Explicit:
+    """An explicit list of (pre, post) index pairs, given as two equal-length lists."""
+
+    kind: ClassVar[str] = "explicit"
+    pre: tuple[int, ...]
+    post: tuple[int, ...]
+
+
+Connector = FixedProbability | FixedInDegree | OneToOne | AllToAll | Explicit
+
+
+# --------------------------------------------------------------------------- network parts
+
+
+@dataclass(frozen=True, kw_only=True)
+class Population:
+    """``size`` neurons of one model; ``initial`` maps state-variable names to distributions
+    (missing variables start at ``v_rest``/``c`` for ``v``, ``b*v`` for Izhikevich ``u``,
+    and 0 otherwise)."""
+
+    name: str
+    size: int
+    model: NeuronModel
+    initial: dict[str, Distribution] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoissonInput:
+    """The input population: ``size`` spike sources driven by the closed-loop controller.
+
+    Input neuron i is assigned to readout channel ``i % n_readouts``. For chunk n+1 every
+    neuron of channel j fires at step t with probability ``rate_j * dt`` (compared with a
+    host-drawn uniform number fixed per (step, neuron) by the input seed), where
+    ``rate_j = clip(rate * (1 + feedback_gain * (c_j - mean(c)) / (mean(c) + 1)), 0, max_rate)``
+    and ``c`` are chunk n's readout counts per neuron. Chunk 0 sees ``c = 0``, so with
+    ``feedback_gain = 0`` the input is open loop and independent of the chunk length k.
+    """
+
+    name: str = "input"
+    size: int
+    rate: float  # Hz
+    max_rate: float = 1000.0  # Hz
+    feedback_gain: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Projection:
+    """Synapses from ``source`` (a population or the input) to ``target``.
+
+    Weights are in the target variable's units (see module docstring); delays in ms and
+    materialised as ``max(1, rint(delay / dt))`` steps (validated >= dt where fixed).
+    """
+
+    name: str
+    source: str
+    target: str
+    connector: Connector
+    weight: Distribution
+    delay: Distribution = field(default_factory=lambda: Constant(value=1.0))
+    synapse: SynapseModel = field(default_factory=Delta)
+    plasticity: Plasticity | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Simulation:
+    """Run settings: ``dt`` and ``duration`` in ms; ``timesteps`` are the execution
+    timesteps k swept by default (each must divide the number of steps); ``seed`` is the
+    first network-instance seed (instance i uses ``seed + i``); ``input_seed`` fixes the
+    input spikes."""
+
+    dt: float = 0.1
+    duration: float = 1000.0
+    timesteps: tuple[int, ...] = (1, 10, 100, 1000, 10000)
+    dtype: DType = "float32"
+    seed: int = 1
+    input_seed: int = 12345
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.duration / self.dt))
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSpec:
+    """A whole network: populations, one input, projections, readouts, run settings.
+
+    ``readouts`` lists the populations whose spike counts are read back after every chunk
+    (empty means every population, in declaration order).
+    """
+
+    name: str
+    description: str = ""
+    populations: tuple[Population, ...]
+    input: PoissonInput
+    projections: tuple[Projection, ...]
+    readouts: tuple[str, ...] = ()
+    simulation: Simulation = field(default_factory=Simulation)
+
+    @property
+    def readout_names(self) -> tuple[str, ...]:
+        return self.readouts or tuple(p.name for p in self.populations)
+
+    def population(self, name: str) -> Population:
+        for pop in self.populations:
+            if pop.name == name:
+                return pop
+        raise KeyError(name)
+
+    def size_of(self, name: str) -> int:
+        """Size of a population or of the input."""
+        if name == self.input.name:
+            return self.input.size
+        return self.population(name).size
+
+
+# Explicit registries {kind: class}: the codec uses these, never string getattr.
+DISTRIBUTIONS: dict[str, type] = {c.kind: c for c in (Constant, Uniform, Normal)}
+NEURON_MODELS: dict[str, type] = {c.kind: c for c in (LIF, ALIF, AdEx, Izhikevich)}
+SYNAPSES: dict[str, type] = {c.kind: c for c in (Delta, Exponential)}
+PLASTICITY: dict[str, type] = {c.kind: c for c in (STDP, RewardModulatedSTDP)}
+CONNECTORS: dict[str, type] = {
+    c.kind: c for c in (FixedProbability, FixedInDegree, OneToOne, AllToAll, Explicit)
+}

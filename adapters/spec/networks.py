@@ -1,0 +1,117 @@
+"""Built-in networks: ``paper8``, ``paper7`` and ``tiny``.
+
+``paper8`` follows the Spark paper's figure-1 benchmark (8 self-recurrent pools of 1024
+neurons, "non-trivial connectivity among them", dt 0.1 ms, 1 s). The paper does not publish
+its parameters, so ours are chosen to match its description and the reference probe in
+DESIGN.md section 7 (LIF, tau_m 10 ms, p = 0.05 between every pair of pools, v += w,
+~10 Hz): each pool excites itself and, more weakly, its ring neighbour; it inhibits every
+other pool, most strongly the opposite one (the "A vs B" bias of the paper's cartpole
+agent, generalised to 8 pools). A Poisson input of 1024 sources feeds every pool
+(p = 0.05) and is driven in closed loop by the pools' spike counts. Delays 1-2 ms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .model import (
+    LIF,
+    Constant,
+    Exponential,
+    FixedProbability,
+    NetworkSpec,
+    Normal,
+    PoissonInput,
+    Population,
+    Projection,
+    Simulation,
+    Uniform,
+)
+
+
+def pools_network(name: str, n_pools: int, pool_size: int = 1024, *, p: float = 0.05,
+                  duration: float = 1000.0, description: str = "") -> NetworkSpec:
+    """``n_pools`` self-recurrent LIF pools with ring excitation and cross inhibition."""
+    lif = LIF(tau_m=10.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, t_ref=2.0, i_offset=8.0)
+    pops = tuple(
+        Population(name=f"pool{i}", size=pool_size, model=lif,
+                   initial={"v": Uniform(low=-65.0, high=-50.0)})
+        for i in range(n_pools)
+    )
+    projections: list[Projection] = []
+    for i in range(n_pools):
+        projections.append(Projection(
+            name=f"input_to_pool{i}", source="input", target=f"pool{i}",
+            connector=FixedProbability(p=p), weight=Normal(mean=1.0, std=0.1),
+            delay=Constant(value=1.0)))
+    for i in range(n_pools):
+        for j in range(n_pools):
+            if i == j:
+                weight, delay = Normal(mean=0.2, std=0.02), Constant(value=1.0)
+            elif j == (i + 1) % n_pools:
+                weight, delay = Normal(mean=0.1, std=0.01), Constant(value=1.5)
+            elif n_pools % 2 == 0 and j == (i + n_pools // 2) % n_pools:
+                weight, delay = Normal(mean=-0.4, std=0.04), Constant(value=2.0)
+            else:
+                weight, delay = Normal(mean=-0.1, std=0.01), Uniform(low=1.0, high=2.0)
+            projections.append(Projection(
+                name=f"pool{i}_to_pool{j}", source=f"pool{i}", target=f"pool{j}",
+                connector=FixedProbability(p=p), weight=weight, delay=delay))
+    return NetworkSpec(
+        name=name,
+        description=description,
+        populations=pops,
+        input=PoissonInput(name="input", size=pool_size, rate=20.0, max_rate=200.0,
+                           feedback_gain=0.5),
+        projections=tuple(projections),
+        simulation=Simulation(dt=0.1, duration=duration,
+                              timesteps=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000)),
+    )
+
+
+def paper8() -> NetworkSpec:
+    return pools_network("paper8", 8, description=(
+        "Spark paper figure 1: 8 self-recurrent pools x 1024 LIF, ring excitation, "
+        "cross inhibition, 1024 Poisson inputs in closed loop, dt 0.1 ms, 1 s."))
+
+
+def paper7() -> NetworkSpec:
+    return pools_network("paper7", 7, description=(
+        "The paper's 7-pool variant: 7 pools x 1024 LIF, otherwise as paper8."))
+
+
+def tiny() -> NetworkSpec:
+    """A few dozen neurons for tests: both synapse models, delays of 1-3 steps, closed loop."""
+    lif = LIF(tau_m=10.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, t_ref=1.0, i_offset=10.0)
+    pops = (
+        Population(name="a", size=40, model=lif, initial={"v": Uniform(low=-65.0, high=-50.0)}),
+        Population(name="b", size=30, model=lif, initial={"v": Uniform(low=-65.0, high=-50.0)}),
+    )
+    projections = (
+        Projection(name="input_to_a", source="input", target="a",
+                   connector=FixedProbability(p=0.3), weight=Constant(value=2.0),
+                   delay=Constant(value=0.1)),
+        Projection(name="input_to_b", source="input", target="b",
+                   connector=FixedProbability(p=0.3), weight=Constant(value=2.0),
+                   delay=Constant(value=0.2)),
+        Projection(name="a_to_a", source="a", target="a", connector=FixedProbability(p=0.2),
+                   weight=Normal(mean=0.5, std=0.1), delay=Uniform(low=0.1, high=0.3)),
+        Projection(name="a_to_b", source="a", target="b", connector=FixedProbability(p=0.2),
+                   weight=Normal(mean=3.0, std=0.3), delay=Constant(value=0.3),
+                   synapse=Exponential(tau_syn=2.0)),
+        Projection(name="b_to_a", source="b", target="a", connector=FixedProbability(p=0.2),
+                   weight=Normal(mean=-1.0, std=0.1), delay=Constant(value=0.2)),
+    )
+    return NetworkSpec(
+        name="tiny",
+        description="Test network: 2 LIF pools (40 + 30), 20 Poisson inputs, delta and "
+                    "exponential synapses, delays 1-3 steps, closed loop, 100 ms.",
+        populations=pops,
+        input=PoissonInput(name="input", size=20, rate=50.0, max_rate=400.0, feedback_gain=0.5),
+        projections=projections,
+        simulation=Simulation(dt=0.1, duration=100.0, timesteps=(1, 10, 100, 1000),
+                              dtype="float64"),
+    )
+
+
+BUILTIN: dict[str, Callable[[], NetworkSpec]] = {"paper8": paper8, "paper7": paper7, "tiny": tiny}

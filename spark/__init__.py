@@ -1,0 +1,1 @@
+"""Spark: a modular spiking-network engine in plain JAX."""
