@@ -1,0 +1,143 @@
+"""``spark-bench``: the command line.
+
+Sub-commands: ``spec show|validate|export`` (the shared network specification), ``run``
+(the benchmark sweep), ``validate`` (cross-backend fidelity) and ``report``. Every user
+error ends in one line on stderr naming the file/field and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from adapters.spec import BUILTIN, SpecError, dumps_json, dumps_toml, load_spec, materialise
+from adapters.spec.model import Constant, Distribution, NetworkSpec
+
+
+class UsageError(Exception):
+    """A bad command line or input that is the user's to fix (exit code 2)."""
+
+
+# --------------------------------------------------------------------------- spec
+
+
+def describe_spec(spec: NetworkSpec, with_synapses: bool = True) -> str:
+    """A readable summary: populations, input, projections with synapse counts."""
+    sim = spec.simulation
+    lines = [
+        f"network {spec.name}: {spec.description}".rstrip(": "),
+        f"  dt {sim.dt} ms, duration {sim.duration} ms ({sim.n_steps} steps), dtype {sim.dtype}, "
+        f"k in {list(sim.timesteps)}, seed {sim.seed}, input seed {sim.input_seed}",
+        "populations:",
+    ]
+    for pop in spec.populations:
+        params = ", ".join(f"{k}={v:g}" for k, v in vars(pop.model).items())
+        lines.append(f"  {pop.name:<12} {pop.size:>7} x {pop.model.kind} ({params})")
+    inp = spec.input
+    lines.append(f"input:\n  {inp.name:<12} {inp.size:>7} Poisson sources at {inp.rate:g} Hz "
+                 f"(feedback gain {inp.feedback_gain:g}, max {inp.max_rate:g} Hz)")
+    lines.append(f"readouts: {', '.join(spec.readout_names)}")
+    counts: dict[str, int] = {}
+    materialise_s = None
+    if with_synapses:
+        start = time.perf_counter()
+        net = materialise(spec)
+        materialise_s = time.perf_counter() - start
+        counts = {p.name: p.n_synapses for p in net.projections}
+    lines.append("projections:")
+    for proj in spec.projections:
+        line = (f"  {proj.name:<18} {proj.source:>8} -> {proj.target:<8} "
+                f"{proj.connector.kind:<17} w={_dist(proj.weight)} d={_dist(proj.delay)}ms "
+                f"{proj.synapse.kind}")
+        if proj.name in counts:
+            indegree = counts[proj.name] / spec.size_of(proj.target)
+            line += f"  {counts[proj.name]:>9,d} synapses (mean in-degree {indegree:.1f})"
+        if proj.plasticity is not None:
+            line += f" +{proj.plasticity.kind}"
+        lines.append(line)
+    if counts:
+        lines.append(f"total: {sum(p.size for p in spec.populations):,d} neurons, "
+                     f"{sum(counts.values()):,d} synapses (instance seed {spec.simulation.seed}, "
+                     f"materialised in {materialise_s:.2f} s)")
+    return "\n".join(lines)
+
+
+def _dist(dist: Distribution) -> str:
+    if isinstance(dist, Constant):
+        return f"{dist.value:g}"
+    return f"{dist.kind}(" + ",".join(f"{v:g}" for v in vars(dist).values()) + ")"
+
+
+def cmd_spec_show(args: argparse.Namespace) -> int:
+    print(describe_spec(load_spec(args.network), with_synapses=not args.no_synapses))
+    return 0
+
+
+def cmd_spec_validate(args: argparse.Namespace) -> int:
+    spec = load_spec(args.file)
+    print(f"{args.file}: valid ({spec.name}: {len(spec.populations)} populations, "
+          f"{len(spec.projections)} projections, {spec.simulation.n_steps} steps)")
+    return 0
+
+
+def cmd_spec_export(args: argparse.Namespace) -> int:
+    spec = load_spec(args.network)
+    text = dumps_toml(spec) if args.format == "toml" else dumps_json(spec)
+    if args.out:
+        from adapters.spec import write_spec_file
+
+        out = Path(args.out)
+        if out.suffix.lower() != f".{args.format}":
+            raise UsageError(f"--out {out}: expected a file ending in .{args.format}")
+        write_spec_file(spec, out)
+        print(f"wrote {out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spark-bench",
+        description="Honest cross-simulator SNN benchmarks (closed loop, same network, same inputs).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    spec = sub.add_parser("spec", help="show, validate or export a network specification")
+    spec_sub = spec.add_subparsers(dest="spec_command", required=True)
+    show = spec_sub.add_parser("show", help="readable summary of a built-in network or spec file")
+    show.add_argument("network", help=f"built-in name ({', '.join(BUILTIN)}) or a .toml/.json file")
+    show.add_argument("--no-synapses", action="store_true",
+                      help="skip materialisation (no synapse counts)")
+    show.set_defaults(func=cmd_spec_show)
+    val = spec_sub.add_parser("validate", help="check a spec file; exit 2 with the first error")
+    val.add_argument("file")
+    val.set_defaults(func=cmd_spec_validate)
+    export = spec_sub.add_parser("export", help="write a network as TOML or JSON")
+    export.add_argument("network")
+    export.add_argument("--format", choices=("toml", "json"), default="toml")
+    export.add_argument("--out", help="file to write (default: stdout)")
+    export.set_defaults(func=cmd_spec_export)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (SpecError, UsageError) as err:
+        print(f"spark-bench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spark-bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

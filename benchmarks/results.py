@@ -1,0 +1,115 @@
+"""The results format: a tidy table, one row per measurement, written atomically per cell.
+
+A results directory holds ``provenance.json`` (one record per sweep: hardware, versions,
+commit, command line) and ``cells/<cell_id>.csv`` (the rows of one finished cell, written
+to a temporary file and renamed, so a crash never leaves half a cell). Reports and asv read
+it with :func:`load_rows`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+
+from adapters.files import write_text_atomic
+
+PHASES = (
+    "materialise",  # spec -> arrays, once per instance
+    "compile_cold",  # code generation + compile with empty caches / fresh build dir
+    "compile_warm",  # the same with caches / build dir reused
+    "construct",  # network construction after compile (synapse creation, device upload)
+    "warmup",  # the excluded first closed-loop pass (recorded, never averaged in)
+    "loop",  # one timed closed-loop run over the (possibly truncated) duration
+    "teardown",
+)
+
+STATUSES = ("ok", "truncated", "skipped", "failed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultRow:
+    """One measurement. ``seconds`` is wall-clock; for ``loop`` rows ``sim_seconds`` is the
+    biological time simulated and ``rtf = seconds / sim_seconds`` (< 1 is faster than
+    real time). Fidelity columns hold the instance's agreement with ``fidelity_reference``
+    (empty when not measured)."""
+
+    sweep_id: str
+    network: str
+    instance: int  # instance seed
+    backend: str  # the mode label, e.g. "spark", "brian2-cpp", "brian2-cpp-uninterrupted"
+    loop: str  # "closed" (input every k steps, output read back) or "open" (uninterrupted)
+    k: int  # execution timesteps per chunk (n_steps for open loop)
+    run: int  # repetition index (0-based); -1 for per-build phases
+    dtype: str
+    threads: int
+    phase: str  # one of PHASES
+    seconds: float
+    sim_seconds: float = float("nan")
+    rtf: float = float("nan")
+    n_chunks: int = 0
+    peak_rss_mb: float = float("nan")
+    status: str = "ok"  # one of STATUSES
+    reason: str = ""
+    cache_hit: str = ""  # "yes" / "no" / "" for compile rows
+    fidelity_reference: str = ""
+    fidelity_exact_window_ms: float = float("nan")
+    fidelity_identical_fraction: float = float("nan")
+    fidelity_rate_rel_error_max: float = float("nan")
+    fidelity_distance: float = float("nan")
+    fidelity_distance_control: float = float("nan")
+
+
+COLUMNS = tuple(f.name for f in fields(ResultRow))
+
+
+def write_cell(results_dir: Path, cell_id: str, rows: list[ResultRow]) -> Path:
+    """Write one cell's rows atomically (temp file + ``os.replace``)."""
+    cells = Path(results_dir) / "cells"
+    cells.mkdir(parents=True, exist_ok=True)
+    target = cells / f"{cell_id}.csv"
+    fd, tmp = tempfile.mkstemp(dir=cells, prefix=f".{cell_id}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(asdict(row))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def finished_cells(results_dir: Path) -> set[str]:
+    """Cell ids already written (a re-run skips them)."""
+    cells = Path(results_dir) / "cells"
+    return {p.stem for p in cells.glob("*.csv")} if cells.is_dir() else set()
+
+
+def load_rows(results_dir: Path) -> pd.DataFrame:
+    """All rows of a results directory as one DataFrame with the ``COLUMNS`` columns."""
+    cells = sorted((Path(results_dir) / "cells").glob("*.csv"))
+    if not cells:
+        raise FileNotFoundError(f"{results_dir}: no result rows (expected cells/*.csv)")
+    frame = pd.concat((pd.read_csv(p, keep_default_na=False, na_values=["nan", ""])
+                       for p in cells), ignore_index=True)
+    for col in ("reason", "cache_hit", "fidelity_reference"):
+        frame[col] = frame[col].fillna("").astype(str)
+    return frame[list(COLUMNS)]
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """JSON written via a temp file and rename."""
+    write_text_atomic(Path(path), json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def load_provenance(results_dir: Path) -> dict:
+    path = Path(results_dir) / "provenance.json"
+    return json.loads(path.read_text()) if path.exists() else {}
