@@ -99,6 +99,50 @@ def cmd_spec_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- run
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one value")
+    return values
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .registry import DEFAULT_BACKENDS, LOADERS, QUICK_BACKENDS
+    from .sweep import PROFILES, SweepConfig, SweepError, run_sweep
+
+    profile = "quick" if args.quick else "full"
+    defaults = PROFILES[profile]
+    spec = load_spec(args.network)
+    backends = args.backends or (QUICK_BACKENDS if args.quick else DEFAULT_BACKENDS)
+    unknown = [b for b in backends if b not in LOADERS]
+    if unknown:
+        raise UsageError(f"--backends: unknown {', '.join(unknown)}; known: {', '.join(LOADERS)}")
+    duration = args.duration if args.duration is not None else defaults["duration_ms"]
+    config = SweepConfig(
+        network=args.network, backends=tuple(backends),
+        timesteps=args.timesteps or defaults["timesteps"] or spec.simulation.timesteps,
+        instances=args.instances or defaults["instances"], runs=args.runs or defaults["runs"],
+        dtype=args.dtype or spec.simulation.dtype, threads=args.threads,
+        duration_ms=duration, cell_budget_s=args.cell_budget or defaults["cell_budget_s"],
+        unit_timeout_s=args.unit_timeout, profile=profile, cache_dir=args.cache_dir,
+        measure_cold=not args.no_cold, fidelity=not args.no_fidelity)
+    try:
+        run_sweep(config, Path(args.out))
+    except SweepError as err:
+        raise UsageError(str(err)) from None
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -124,6 +168,28 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="file to write (default: stdout)")
     export.set_defaults(func=cmd_spec_export)
 
+    run = sub.add_parser("run", help="benchmark sweep: backends x k x instances x runs")
+    run.add_argument("network", nargs="?", default="paper8",
+                     help="built-in name or spec file (default: paper8)")
+    run.add_argument("--backends", type=_name_list, help="comma-separated backend labels")
+    run.add_argument("--timesteps", type=_int_list,
+                     help="execution timesteps k, comma-separated (default: the spec's)")
+    run.add_argument("--instances", type=int, help="network instances (connectivity seeds)")
+    run.add_argument("--runs", type=int, help="timed runs per instance and k")
+    run.add_argument("--dtype", choices=("float32", "float64"))
+    run.add_argument("--threads", type=int, default=1, help="threads per backend (default 1)")
+    run.add_argument("--duration", type=float, help="simulated ms per run (default: the spec's)")
+    run.add_argument("--cell-budget", type=float, help="wall seconds per cell before truncating")
+    run.add_argument("--unit-timeout", type=float, default=3600.0,
+                     help="kill a backend's worker after this many seconds (default 3600)")
+    run.add_argument("--quick", action="store_true",
+                     help="a few minutes on a laptop: 1 instance, 2 runs, 100 ms, k=1,10,100,1000")
+    run.add_argument("--no-cold", action="store_true", help="skip cold-compile measurements")
+    run.add_argument("--no-fidelity", action="store_true", help="skip the fidelity check")
+    run.add_argument("--cache-dir", default=".cache/spark-bench",
+                     help="build directories and compilation caches")
+    run.add_argument("--out", default="results/latest", help="results directory")
+    run.set_defaults(func=cmd_run)
     return parser
 
 

@@ -1,0 +1,328 @@
+"""The measurement protocol: the one place where anything is timed.
+
+Both ``spark-bench run`` and the asv suite call these functions. Rules (DESIGN.md §5):
+wall-clock ``time.perf_counter``; the backend returns host arrays and the protocol also
+synchronises any JAX result (``jax.block_until_ready``) before reading the clock;
+subprocess work (a resident C++ binary) is inside the timed call; state is reset before
+every pass; one warm-up pass is excluded and recorded separately; input generation by the
+closed-loop controller is inside the loop (it is the same numpy code for every backend).
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from adapters.base import (
+    Backend,
+    BackendFailed,
+    BackendOptions,
+    BackendUnavailable,
+    BuildReport,
+    ChunkInput,
+    UnsupportedSpec,
+    check_supported,
+)
+from adapters.spec import MaterialisedNetwork, load_spec, materialise
+from adapters.spec.inputs import InputStream
+from adapters.spec.model import NetworkSpec
+
+from .registry import load_backend
+from .results import ResultRow, finished_cells, write_cell
+
+Clock = Callable[[], float]
+
+
+def synchronise(result: object) -> np.ndarray:
+    """Block on any JAX arrays in ``result`` (if JAX is loaded at all) and return host data."""
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        result = jax.block_until_ready(result)
+    return np.asarray(result)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and its finished children (MiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + children) / 1024.0
+
+
+# --------------------------------------------------------------------------- timed passes
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One timed pass: wall seconds, chunks run, and the spike counts it produced."""
+
+    seconds: float
+    n_chunks: int
+    counts: np.ndarray
+
+
+def closed_loop_pass(backend: Backend, stream: InputStream, k: int, n_chunks: int,
+                     clock: Clock = time.perf_counter, stop_after_s: float | None = None,
+                     min_chunks: int = 1) -> Pass:
+    """Reset, then run ``n_chunks`` chunks of ``k`` steps: present input, run, read output.
+
+    With ``stop_after_s`` the pass ends early once that much wall time has passed and at
+    least ``min_chunks`` ran (used by the warm-up to find how many chunks fit a budget)."""
+    backend.reset()
+    stream.reset()
+    last: np.ndarray | None = None
+    total = None
+    done = 0
+    start = clock()
+    for done in range(1, n_chunks + 1):
+        last = synchronise(backend.run_chunk(ChunkInput(spikes=stream.next_chunk(k, last))))
+        total = last.astype(np.int64) if total is None else total + last
+        if stop_after_s is not None and done >= min_chunks and clock() - start > stop_after_s:
+            break
+    seconds = clock() - start
+    return Pass(seconds=seconds, n_chunks=done, counts=np.zeros(0) if total is None else total)
+
+
+def open_loop_pass(backend: Backend, spikes: np.ndarray, clock: Clock = time.perf_counter) -> Pass:
+    """Reset, then the whole run in one call with inputs known in advance."""
+    backend.reset()
+    start = clock()
+    counts = synchronise(backend.run_uninterrupted(spikes))
+    return Pass(seconds=clock() - start, n_chunks=1, counts=counts)
+
+
+# --------------------------------------------------------------------------- units of work
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unit:
+    """One network instance on one backend at one dtype and thread count, every k.
+
+    Plain data (JSON-able), so an executor can run it in a subprocess or on another
+    machine. Each k is a *cell* with its own result file; finished cells are skipped."""
+
+    sweep_id: str
+    network: str  # built-in name or spec file path
+    instance: int
+    backend: str
+    dtype: str
+    threads: int
+    timesteps: tuple[int, ...]
+    runs: int
+    duration_ms: float | None = None  # None: the spec's duration
+    cell_budget_s: float = 120.0  # wall budget per cell (warm-up + runs)
+    min_sim_ms: float = 10.0  # a truncated cell still simulates at least this much
+    cache_dir: str = ".cache/spark-bench"
+    measure_cold: bool = True
+    fidelity: bool = True
+    fidelity_reference: str = ""
+
+    def spec(self) -> NetworkSpec:
+        spec = load_spec(self.network)
+        sim = replace(spec.simulation, dtype=self.dtype,
+                      duration=self.duration_ms or spec.simulation.duration)
+        return replace(spec, simulation=sim)
+
+    def cell_id(self, network_name: str, k: int | str) -> str:
+        return f"{network_name}-i{self.instance}-{self.backend}-{self.dtype}-t{self.threads}-k{k}"
+
+
+Emit = Callable[[dict], None]
+
+
+def _row(unit: Unit, net: NetworkSpec, **fields) -> ResultRow:
+    return ResultRow(sweep_id=unit.sweep_id, network=net.name, instance=unit.instance,
+                     backend=unit.backend, dtype=unit.dtype, threads=unit.threads, **fields)
+
+
+def _options(unit: Unit, **changes) -> BackendOptions:
+    return BackendOptions(threads=unit.threads, cache_dir=Path(unit.cache_dir), **changes)
+
+
+def spike_file(results_dir: Path, network: str, instance: int, backend: str, dtype: str) -> Path:
+    return Path(results_dir) / "spikes" / f"{network}-i{instance}-{backend}-{dtype}.npz"
+
+
+def save_spikes(path: Path, spikes: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Plain .npz of int arrays (never pickles), written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    arrays = {}
+    for pop, (steps, idx) in spikes.items():
+        arrays[f"{pop}__steps"] = np.asarray(steps, dtype=np.int64)
+        arrays[f"{pop}__indices"] = np.asarray(idx, dtype=np.int64)
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load_spikes(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    with np.load(path, allow_pickle=False) as data:
+        pops = sorted({key.rsplit("__", 1)[0] for key in data.files})
+        return {p: (data[f"{p}__steps"], data[f"{p}__indices"]) for p in pops}
+
+
+def build_rows(unit: Unit, spec: NetworkSpec, label: str, report: BuildReport) -> list[ResultRow]:
+    """compile_* / construct rows from a BuildReport."""
+    rows = []
+    compile_s = report.phases.get("codegen_compile")
+    if compile_s is not None:
+        hit = "" if report.cache_hit is None else ("yes" if report.cache_hit else "no")
+        rows.append(_row(unit, spec, loop="", k=0, run=-1, phase=label, seconds=compile_s,
+                         cache_hit=hit, reason=report.notes, peak_rss_mb=peak_rss_mb()))
+    if "construct" in report.phases and label == "compile_warm":
+        rows.append(_row(unit, spec, loop="", k=0, run=-1, phase="construct",
+                         seconds=report.phases["construct"], reason=report.notes))
+    return rows
+
+
+def measure_fidelity(unit: Unit, backend_cls: type[Backend], net: MaterialisedNetwork,
+                     results_dir: Path) -> dict:
+    """Open-loop run with spike recording; compare with the reference backend's spikes."""
+    from .fidelity import compare_spikes
+
+    backend = backend_cls()
+    try:
+        backend.prepare(net, _options(unit, record_spikes=True))
+        backend.reset()
+        backend.run_uninterrupted(InputStream(net.spec).open_loop())
+        spikes = backend.recorded_spikes()
+    finally:
+        backend.close()
+    save_spikes(spike_file(results_dir, net.spec.name, unit.instance, unit.backend, unit.dtype),
+                spikes)
+    ref_path = spike_file(results_dir, net.spec.name, unit.instance, unit.fidelity_reference,
+                          unit.dtype)
+    if unit.backend == unit.fidelity_reference or not ref_path.exists():
+        return {}
+    sizes = {p.name: p.size for p in net.populations}
+    agreement = compare_spikes(load_spikes(ref_path), spikes, sizes, net.n_steps, net.dt,
+                               labels=(unit.fidelity_reference, unit.backend))
+    return agreement.as_row_fields()
+
+
+def run_unit(unit: Unit, results_dir: Path, emit: Emit = lambda event: None,
+             clock: Clock = time.perf_counter) -> None:
+    """Measure every unfinished cell of ``unit`` and write their rows."""
+    results_dir = Path(results_dir)
+    spec = unit.spec()
+    n_steps = spec.simulation.n_steps
+    build_id = unit.cell_id(spec.name, "build")
+    done = finished_cells(results_dir)
+    backend_skipped: str | None = None
+    try:
+        backend_cls = load_backend(unit.backend)
+    except BackendUnavailable as err:
+        backend_cls, backend_skipped = None, err.reason
+    open_only = backend_cls is not None and not backend_cls.capabilities.closed_loop
+    ks = (n_steps,) if open_only else unit.timesteps
+    todo = [k for k in ks if unit.cell_id(spec.name, k) not in done]
+    if build_id in done and not todo:
+        return
+
+    start = clock()
+    net = materialise(spec, unit.instance)
+    materialise_s = clock() - start
+    rows = [_row(unit, spec, loop="", k=0, run=-1, phase="materialise", seconds=materialise_s)]
+
+    def skip_all(status: str, reason: str) -> None:
+        rows.append(_row(unit, spec, loop="", k=0, run=-1, phase="compile_warm",
+                         seconds=float("nan"), status=status, reason=reason))
+        write_cell(results_dir, build_id, rows)
+        for k in todo:
+            write_cell(results_dir, unit.cell_id(spec.name, k), [
+                _row(unit, spec, loop="open" if open_only else "closed", k=k, run=0,
+                     phase="loop", seconds=float("nan"), status=status, reason=reason)])
+        emit({"event": "unit", "backend": unit.backend, "status": status, "reason": reason,
+              "cells": len(todo)})
+
+    if backend_cls is None:
+        return skip_all("skipped", backend_skipped or "unavailable")
+    try:
+        check_supported(backend_cls, net)
+    except UnsupportedSpec as err:
+        return skip_all("skipped", str(err))
+
+    backend = backend_cls()
+    fidelity: dict = {}
+    try:
+        if unit.measure_cold:
+            cold = backend_cls()
+            try:
+                rows += build_rows(unit, spec, "compile_cold", cold.prepare(net, _options(unit, cold=True)))
+            finally:
+                cold.close()
+        rows += build_rows(unit, spec, "compile_warm", backend.prepare(net, _options(unit)))
+        if unit.fidelity:
+            fidelity = measure_fidelity(unit, backend_cls, net, results_dir)
+            rows = [replace(r, fidelity_reference=unit.fidelity_reference, **fidelity)
+                    if fidelity else r for r in rows]
+    except BackendUnavailable as err:
+        backend.close()
+        return skip_all("skipped", err.reason)
+    except (BackendFailed, UnsupportedSpec) as err:
+        backend.close()
+        return skip_all("failed" if isinstance(err, BackendFailed) else "skipped", str(err))
+    write_cell(results_dir, build_id, rows)
+    emit({"event": "build", "backend": unit.backend, "rows": len(rows)})
+
+    stream = InputStream(net.spec)
+    try:
+        for k in todo:
+            cell_rows = measure_cell(unit, spec, backend, stream, k, open_only, clock)
+            cell_rows = [replace(r, fidelity_reference=unit.fidelity_reference, **fidelity)
+                         if fidelity else r for r in cell_rows]
+            write_cell(results_dir, unit.cell_id(spec.name, k), cell_rows)
+            loops = [r for r in cell_rows if r.phase == "loop" and r.status in ("ok", "truncated")]
+            emit({"event": "cell", "backend": unit.backend, "k": k, "instance": unit.instance,
+                  "status": cell_rows[-1].status,
+                  "per_sim_s": float(np.mean([r.rtf for r in loops])) if loops else float("nan"),
+                  "truncated": any(r.status == "truncated" for r in loops)})
+    finally:
+        backend.close()
+
+
+def measure_cell(unit: Unit, spec: NetworkSpec, backend: Backend, stream: InputStream, k: int,
+                 open_only: bool, clock: Clock = time.perf_counter) -> list[ResultRow]:
+    """Warm-up (excluded, also finds how many chunks fit the budget), then ``runs`` passes."""
+    dt_s = spec.simulation.dt * 1e-3
+    n_steps = spec.simulation.n_steps
+    loop = "open" if open_only else "closed"
+    rows: list[ResultRow] = []
+
+    def row(phase: str, run: int, p: Pass, status: str = "ok", reason: str = "") -> ResultRow:
+        sim_s = p.n_chunks * (n_steps if open_only else k) * dt_s
+        return _row(unit, spec, loop=loop, k=k, run=run, phase=phase, seconds=p.seconds,
+                    sim_seconds=sim_s, rtf=p.seconds / sim_s, n_chunks=p.n_chunks,
+                    peak_rss_mb=peak_rss_mb(), status=status, reason=reason)
+
+    try:
+        if open_only:
+            spikes = stream.open_loop()
+            rows.append(row("warmup", -1, open_loop_pass(backend, spikes, clock)))
+            for run in range(unit.runs):
+                rows.append(row("loop", run, open_loop_pass(backend, spikes, clock)))
+            return rows
+        n_total = n_steps // k
+        min_chunks = min(n_total, max(1, int(np.ceil(unit.min_sim_ms / (k * spec.simulation.dt)))))
+        per_pass_budget = unit.cell_budget_s / (unit.runs + 1)
+        warm = closed_loop_pass(backend, stream, k, n_total, clock,
+                                stop_after_s=per_pass_budget, min_chunks=min_chunks)
+        rows.append(row("warmup", -1, warm))
+        n_chunks = warm.n_chunks
+        status, reason = "ok", ""
+        if n_chunks < n_total:
+            status = "truncated"
+            reason = (f"cell budget {unit.cell_budget_s:g} s: ran {n_chunks * k} of {n_steps} "
+                      f"steps ({n_chunks * k * spec.simulation.dt:g} ms simulated)")
+        for run in range(unit.runs):
+            p = closed_loop_pass(backend, stream, k, n_chunks, clock)
+            rows.append(row("loop", run, p, status, reason))
+    except (BackendFailed, BackendUnavailable) as err:
+        rows.append(_row(unit, spec, loop=loop, k=k, run=0, phase="loop", seconds=float("nan"),
+                         status="failed", reason=str(err)))
+    return rows

@@ -1,0 +1,145 @@
+"""The measurement protocol, with deterministic fake backends and fake clocks."""
+
+from __future__ import annotations
+
+import itertools
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from adapters.base import ChunkInput
+from adapters.spec import load_spec, materialise
+from adapters.spec.inputs import InputStream
+from benchmarks import protocol, registry
+from benchmarks.protocol import Unit, closed_loop_pass, run_unit, synchronise
+from benchmarks.results import load_rows
+
+from .fakes import CountingBackend, OpenLoopOnly
+
+
+class FakeClock:
+    """Advances by ``tick`` per reading and logs every reading."""
+
+    def __init__(self, events: list[str], tick: float = 1.0):
+        self.now = 0.0
+        self.tick = tick
+        self.events = events
+
+    def __call__(self) -> float:
+        self.events.append("clock")
+        self.now += self.tick
+        return self.now
+
+
+class AsyncResult:
+    """Stands in for a JAX array still being computed: the protocol must block on it."""
+
+    def __init__(self, events: list[str], value: np.ndarray):
+        self.events = events
+        self.value = value
+
+    def block_until_ready(self):
+        self.events.append("block")
+        return self
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value
+
+
+class AsyncBackend(CountingBackend):
+    def run_chunk(self, chunk: ChunkInput):
+        self.events.append("dispatch")
+        return AsyncResult(self.events, super().run_chunk(chunk))
+
+
+def test_clock_stops_only_after_results_are_synchronised():
+    events: list[str] = []
+    backend = AsyncBackend()
+    backend.events = events
+    spec = load_spec("tiny")
+    backend.prepare(materialise(spec), protocol.BackendOptions())
+    closed_loop_pass(backend, InputStream(spec), 10, 5, clock=FakeClock(events))
+    assert events.count("block") == 5
+    # start clock, then (dispatch, block) per chunk, and the stop clock only after the last block
+    assert events[0] == "clock" and events[-1] == "clock"
+    assert events[1:-1] == ["dispatch", "block"] * 5
+
+
+def test_synchronise_blocks_real_jax_arrays():
+    x = jnp.ones((64, 64)) @ jnp.ones((64, 64))
+    out = synchronise(x)
+    assert isinstance(out, np.ndarray) and out[0, 0] == 64
+
+
+def _unit(**changes) -> Unit:
+    base = dict(sweep_id="t", network="tiny", instance=1, backend="fake", dtype="float64",
+                threads=1, timesteps=(10, 100), runs=2, fidelity=False)
+    base.update(changes)
+    return Unit(**base)
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    monkeypatch.setitem(registry.LOADERS, "fake", lambda: CountingBackend)
+    monkeypatch.setitem(registry.LOADERS, "fake-open", lambda: OpenLoopOnly)
+
+
+def test_unit_writes_build_and_one_cell_per_k(tmp_path, fakes):
+    events = []
+    run_unit(_unit(), tmp_path, events.append)
+    rows = load_rows(tmp_path)
+    assert set(rows.phase) == {"materialise", "compile_cold", "compile_warm", "construct",
+                               "warmup", "loop"}
+    loops = rows[rows.phase == "loop"]
+    assert sorted(loops.k.unique()) == [10, 100]
+    assert len(loops) == 2 * 2 and set(loops.status) == {"ok"}
+    assert np.allclose(loops.sim_seconds, 0.1)  # the whole 100 ms of tiny
+    assert np.allclose(loops.rtf, loops.seconds / loops.sim_seconds)
+    assert set(loops.n_chunks) == {100, 10}
+    cold = rows[rows.phase == "compile_cold"].iloc[0]
+    warm = rows[rows.phase == "compile_warm"].iloc[0]
+    assert cold.seconds == 0.5 and cold.cache_hit == "no"
+    assert warm.seconds == 0.1 and warm.cache_hit == "yes"
+    assert [e["k"] for e in events if e["event"] == "cell"] == [10, 100]
+
+
+def test_rerun_skips_finished_cells(tmp_path, fakes):
+    run_unit(_unit(), tmp_path)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cells").iterdir()}
+    events = []
+    run_unit(_unit(), tmp_path, events.append)
+    assert events == []
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cells").iterdir()}
+    assert before == after
+
+
+def test_open_loop_backend_has_one_cell_at_full_length(tmp_path, fakes):
+    run_unit(_unit(backend="fake-open"), tmp_path)
+    loops = load_rows(tmp_path).query("phase == 'loop'")
+    assert set(loops.k) == {1000} and set(loops.loop) == {"open"}
+
+
+def test_unavailable_backend_is_recorded_as_skipped(tmp_path, monkeypatch):
+    def missing():
+        raise ImportError("No module named 'brian2cuda'")
+
+    monkeypatch.setitem(registry.LOADERS, "ghost", missing)
+    run_unit(_unit(backend="ghost"), tmp_path)
+    rows = load_rows(tmp_path)
+    skipped = rows[rows.status == "skipped"]
+    assert len(skipped) == 1 + 2  # the build row and one per k
+    assert all("brian2cuda" in r for r in skipped.reason)
+
+
+def test_slow_cell_is_truncated_to_budget_never_extrapolated(tmp_path, fakes, monkeypatch):
+    # Every clock reading advances 1 s: a 100-chunk pass would take ~100 s; budget 12 s / 3 passes.
+    ticks = itertools.count()
+    unit = _unit(timesteps=(10,), cell_budget_s=12.0, min_sim_ms=5.0)
+    run_unit(unit, tmp_path, clock=lambda: float(next(ticks)))
+    loops = load_rows(tmp_path).query("phase == 'loop'")
+    assert set(loops.status) == {"truncated"}
+    n = int(loops.n_chunks.iloc[0])
+    assert 5 <= n < 100
+    assert np.allclose(loops.sim_seconds, n * 10 * 1e-4)
+    assert all("ran" in r and "of 1000 steps" in r for r in loops.reason)
