@@ -180,19 +180,26 @@ def build_rows(unit: Unit, spec: NetworkSpec, label: str, report: BuildReport) -
     return rows
 
 
-def measure_fidelity(unit: Unit, backend_cls: type[Backend], net: MaterialisedNetwork,
-                     results_dir: Path) -> dict:
-    """Open-loop run with spike recording; compare with the reference backend's spikes."""
-    from .fidelity import compare_spikes
-
+def record_open_loop_spikes(backend_cls: type[Backend], net: MaterialisedNetwork,
+                            options: BackendOptions) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Build with spike recording, run the whole duration open loop (the same input spikes
+    for every backend, whatever they output), return ``{population: (steps, indices)}``."""
     backend = backend_cls()
     try:
-        backend.prepare(net, _options(unit, record_spikes=True))
+        backend.prepare(net, replace(options, record_spikes=True))
         backend.reset()
         backend.run_uninterrupted(InputStream(net.spec).open_loop())
-        spikes = backend.recorded_spikes()
+        return backend.recorded_spikes()
     finally:
         backend.close()
+
+
+def measure_fidelity(unit: Unit, backend_cls: type[Backend], net: MaterialisedNetwork,
+                     results_dir: Path) -> dict:
+    """Record this backend's spikes; compare them with the reference backend's, if stored."""
+    from .fidelity import compare_spikes
+
+    spikes = record_open_loop_spikes(backend_cls, net, _options(unit))
     save_spikes(spike_file(results_dir, net.spec.name, unit.instance, unit.backend, unit.dtype),
                 spikes)
     ref_path = spike_file(results_dir, net.spec.name, unit.instance, unit.fidelity_reference,

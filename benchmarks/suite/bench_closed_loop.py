@@ -1,0 +1,102 @@
+"""Closed-loop speed, compile time and memory, parameterised by backend x k."""
+
+from __future__ import annotations
+
+from .common import CLOSED_LOOP_BACKENDS, TIMESTEPS, build, one_pass, reduced_network
+
+
+class ClosedLoop:
+    """Wall time of the closed loop, compile excluded (it happens in ``setup``)."""
+
+    params = (CLOSED_LOOP_BACKENDS, TIMESTEPS)
+    param_names = ["backend", "k"]
+    timeout = 120
+    number = 1
+    repeat = (1, 3, 20.0)
+
+    def setup(self, backend: str, k: int) -> None:
+        self.backend, _ = build(backend)
+        one_pass(self.backend, k)  # warm-up: per-k compilation (JAX) stays out of the timing
+
+    def teardown(self, backend: str, k: int) -> None:
+        self.backend.close()
+
+    def time_closed_loop(self, backend: str, k: int) -> None:
+        one_pass(self.backend, k)
+
+    def track_loop_seconds_per_simulated_second(self, backend: str, k: int) -> float:
+        """The protocol's own synchronised timing, per simulated second."""
+        result = one_pass(self.backend, k)
+        return result.seconds / (result.n_chunks * k * reduced_network().dt * 1e-3)
+
+    track_loop_seconds_per_simulated_second.unit = "s/s"
+
+
+class Speedup:
+    """Speedup over Brian2 C++ uninterrupted, both measured in this one process: the figure
+    that stays meaningful on noisy shared machines."""
+
+    params = (CLOSED_LOOP_BACKENDS, TIMESTEPS)
+    param_names = ["backend", "k"]
+    timeout = 180
+    number = 1
+    repeat = 1
+
+    def setup(self, backend: str, k: int) -> None:
+        self.backend, _ = build(backend)
+        self.reference, _ = build("brian2-cpp-uninterrupted")
+        one_pass(self.backend, k)
+        one_pass(self.reference, k)
+
+    def teardown(self, backend: str, k: int) -> None:
+        self.backend.close()
+        self.reference.close()
+
+    def track_speedup_vs_brian2_cpp(self, backend: str, k: int) -> float:
+        candidate = min(one_pass(self.backend, k).seconds for _ in range(3))
+        reference = min(one_pass(self.reference, k).seconds for _ in range(3))
+        return reference / candidate
+
+    track_speedup_vs_brian2_cpp.unit = "x"
+
+
+class Compile:
+    """Code generation + compile seconds, cold (fresh cache) and warm (cache reused)."""
+
+    params = [CLOSED_LOOP_BACKENDS]
+    param_names = ["backend"]
+    timeout = 300
+    number = 1
+    repeat = 1
+
+    def setup(self, backend: str) -> None:
+        build(backend)[0].close()  # populate the warm cache; raises NotImplementedError if absent
+
+    def track_compile_seconds_cold(self, backend: str) -> float:
+        instance, report = build(backend, cold=True)
+        instance.close()
+        return report.phases.get("codegen_compile", float("nan"))
+
+    track_compile_seconds_cold.unit = "seconds"
+
+    def track_compile_seconds_warm(self, backend: str) -> float:
+        instance, report = build(backend)
+        instance.close()
+        return report.phases.get("codegen_compile", float("nan"))
+
+    track_compile_seconds_warm.unit = "seconds"
+
+
+class Memory:
+    """Peak memory of building the reduced network and running it once at k = 10."""
+
+    params = [CLOSED_LOOP_BACKENDS]
+    param_names = ["backend"]
+    timeout = 300
+
+    def peakmem_build_and_run(self, backend: str) -> None:
+        instance, _ = build(backend)
+        try:
+            one_pass(instance, 10)
+        finally:
+            instance.close()

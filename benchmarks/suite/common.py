@@ -1,0 +1,60 @@
+"""Shared set-up for the asv benchmarks: a reduced paper network and backend building.
+
+asv's default timeout is 60 s per benchmark; the reduced network (8 pools x 128 neurons,
+50 ms) keeps every parameter combination well inside it on a 2-core machine, while keeping
+the paper network's structure (delays, closed-loop input, cross-pool connectivity)."""
+
+from __future__ import annotations
+
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from adapters.base import Backend, BackendOptions, BackendUnavailable, BuildReport
+from adapters.spec import MaterialisedNetwork, materialise
+from adapters.spec.inputs import InputStream
+from adapters.spec.networks import pools_network
+from benchmarks.protocol import Pass, closed_loop_pass, open_loop_pass
+from benchmarks.registry import load_backend
+
+CLOSED_LOOP_BACKENDS = ["spark", "brian2-cpp", "brian2-runtime"]
+TIMESTEPS = [1, 10, 100]
+DTYPE = "float32"
+CACHE = Path(".cache/spark-bench-asv")
+
+
+@lru_cache(maxsize=None)
+def reduced_network(dtype: str = DTYPE) -> MaterialisedNetwork:
+    spec = pools_network("asv8x128", 8, 128, duration=50.0)
+    net = materialise(spec)
+    return net.with_dtype(dtype)
+
+
+def backend_class(name: str) -> type[Backend]:
+    """The backend class, or NotImplementedError so asv skips the combination cleanly."""
+    try:
+        return load_backend(name)
+    except BackendUnavailable as err:
+        raise NotImplementedError(err.reason) from None
+
+
+def build(name: str, *, cold: bool = False, dtype: str = DTYPE) -> tuple[Backend, BuildReport]:
+    """A prepared backend; ``cold`` builds into a fresh empty cache directory."""
+    cls = backend_class(name)
+    backend = cls()
+    cache = Path(tempfile.mkdtemp(prefix="asv-cold-")) if cold else CACHE
+    try:
+        report = backend.prepare(reduced_network(dtype), BackendOptions(cache_dir=cache, cold=cold))
+    except BackendUnavailable as err:
+        backend.close()
+        raise NotImplementedError(err.reason) from None
+    return backend, report
+
+
+def one_pass(backend: Backend, k: int) -> Pass:
+    """One closed-loop pass over the reduced network's whole duration (protocol timing)."""
+    net = reduced_network()
+    stream = InputStream(net.spec)
+    if not backend.capabilities.closed_loop:
+        return open_loop_pass(backend, stream.open_loop())
+    return closed_loop_pass(backend, stream, k, net.n_steps // k)
