@@ -143,6 +143,53 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- validate
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Run every backend open loop on one instance and compare spikes with the reference."""
+    from dataclasses import replace
+
+    from adapters.base import BackendFailed, BackendOptions, BackendUnavailable, UnsupportedSpec
+
+    from .fidelity import Thresholds, compare_spikes, format_table
+    from .protocol import record_open_loop_spikes
+    from .registry import LOADERS, load_backend
+
+    spec = load_spec(args.network)
+    sim = replace(spec.simulation, dtype=args.dtype or spec.simulation.dtype,
+                  duration=args.duration or spec.simulation.duration)
+    spec = replace(spec, simulation=sim)
+    backends = args.backends
+    unknown = [b for b in backends if b not in LOADERS]
+    if unknown:
+        raise UsageError(f"--backends: unknown {', '.join(unknown)}; known: {', '.join(LOADERS)}")
+    reference = args.reference or backends[0]
+    if reference not in backends:
+        backends = (reference, *backends)
+    net = materialise(spec, args.seed)
+    sizes = {p.name: p.size for p in net.populations}
+    options = BackendOptions(threads=args.threads, cache_dir=Path(args.cache_dir))
+    recorded = {}
+    for name in backends:
+        print(f"running {name} ({spec.name}, {sim.dtype}, {sim.duration:g} ms) ...", file=sys.stderr)
+        try:
+            recorded[name] = record_open_loop_spikes(load_backend(name), net, options)
+        except (BackendUnavailable, BackendFailed, UnsupportedSpec) as err:
+            print(f"  {name}: skipped: {err}", file=sys.stderr)
+    if reference not in recorded:
+        raise UsageError(f"reference backend {reference} could not run")
+    agreements = [compare_spikes(recorded[reference], recorded[name], sizes, net.n_steps, net.dt,
+                                 labels=(reference, name))
+                  for name in recorded if name != reference]
+    thresholds = Thresholds.for_dtype(sim.dtype)
+    print(format_table(agreements))
+    failures = [f"{a.candidate}: {reason}" for a in agreements for reason in a.failures(thresholds)]
+    for line in failures:
+        print(f"BELOW THRESHOLD {line}")
+    return 1 if failures else 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -190,6 +237,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="build directories and compilation caches")
     run.add_argument("--out", default="results/latest", help="results directory")
     run.set_defaults(func=cmd_run)
+
+    val = sub.add_parser("validate", help="fidelity: compare every backend's spikes with a reference")
+    val.add_argument("network", help="built-in name or spec file")
+    val.add_argument("--backends", type=_name_list, default=("brian2-cpp-uninterrupted", "spark"),
+                     help="comma-separated backends (default: brian2-cpp-uninterrupted,spark)")
+    val.add_argument("--reference", help="reference backend (default: the first of --backends)")
+    val.add_argument("--dtype", choices=("float32", "float64"))
+    val.add_argument("--duration", type=float, help="simulated ms (default: the spec's)")
+    val.add_argument("--seed", type=int, help="network instance seed (default: the spec's)")
+    val.add_argument("--threads", type=int, default=1)
+    val.add_argument("--cache-dir", default=".cache/spark-bench")
+    val.set_defaults(func=cmd_validate)
     return parser
 
 
