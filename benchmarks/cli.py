@@ -190,6 +190,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+# --------------------------------------------------------------------------- report
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import reports
+
+    dirs = [Path(d) for d in args.results]
+    for d in dirs:
+        if not (d / "cells").is_dir():
+            raise UsageError(f"{d}: not a results directory (expected {d}/cells/*.csv from spark-bench run)")
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    bad = [f for f in formats if f not in ("html", "md")]
+    if bad:
+        raise UsageError(f"--format: expected html and/or md, got {', '.join(bad)}")
+    if len(dirs) == 1:
+        out = Path(args.out) if args.out else dirs[0] / "report"
+        written = reports.build_report(dirs[0], out, formats=formats, normaliser=args.normaliser)
+    else:
+        out = Path(args.out) if args.out else dirs[1] / f"compare-{dirs[0].name}"
+        written = reports.compare(dirs[0], dirs[1], out)
+    for kind, path in written.items():
+        print(f"{kind:>10}: {path}")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -249,6 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--threads", type=int, default=1)
     val.add_argument("--cache-dir", default=".cache/spark-bench")
     val.set_defaults(func=cmd_validate)
+
+    rep = sub.add_parser("report", help="figures, tables and an HTML/Markdown report; two dirs compare")
+    rep.add_argument("results", nargs="+", help="a results directory (two: compare A vs B)")
+    rep.add_argument("--out", help="output directory (default: RESULTS/report)")
+    rep.add_argument("--format", default="html,md", help="html,md (default both)")
+    rep.add_argument("--normaliser", choices=("uninterrupted", "end-to-end"), default="uninterrupted",
+                     help="speedups relative to Brian2 C++ uninterrupted loop, or end-to-end (compile included)")
+    rep.set_defaults(func=cmd_report)
     return parser
 
 
