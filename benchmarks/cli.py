@@ -204,12 +204,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     bad = [f for f in formats if f not in ("html", "md")]
     if bad:
         raise UsageError(f"--format: expected html and/or md, got {', '.join(bad)}")
-    if len(dirs) == 1:
-        out = Path(args.out) if args.out else dirs[0] / "report"
-        written = reports.build_report(dirs[0], out, formats=formats, normaliser=args.normaliser)
-    else:
-        out = Path(args.out) if args.out else dirs[1] / f"compare-{dirs[0].name}"
-        written = reports.compare(dirs[0], dirs[1], out)
+    try:
+        if len(dirs) == 1:
+            out = Path(args.out) if args.out else dirs[0] / "report"
+            written = reports.build_report(dirs[0], out, formats=formats, normaliser=args.normaliser)
+        else:
+            out = Path(args.out) if args.out else dirs[1] / f"compare-{dirs[0].name}"
+            written = reports.compare(dirs[0], dirs[1], out)
+    except reports.ReportError as err:
+        raise UsageError(str(err)) from None
     for kind, path in written.items():
         print(f"{kind:>10}: {path}")
     return 0

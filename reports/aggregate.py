@@ -1,0 +1,410 @@
+"""Statistics over a results directory (pandas): what every figure, table and summary uses.
+
+Definitions (stated once, repeated in the report):
+
+* **Time per simulated second** of a loop row: ``seconds / sim_seconds`` (wall seconds of the
+  timed loop divided by the biological seconds it simulated; equal to the real-time factor).
+  Truncated cells simulated less than the full duration and are compared on this scale
+  only, never extrapolated; they are flagged wherever they appear.
+* **Spread**: the unit of observation is one timed loop row (one network instance x one
+  run); warm-up rows are never used. Mean, sample standard deviation (ddof = 1) and a
+  two-sided 95 % Student-t interval of the mean, ``mean +- t(0.975, n-1) * sd / sqrt(n)``,
+  treating the n = instances x runs rows as independent (runs of one instance are not
+  quite independent, so the interval is if anything optimistic). No interval for n = 1.
+* **Speedup** of a loop row: ``normaliser(instance) / (seconds / sim_seconds)``, paired by
+  network instance. Normaliser ``"uninterrupted"``: the mean loop time per simulated second of
+  ``brian2-cpp-uninterrupted`` on that instance (the Spark paper's baseline: one C++
+  standalone execution of the whole run). ``"end-to-end"``: the same backend's
+  ``(compile_cold + construct + loop seconds) / sim_seconds`` per instance (compile included;
+  warm compile when no cold compile was measured). Speedups are ratios, so they are
+  summarised by the geometric mean with a 95 % t-interval computed on log(speedup).
+* **Break-even biological time** of backend B against the normaliser N at a given k: with
+  one-off cost ``C = compile_cold + construct`` (mean seconds; compile_warm when no cold
+  compile was recorded) and loop cost ``r`` (mean seconds per simulated second),
+  B costs ``C_B + r_B T`` and N costs ``C_N + r_N T`` for T simulated seconds;
+  ``T* = (C_B - C_N) / (r_N - r_B)`` is the biological time after which B's extra one-off
+  cost is paid back by its faster loop. ``0`` when B is cheaper in both; ``inf`` (never)
+  when B is dearer in both; when B is cheaper to build but slower per simulated second,
+  T* is the time after which N catches up (verdict "ahead until").
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+
+from benchmarks.results import COLUMNS, load_provenance, load_rows
+
+NORMALISER_BACKEND = "brian2-cpp-uninterrupted"
+NORMALISERS = ("uninterrupted", "end-to-end")
+OK_STATUSES = ("ok", "truncated")
+PROBLEM_STATUSES = ("truncated", "skipped", "failed")
+BUILD_PHASES = ("materialise", "compile_cold", "compile_warm", "construct")
+PREFERRED_K = 10  # the k the summary talks about when it was measured
+
+
+class ReportError(Exception):
+    """A results directory that cannot be reported on (the message is one line)."""
+
+
+class NoResults(ReportError, FileNotFoundError):
+    """A results directory without result rows."""
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load(results_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """Rows and provenance of ``results_dir``; :class:`NoResults` (one line) when empty."""
+    path = Path(results_dir)
+    if not path.is_dir():
+        raise NoResults(f"{path}: no such results directory (expected provenance.json and cells/*.csv)")
+    try:
+        frame = load_rows(path)
+    except FileNotFoundError:
+        raise NoResults(f"{path}: no result rows (cells/*.csv missing)") from None
+    except KeyError as err:
+        raise ReportError(f"{path}: cells/*.csv lack result columns ({err}); "
+                          f"expected {', '.join(COLUMNS)}") from None
+    if frame.empty:
+        raise NoResults(f"{path}: no result rows (cells/*.csv hold only headers)")
+    frame = prepare(frame)
+    try:
+        provenance = load_provenance(path)
+    except ValueError as err:
+        raise ReportError(f"{path / 'provenance.json'}: not valid JSON ({err})") from None
+    return frame, provenance
+
+
+def prepare(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as strings ('' for empty), numbers as numbers; idempotent."""
+    frame = frame.copy()
+    for col in ("sweep_id", "network", "backend", "loop", "dtype", "phase", "status", "reason",
+                "cache_hit", "fidelity_reference"):
+        frame[col] = frame[col].fillna("").astype(str)
+    for col in ("instance", "k", "run", "threads", "n_chunks"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").fillna(0).astype(int)
+    for col in COLUMNS:
+        if col in ("seconds", "sim_seconds", "rtf", "peak_rss_mb") or col.startswith("fidelity_") \
+                and col != "fidelity_reference":
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    return frame
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt(x: float | int | None, digits: int = 3) -> str:
+    """A number for prose and tables: 3 significant digits, no exponent below 10^6."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, (int, np.integer)):
+        return f"{int(x):,d}"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if x != 0 and (abs(x) >= 1e6 or abs(x) < 1e-4):
+        return f"{x:.{digits - 1}e}"
+    if abs(x) >= 10 ** digits:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def describe(values) -> dict[str, float]:
+    """n, mean, sample sd and the 95 % Student-t interval of the mean."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    n = int(v.size)
+    if n == 0:
+        return dict(n=0, mean=np.nan, std=np.nan, ci_low=np.nan, ci_high=np.nan)
+    mean = float(v.mean())
+    if n == 1:
+        return dict(n=1, mean=mean, std=np.nan, ci_low=np.nan, ci_high=np.nan)
+    sd = float(v.std(ddof=1))
+    half = float(_st.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return dict(n=n, mean=mean, std=sd, ci_low=mean - half, ci_high=mean + half)
+
+
+def describe_ratio(values) -> dict[str, float]:
+    """Geometric mean of positive ratios with the 95 % t-interval computed on their logs."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    d = describe(np.log(v))
+    return dict(n=d["n"], mean=math.exp(d["mean"]) if d["n"] else np.nan,
+                gsd=math.exp(d["std"]) if d["n"] > 1 else np.nan,
+                ci_low=math.exp(d["ci_low"]) if d["n"] > 1 else np.nan,
+                ci_high=math.exp(d["ci_high"]) if d["n"] > 1 else np.nan)
+
+
+# --------------------------------------------------------------------------- loop timings
+
+
+def loop_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Timed loop rows (ok or truncated, finite) with ``per_sim_s`` = seconds / sim_seconds."""
+    m = ((frame["phase"] == "loop") & frame["status"].isin(OK_STATUSES)
+         & np.isfinite(frame["seconds"]) & (frame["sim_seconds"] > 0))
+    rows = frame.loc[m].copy()
+    rows["per_sim_s"] = rows["seconds"] / rows["sim_seconds"]
+    rows["truncated"] = rows["status"] == "truncated"
+    return rows
+
+
+def full_sim_seconds(frame: pd.DataFrame) -> float:
+    """The full simulated duration of the sweep (the longest loop; open loop always runs it)."""
+    sim = frame.loc[frame["phase"] == "loop", "sim_seconds"]
+    sim = sim[np.isfinite(sim)]
+    return float(sim.max()) if len(sim) else float("nan")
+
+
+def _group_stats(rows: pd.DataFrame, value: str, keys: list[str], ratio: bool = False) -> pd.DataFrame:
+    out = []
+    for key, g in rows.groupby(keys, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        d = describe_ratio(g[value]) if ratio else describe(g[value])
+        rec = dict(zip(keys, key))
+        rec.update(d)
+        rec["instances"] = int(g["instance"].nunique())
+        if "truncated" in g:
+            rec["n_truncated"] = int(g["truncated"].sum())
+            rec["sim_seconds_min"] = float(g["sim_seconds"].min())
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def loop_stats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per backend x loop x k: n, mean / std / 95 % CI of seconds per simulated second."""
+    rows = loop_rows(frame)
+    cols = ["backend", "loop", "k", "n", "instances", "mean", "std", "ci_low", "ci_high",
+            "n_truncated", "sim_seconds_min"]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    return _group_stats(rows, "per_sim_s", ["backend", "loop", "k"])[cols]
+
+
+def _phase_mean_per_instance(frame: pd.DataFrame, backend: str, phase: str) -> pd.Series:
+    m = ((frame["backend"] == backend) & (frame["phase"] == phase)
+         & (frame["status"] == "ok") & np.isfinite(frame["seconds"]))
+    return frame.loc[m].groupby("instance")["seconds"].mean()
+
+
+def normaliser_per_instance(frame: pd.DataFrame, normaliser: str = "uninterrupted") -> pd.Series:
+    """Seconds per simulated second of the normaliser, per network instance (may be empty)."""
+    if normaliser not in NORMALISERS:
+        raise ReportError(f"normaliser {normaliser!r}: expected one of {', '.join(NORMALISERS)}")
+    rows = loop_rows(frame)
+    rows = rows[rows["backend"] == NORMALISER_BACKEND]
+    if rows.empty:
+        return pd.Series(dtype=float, name="normaliser")
+    if normaliser == "uninterrupted":
+        return rows.groupby("instance")["per_sim_s"].mean().rename("normaliser")
+    loop = rows.groupby("instance").agg(seconds=("seconds", "mean"), sim=("sim_seconds", "mean"))
+    compile_s = _phase_mean_per_instance(frame, NORMALISER_BACKEND, "compile_cold")
+    if compile_s.empty:
+        compile_s = _phase_mean_per_instance(frame, NORMALISER_BACKEND, "compile_warm")
+    construct = _phase_mean_per_instance(frame, NORMALISER_BACKEND, "construct")
+    total = (loop["seconds"] + compile_s.reindex(loop.index)
+             + construct.reindex(loop.index).fillna(0.0))
+    return (total / loop["sim"]).dropna().rename("normaliser")
+
+
+def normaliser_label(normaliser: str) -> str:
+    if normaliser == "end-to-end":
+        return f"{NORMALISER_BACKEND} end-to-end (compile + construct + loop)"
+    return f"{NORMALISER_BACKEND} (loop only)"
+
+
+def speedup_rows(frame: pd.DataFrame, normaliser: str = "uninterrupted") -> pd.DataFrame:
+    """Loop rows with ``speedup`` = normaliser(instance) / per_sim_s; rows of instances
+    without a normaliser measurement are left out."""
+    norm = normaliser_per_instance(frame, normaliser)
+    rows = loop_rows(frame)
+    if norm.empty:
+        return rows.iloc[0:0].assign(normaliser=np.nan, speedup=np.nan)
+    rows = rows.merge(norm.rename_axis("instance").reset_index(), on="instance", how="inner")
+    rows["speedup"] = rows["normaliser"] / rows["per_sim_s"]
+    return rows
+
+
+def speedup_stats(frame: pd.DataFrame, normaliser: str = "uninterrupted") -> pd.DataFrame:
+    """Per backend x loop x k: geometric mean speedup and its 95 % interval."""
+    rows = speedup_rows(frame, normaliser)
+    cols = ["backend", "loop", "k", "n", "instances", "mean", "gsd", "ci_low", "ci_high",
+            "n_truncated", "sim_seconds_min"]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    return _group_stats(rows, "speedup", ["backend", "loop", "k"], ratio=True)[cols]
+
+
+# --------------------------------------------------------------------------- compile / build
+
+
+def compile_stats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per backend x build phase (compile_cold, compile_warm, construct): n, mean, CI."""
+    m = (frame["phase"].isin(("compile_cold", "compile_warm", "construct"))
+         & (frame["status"] == "ok") & np.isfinite(frame["seconds"]))
+    rows = frame.loc[m]
+    cols = ["backend", "phase", "n", "instances", "mean", "std", "ci_low", "ci_high", "cache_hit"]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    out = _group_stats(rows, "seconds", ["backend", "phase"])
+    hits = rows.groupby(["backend", "phase"])["cache_hit"].agg(
+        lambda s: "/".join(sorted({v for v in s if v})) or "")
+    out = out.merge(hits.reset_index(), on=["backend", "phase"], how="left")
+    return out[cols]
+
+
+def one_off_cost(frame: pd.DataFrame, backend: str) -> tuple[float, str]:
+    """Mean compile (cold, else warm) + construct seconds of ``backend``, and which compile."""
+    def mean(phase: str) -> float:
+        m = ((frame["backend"] == backend) & (frame["phase"] == phase)
+             & (frame["status"] == "ok") & np.isfinite(frame["seconds"]))
+        return float(frame.loc[m, "seconds"].mean()) if m.any() else float("nan")
+
+    compile_s, which = mean("compile_cold"), "cold"
+    if math.isnan(compile_s):
+        compile_s, which = mean("compile_warm"), "warm"
+    construct = mean("construct")
+    if math.isnan(compile_s) and math.isnan(construct):
+        return float("nan"), ""
+    return (0.0 if math.isnan(compile_s) else compile_s) + (0.0 if math.isnan(construct) else construct), which
+
+
+def break_even(frame: pd.DataFrame) -> pd.DataFrame:
+    """Break-even biological time of every backend x k against the normaliser backend."""
+    cols = ["backend", "loop", "k", "one_off_s", "compile", "per_sim_s", "norm_one_off_s",
+            "norm_per_sim_s", "break_even_s", "verdict"]
+    stats = loop_stats(frame)
+    norm = stats[stats["backend"] == NORMALISER_BACKEND]
+    if norm.empty or stats.empty:
+        return pd.DataFrame(columns=cols)
+    r_n = float(norm["mean"].mean())
+    c_n, _ = one_off_cost(frame, NORMALISER_BACKEND)
+    out = []
+    for _, s in stats[stats["backend"] != NORMALISER_BACKEND].iterrows():
+        c_b, which = one_off_cost(frame, s["backend"])
+        r_b = float(s["mean"])
+        d_c, d_r = c_b - c_n, r_n - r_b
+        if math.isnan(d_c) or math.isnan(d_r):
+            t, verdict = float("nan"), "unknown (no compile or loop time)"
+        elif d_r > 0:
+            t, verdict = (d_c / d_r, "pays back after") if d_c > 0 else (0.0, "ahead from the start")
+        elif d_c < 0:
+            t, verdict = (d_c / d_r, "ahead until") if d_r < 0 else (float("inf"), "always ahead")
+        else:
+            t, verdict = float("inf"), "never pays back"
+        out.append(dict(backend=s["backend"], loop=s["loop"], k=int(s["k"]), one_off_s=c_b,
+                        compile=which, per_sim_s=r_b, norm_one_off_s=c_n, norm_per_sim_s=r_n,
+                        break_even_s=t, verdict=verdict))
+    return pd.DataFrame(out, columns=cols)
+
+
+# --------------------------------------------------------------------------- fidelity
+
+
+def fidelity_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per backend vs its reference, over instances (one measurement per backend x instance):
+    rate error (worst over instances), exact-match window (shortest), identical fraction
+    (mean), SPIKE-distance and shuffled control (means), and their ratio."""
+    cols = ["backend", "reference", "dtype", "instances", "rate_rel_error_max",
+            "exact_window_ms_min", "identical_fraction_mean", "distance_mean",
+            "distance_control_mean", "distance_ratio"]
+    rows = frame[frame["fidelity_reference"] != ""]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    rows = rows.drop_duplicates(["backend", "instance", "dtype"])
+    out = []
+    for (backend, ref, dtype), g in rows.groupby(["backend", "fidelity_reference", "dtype"]):
+        dist = float(g["fidelity_distance"].mean())
+        ctrl = float(g["fidelity_distance_control"].mean())
+        out.append(dict(
+            backend=backend, reference=ref, dtype=dtype, instances=int(g["instance"].nunique()),
+            rate_rel_error_max=float(g["fidelity_rate_rel_error_max"].max()),
+            exact_window_ms_min=float(g["fidelity_exact_window_ms"].min()),
+            identical_fraction_mean=float(g["fidelity_identical_fraction"].mean()),
+            distance_mean=dist, distance_control_mean=ctrl,
+            distance_ratio=dist / ctrl if ctrl > 0 else float("nan")))
+    return pd.DataFrame(out, columns=cols)
+
+
+# --------------------------------------------------------------------------- problems
+
+
+def problem_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Skipped, failed and truncated cells with their reasons, plus grid cells with no rows
+    (an unfinished sweep): one line per backend x loop x k x phase x status x reason."""
+    cols = ["backend", "loop", "k", "phase", "status", "instances", "rows", "sim_seconds",
+            "reason"]
+    bad = frame[frame["status"].isin(PROBLEM_STATUSES)]
+    out = []
+    for (backend, loop, k, phase, status, reason), g in bad.groupby(
+            ["backend", "loop", "k", "phase", "status", "reason"], dropna=False, sort=True):
+        sim = g["sim_seconds"][np.isfinite(g["sim_seconds"])]
+        out.append(dict(backend=backend, loop=loop or "",
+                        k=str(int(k)) if phase in ("loop", "warmup") else "build",
+                        phase=phase, status=status,
+                        instances=", ".join(str(i) for i in sorted(g["instance"].unique())),
+                        rows=len(g), sim_seconds=float(sim.min()) if len(sim) else float("nan"),
+                        reason=str(reason)))
+    # Grid cells never written: every closed-loop backend should have every closed-loop k
+    # for every instance; every backend should have every instance.
+    loops = frame[frame["phase"] == "loop"]
+    instances = sorted(frame["instance"].unique())
+    closed_ks = sorted(loops.loc[loops["loop"] == "closed", "k"].unique())
+    for backend, g in loops.groupby("backend"):
+        is_open = (g["loop"] == "open").all()
+        ks = sorted(g["k"].unique()) if is_open else closed_ks
+        have = set(zip(g["instance"], g["k"]))
+        for k in ks:
+            missing = [i for i in instances if (i, k) not in have]
+            if missing:
+                out.append(dict(backend=backend, loop="open" if is_open else "closed",
+                                k=str(int(k)), phase="loop", status="missing",
+                                instances=", ".join(str(i) for i in missing), rows=0,
+                                sim_seconds=float("nan"),
+                                reason="no rows for this cell (sweep unfinished or interrupted?)"))
+    return pd.DataFrame(out, columns=cols)
+
+
+# --------------------------------------------------------------------------- sweep shape
+
+
+def sweep_shape(frame: pd.DataFrame, provenance: dict | None = None) -> dict:
+    """Instances, runs, dtypes, threads, backends and ks actually present (runs and the
+    simulated duration from the provenance's settings when nothing was timed)."""
+    loops = frame[frame["phase"] == "loop"]
+    timed = loops[loops["status"].isin(OK_STATUSES)]
+    runs = timed.loc[timed["run"] >= 0, "run"]
+    provenance = provenance or {}
+    settings = provenance.get("settings") if isinstance(provenance.get("settings"), dict) else {}
+    full = full_sim_seconds(frame)
+    if not math.isfinite(full) and provenance.get("duration_ms"):
+        full = float(provenance["duration_ms"]) * 1e-3
+    return dict(
+        instances=sorted(int(i) for i in frame["instance"].unique()),
+        runs=int(runs.max()) + 1 if len(runs) else int(settings.get("runs", 0) or 0),
+        dtypes=sorted(str(d) for d in frame["dtype"].unique()),
+        threads=sorted(int(t) for t in frame["threads"].unique()),
+        backends=list(dict.fromkeys(frame["backend"])),
+        closed_ks=sorted(int(k) for k in loops.loc[loops["loop"] == "closed", "k"].unique()),
+        open_backends=sorted(loops.loc[loops["loop"] == "open", "backend"].unique()),
+        closed_backends=sorted(loops.loc[loops["loop"] == "closed", "backend"].unique()),
+        full_sim_seconds=full,
+    )
+
+
+def all_tables(frame: pd.DataFrame, normaliser: str = "uninterrupted") -> dict[str, pd.DataFrame]:
+    frame = prepare(frame)
+    return {
+        "loop_times": loop_stats(frame),
+        "speedups": speedup_stats(frame, normaliser),
+        "compile_times": compile_stats(frame),
+        "break_even": break_even(frame),
+        "fidelity": fidelity_table(frame),
+        "problems": problem_cells(frame),
+    }

@@ -1,0 +1,442 @@
+"""Figures (matplotlib, Agg canvas, no pyplot state): PNG and SVG, written atomically.
+
+Every backend has a fixed marker, line style and colour (Okabe-Ito palette), so the
+figures read in grayscale. Truncated cells are drawn with hollow markers.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from .aggregate import NORMALISER_BACKEND
+
+# Okabe-Ito, colour-blind safe; markers and line styles carry the identity in grayscale.
+_STYLES = {
+    "spark": ("#0072B2", "o", "-"),
+    "spark-native": ("#56B4E9", "D", "-"),
+    "brian2-cpp": ("#D55E00", "s", "--"),
+    "brian2-cpp-relaunch": ("#CC79A7", "v", ":"),
+    "brian2-runtime": ("#009E73", "^", "-."),
+    "brian2-numpy": ("#E69F00", "P", (0, (5, 2, 1, 2, 1, 2))),
+    "brian2-cuda": ("#000000", "X", (0, (1, 1))),
+    "nest": ("#999999", "*", (0, (3, 1, 1, 1))),
+}
+_OPEN_STYLES = {  # dashed horizontal lines of open-loop best cases
+    "brian2-cpp-uninterrupted": ("#333333", (0, (6, 3))),
+    "nest-uninterrupted": ("#999999", (0, (2, 2))),
+}
+_FALLBACK_MARKERS = itertools.cycle("<>hpd")
+_FALLBACK_COLOURS = itertools.cycle(["#882255", "#44AA99", "#117733", "#AA4499"])
+
+DPI = 150
+
+
+def style(backend: str) -> tuple[str, str, object]:
+    if backend not in _STYLES:
+        _STYLES[backend] = (next(_FALLBACK_COLOURS), next(_FALLBACK_MARKERS), "-")
+    return _STYLES[backend]
+
+
+def open_style(backend: str) -> tuple[str, object]:
+    if backend not in _OPEN_STYLES:
+        _OPEN_STYLES[backend] = (style(backend)[0], (0, (4, 2, 1, 2)))
+    return _OPEN_STYLES[backend]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(fig: Figure, out_dir: Path, name: str) -> dict[str, Path]:
+    """Write ``name``.png and ``name``.svg into ``out_dir`` atomically; return both paths."""
+    FigureCanvasAgg(fig)
+    for ax in fig.axes:
+        _tidy_log_y(ax)
+    paths = {}
+    for ext in ("png", "svg"):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext, dpi=DPI, bbox_inches="tight",
+                    metadata={"Date": None} if ext == "svg" else None)
+        path = Path(out_dir) / f"{name}.{ext}"
+        _write_bytes_atomic(path, buf.getvalue())
+        paths[ext] = path
+    return paths
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _k_axis(ax, ks: list[int]) -> None:
+    ax.set_xscale("log")
+    ax.set_xticks(ks)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if ks:
+        ax.set_xlim(min(ks) / 1.6, max(ks) * 1.6)
+    ax.set_xlabel("execution timesteps k (steps per closed-loop chunk, log scale)")
+
+
+def _log_formatter(v: float, _pos) -> str:
+    if v <= 0:
+        return ""
+    if 1e-3 <= v < 1e4:
+        return f"{v:g}"
+    exp = int(round(math.log10(v)))
+    return f"$10^{{{exp}}}$"
+
+
+def _log_y(ax) -> None:
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10))
+    ax.yaxis.set_major_formatter(FuncFormatter(_log_formatter))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="major", axis="both", color="#cccccc", linewidth=0.6)
+    ax.grid(True, which="minor", axis="y", color="#eeeeee", linewidth=0.4)
+
+
+def _tidy_log_y(ax) -> None:
+    """More labelled ticks when a log axis spans little: call after plotting."""
+    if ax.get_yscale() != "log":
+        return
+    lo, hi = ax.get_ylim()
+    if lo <= 0 or hi <= 0:
+        return
+    span = hi / lo
+    if span < 4:
+        subs = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
+    elif span < 40:
+        subs = (1.0, 2.0, 5.0)
+    else:
+        return
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+
+
+def _yerr(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Asymmetric error bars, none where the interval is missing; never below zero."""
+    low = np.where(np.isfinite(lo), mean - np.maximum(lo, mean * 1e-3), 0.0)
+    high = np.where(np.isfinite(hi), hi - mean, 0.0)
+    return np.vstack([np.maximum(low, 0.0), np.maximum(high, 0.0)])
+
+
+def _closed_lines(ax, stats: pd.DataFrame, exclude: tuple[str, ...] = ()) -> list:
+    """One errorbar line per closed-loop backend; hollow markers for truncated cells."""
+    handles = []
+    closed = stats[(stats["loop"] == "closed") & ~stats["backend"].isin(exclude)]
+    for backend, g in closed.groupby("backend", sort=True):
+        g = g.sort_values("k")
+        colour, marker, ls = style(backend)
+        k = g["k"].to_numpy(float)
+        mean = g["mean"].to_numpy(float)
+        err = _yerr(mean, g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float))
+        ax.errorbar(k, mean, yerr=err, color=colour, linestyle=ls, marker=marker,
+                    markersize=7, capsize=4, linewidth=1.6, markerfacecolor=colour,
+                    markeredgecolor=colour, zorder=3)
+        trunc = g["n_truncated"].to_numpy() > 0
+        if trunc.any():
+            ax.plot(k[trunc], mean[trunc], linestyle="none", marker=marker, markersize=7,
+                    markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.6,
+                    zorder=4)
+        handles.append(Line2D([], [], color=colour, linestyle=ls, marker=marker, markersize=7,
+                              linewidth=1.6, label=f"{backend} (closed loop)"))
+    return handles
+
+
+def _open_lines(ax, stats: pd.DataFrame, label_suffix: str = "") -> list:
+    handles = []
+    for backend, g in stats[stats["loop"] == "open"].groupby("backend", sort=True):
+        colour, ls = open_style(backend)
+        value = float(g["mean"].mean())
+        if not np.isfinite(value):
+            continue
+        ax.axhline(value, color=colour, linestyle=ls, linewidth=1.4, zorder=2)
+        handles.append(Line2D([], [], color=colour, linestyle=ls, linewidth=1.4,
+                              label=f"{backend} (open loop{label_suffix}) = {value:.3g}"))
+    return handles
+
+
+def _truncation_handle(stats: pd.DataFrame) -> list:
+    if (stats.get("n_truncated", pd.Series(dtype=int)) > 0).any():
+        return [Line2D([], [], linestyle="none", marker="o", markersize=7, markerfacecolor="white",
+                       markeredgecolor="black", label="hollow marker: truncated cell\n"
+                                                      "(shorter simulated time, per simulated s)")]
+    return []
+
+
+def _legend(ax, handles: list, title: str | None = None) -> None:
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
+                  fontsize=9, title=title, title_fontsize=9, alignment="left")
+
+
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=11,
+            color="#555555", wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+# --------------------------------------------------------------------------- figure 1
+
+
+def speedup_figure(speedups: pd.DataFrame, normaliser_text: str, subtitle: str,
+                   out_dir: Path, name: str = "speedup",
+                   normaliser_short: str = NORMALISER_BACKEND) -> dict[str, Path]:
+    """Relative speedup vs k (log-log): closed-loop lines with 95 % intervals (geometric
+    mean over instances x runs), open-loop best cases as dashed horizontal lines."""
+    fig = Figure(figsize=(9.5, 5.2))
+    ax = fig.add_subplot()
+    if speedups.empty:
+        _empty(ax, f"no speedups: {NORMALISER_BACKEND} has no loop results")
+    else:
+        ks = sorted(int(k) for k in speedups.loc[speedups["loop"] == "closed", "k"].unique())
+        handles = _closed_lines(ax, speedups)
+        handles += _open_lines(ax, speedups)
+        own = speedups[(speedups["backend"] == NORMALISER_BACKEND) & (speedups["loop"] == "open")]
+        if own.empty or abs(math.log(float(own["mean"].mean()))) > 0.02:
+            ax.axhline(1.0, color="black", linewidth=0.8, zorder=1)
+            handles.append(Line2D([], [], color="black", linewidth=0.8, label="1 = normaliser"))
+        handles += _truncation_handle(speedups)
+        _k_axis(ax, ks)
+        _log_y(ax)
+        ax.set_ylabel(f"speedup over {normaliser_short}\n(> 1: faster; log scale)")
+        _legend(ax, handles, title="geometric mean, bars: 95 % CI")
+    ax.set_title(f"Relative speedup vs execution timesteps\n{subtitle}", fontsize=11)
+    fig.text(0.01, -0.02, f"normaliser: {normaliser_text}; speedup = normaliser time per "
+                          "simulated second / backend time per simulated second (loop phase), "
+                          "paired by network instance", fontsize=8, color="#444444",
+             ha="left", va="top", wrap=True)
+    return save(fig, out_dir, name)
+
+
+# --------------------------------------------------------------------------- figure 2
+
+
+def compile_figure(compile_stats: pd.DataFrame, samples: pd.DataFrame, subtitle: str,
+                   out_dir: Path, name: str = "compile",
+                   unavailable: dict[str, str] | None = None) -> dict[str, Path]:
+    """Cold and warm compile time per backend, side by side: bar = mean, error bar = 95 %
+    CI, dots = individual measurements (one per instance)."""
+    fig = Figure(figsize=(9.5, 5.0))
+    ax = fig.add_subplot()
+    phases = (("compile_cold", "cold (empty caches)", "white", "//"),
+              ("compile_warm", "warm (caches reused)", "#888888", ""))
+    stats = compile_stats[compile_stats["phase"].isin([p[0] for p in phases])]
+    unavailable = {b: why for b, why in (unavailable or {}).items()
+                   if b not in set(stats["backend"])}
+    backends = sorted(set(stats["backend"]) | set(unavailable),
+                      key=lambda b: (b != NORMALISER_BACKEND, b))
+    if not backends:
+        _empty(ax, "no compile times recorded")
+    else:
+        width = 0.38
+        x = np.arange(len(backends))
+        values = stats["mean"].to_numpy(float)
+        positive = values[np.isfinite(values) & (values > 0)]
+        use_log = positive.size and positive.max() / positive.min() > 30
+        for j, (phase, label, face, hatch) in enumerate(phases):
+            offset = (j - 0.5) * width
+            for i, backend in enumerate(backends):
+                s = stats[(stats["backend"] == backend) & (stats["phase"] == phase)]
+                xi = x[i] + offset
+                if backend in unavailable:
+                    if j == 0:
+                        ax.text(x[i], 0.03, unavailable[backend], rotation=90,
+                                transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                                fontsize=9, color="#555555")
+                    continue
+                if s.empty or not np.isfinite(float(s["mean"].iloc[0])):
+                    ax.text(xi, 0.02, "n/a", transform=ax.get_xaxis_transform(), ha="center",
+                            va="bottom", fontsize=8, color="#555555")
+                    continue
+                m = float(s["mean"].iloc[0])
+                err = _yerr(np.array([m]), s["ci_low"].to_numpy(float), s["ci_high"].to_numpy(float))
+                ax.bar(xi, m, width=width, color=face, edgecolor="black", hatch=hatch,
+                       linewidth=0.8, zorder=2)
+                ax.errorbar(xi, m, yerr=err, color="black", capsize=3, linewidth=1, zorder=3)
+                pts = samples[(samples["backend"] == backend) & (samples["phase"] == phase)]
+                if len(pts):
+                    jitter = np.linspace(-width * 0.22, width * 0.22, len(pts)) if len(pts) > 1 else [0.0]
+                    ax.plot(xi + np.asarray(jitter), pts["seconds"], linestyle="none", marker="o",
+                            markersize=3, markerfacecolor="black", markeredgecolor="white",
+                            markeredgewidth=0.4, zorder=4)
+                top = m + err[1, 0]
+                ax.annotate(f"{m:.3g} s", (xi, top), xytext=(0, 3), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=8, zorder=5)
+        if use_log:
+            _log_y(ax)
+            ax.set_ylim(positive.min() / 3, positive.max() * 4)
+            ax.grid(False, which="both", axis="x")
+        else:
+            ax.set_ylim(0, (positive.max() if positive.size else 1) * 1.3)
+            ax.grid(True, axis="y", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        ax.set_xticks(x)
+        tilt = len(backends) > 4
+        ax.set_xticklabels(backends, rotation=20 if tilt else 0, ha="right" if tilt else "center",
+                           rotation_mode="anchor" if tilt else "default")
+        ax.set_ylabel("compile time (s)" + (", log scale" if use_log else ""))
+        handles = [
+            Patch(facecolor=face, edgecolor="black", hatch=hatch, label=label)
+            for _, label, face, hatch in phases]
+        handles.append(Line2D([], [], linestyle="none", marker="o", markersize=4,
+                              markerfacecolor="black", markeredgecolor="white",
+                              label="one build (instance)"))
+        handles.append(Line2D([], [], color="black", linewidth=1, label="95 % CI of the mean"))
+        _legend(ax, handles)
+    ax.set_title(f"Code generation + compile time per backend\n{subtitle}", fontsize=11)
+    return save(fig, out_dir, name)
+
+
+# --------------------------------------------------------------------------- figure 3
+
+
+def rtf_figure(loop_stats: pd.DataFrame, break_even: pd.DataFrame, subtitle: str,
+               out_dir: Path, name: str = "rtf") -> dict[str, Path]:
+    """(a) real-time factor vs k; (b) break-even biological time vs k."""
+    fig = Figure(figsize=(13, 5.2))
+    ax, bx = fig.subplots(1, 2, gridspec_kw=dict(wspace=0.28))
+    ks = sorted(int(k) for k in loop_stats.loc[loop_stats["loop"] == "closed", "k"].unique())
+    if loop_stats.empty:
+        _empty(ax, "no loop timings\n(every cell skipped or failed: see the problem table)")
+    else:
+        handles = _closed_lines(ax, loop_stats)
+        handles += _open_lines(ax, loop_stats)
+        ax.axhline(1.0, color="black", linewidth=1.0, zorder=1)
+        ax.annotate("real time (RTF = 1)", (1.0, 1.0), xycoords=("axes fraction", "data"),
+                    xytext=(-4, 3), textcoords="offset points", ha="right", va="bottom",
+                    fontsize=8)
+        handles += _truncation_handle(loop_stats)
+        _k_axis(ax, ks)
+        _log_y(ax)
+        ax.set_ylabel("real-time factor = wall s / simulated s\n(< 1: faster than real time; log)")
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.16), ncol=2,
+                  frameon=False, fontsize=9, title="mean, bars: 95 % CI", title_fontsize=9,
+                  alignment="left")
+    ax.set_title("(a) real-time factor vs execution timesteps", fontsize=11)
+
+    be = break_even[break_even["loop"] == "closed"] if not break_even.empty else break_even
+    if be.empty:
+        _empty(bx, f"no break-even: needs {NORMALISER_BACKEND}\nloop and compile times")
+    else:
+        finite = be["break_even_s"].to_numpy(float)
+        finite = finite[np.isfinite(finite) & (finite > 0)]
+        lo = finite.min() / 4 if finite.size else 0.1
+        hi = finite.max() * 4 if finite.size else 100.0
+        never_any = (be["verdict"] == "never pays back").any()
+        start_any = be["verdict"].isin(["ahead from the start", "always ahead"]).any()
+        # Out-of-range verdicts live in shaded bands above / below the finite range.
+        y_never, y_start = hi * 6, lo / 6
+        top, bottom = (hi * 20 if never_any else hi), (lo / 20 if start_any else lo)
+        backends = sorted(be["backend"].unique())
+        for j, backend in enumerate(backends):
+            colour, marker, ls = style(backend)
+            g = be[be["backend"] == backend].sort_values("k")
+            dodge = 1.13 ** (j - (len(backends) - 1) / 2)  # side by side in the bands
+            k = g["k"].to_numpy(float)
+            t = g["break_even_s"].to_numpy(float)
+            payback = (g["verdict"] == "pays back after").to_numpy()
+            until = (g["verdict"] == "ahead until").to_numpy()
+            never = (g["verdict"] == "never pays back").to_numpy()
+            start = g["verdict"].isin(["ahead from the start", "always ahead"]).to_numpy()
+            if payback.any():
+                bx.plot(k[payback], t[payback], color=colour, linestyle=ls, marker=marker,
+                        markersize=7, linewidth=1.4, zorder=3)
+            if until.any():
+                bx.plot(k[until], t[until], color=colour, linestyle=ls, marker=marker,
+                        markersize=7, linewidth=1.0, markerfacecolor="white",
+                        markeredgewidth=1.5, zorder=3)
+            if never.any():
+                bx.plot(k[never] * dodge, np.full(never.sum(), y_never), linestyle="none",
+                        marker=marker, color=colour, markersize=6, zorder=3)
+            if start.any():
+                bx.plot(k[start] * dodge, np.full(start.sum(), y_start), linestyle="none",
+                        marker=marker, color=colour, markersize=6, zorder=3)
+        _k_axis(bx, ks)
+        _log_y(bx)
+        if never_any:
+            bx.axhspan(hi * 1.6, top, color="#eeeeee", zorder=0)
+            bx.text(0.01, y_never * 1.9, "never pays back", transform=bx.get_yaxis_transform(),
+                    ha="left", va="bottom", fontsize=8, color="#333333")
+        if start_any:
+            bx.axhspan(bottom, lo / 1.6, color="#eeeeee", zorder=0)
+            bx.text(0.01, y_start / 1.9, "ahead from the start", ha="left", va="top",
+                    transform=bx.get_yaxis_transform(), fontsize=8, color="#333333")
+        bx.set_ylim(bottom, top)
+        # no y values inside the bands: their markers say "no finite T*", not a time
+        bx.yaxis.set_major_formatter(FuncFormatter(
+            lambda v, pos: "" if (v > hi * 1.01 or v < lo / 1.01) else _log_formatter(v, pos)))
+        bx.set_ylabel("break-even biological time T* (simulated s, log)")
+        legend = [Line2D([], [], color="black", marker="o", linestyle="-", markersize=6,
+                         label="filled: extra one-off cost paid back after T*"),
+                  Line2D([], [], color="black", marker="o", linestyle="-", markersize=6,
+                         markerfacecolor="white",
+                         label=f"hollow: ahead until T*, then {NORMALISER_BACKEND} catches up"),
+                  Patch(facecolor="#eeeeee", edgecolor="none",
+                        label="bands: no finite T* (markers side by side per backend)")]
+        bx.legend(handles=legend, loc="upper left", bbox_to_anchor=(0.0, -0.16), ncol=1,
+                  frameon=False, fontsize=9, title="backends: markers and lines as in (a)",
+                  title_fontsize=9, alignment="left")
+    bx.set_title(f"(b) break-even vs {NORMALISER_BACKEND} (compile + construct + loop)",
+                 fontsize=11)
+    fig.suptitle(f"Real-time factor and break-even time\n{subtitle}", fontsize=11, y=1.04)
+    return save(fig, out_dir, name)
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def ratio_figure(ratios: pd.DataFrame, label_a: str, label_b: str, out_dir: Path,
+                 name: str = "compare") -> dict[str, Path]:
+    """B / A time per simulated second vs k, per backend (> 1: B slower)."""
+    fig = Figure(figsize=(9.5, 5.0))
+    ax = fig.add_subplot()
+    closed = ratios[ratios["loop"] == "closed"]
+    if ratios.empty:
+        _empty(ax, "no backend x k measured in both result sets")
+    else:
+        ks = sorted(int(k) for k in closed["k"].unique())
+        handles = []
+        for backend, g in closed.groupby("backend", sort=True):
+            colour, marker, ls = style(backend)
+            g = g.sort_values("k")
+            ax.plot(g["k"], g["ratio"], color=colour, linestyle=ls, marker=marker, markersize=7,
+                    linewidth=1.6)
+            handles.append(Line2D([], [], color=colour, linestyle=ls, marker=marker,
+                                  label=f"{backend} (closed loop)"))
+        for backend, g in ratios[ratios["loop"] == "open"].groupby("backend", sort=True):
+            colour, ls = open_style(backend)
+            value = float(g["ratio"].mean())
+            ax.axhline(value, color=colour, linestyle=ls, linewidth=1.4)
+            handles.append(Line2D([], [], color=colour, linestyle=ls,
+                                  label=f"{backend} (open loop) = {value:.3g}"))
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        _k_axis(ax, ks or sorted(int(k) for k in ratios["k"].unique()))
+        _log_y(ax)
+        ax.set_ylabel("time per simulated s, B / A\n(> 1: B slower; log scale)")
+        _legend(ax, handles)
+    ax.set_title(f"Result set B vs A\nA: {label_a}\nB: {label_b}", fontsize=10)
+    return save(fig, out_dir, name)
