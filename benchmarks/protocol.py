@@ -33,7 +33,7 @@ from adapters.spec import MaterialisedNetwork, load_spec, materialise
 from adapters.spec.inputs import InputStream
 from adapters.spec.model import NetworkSpec
 
-from .registry import load_backend
+from .registry import OPEN_LOOP_ONLY, load_backend
 from .results import ResultRow, finished_cells, write_cell
 
 Clock = Callable[[], float]
@@ -225,7 +225,7 @@ def run_unit(unit: Unit, results_dir: Path, emit: Emit = lambda event: None,
         backend_cls = load_backend(unit.backend)
     except BackendUnavailable as err:
         backend_cls, backend_skipped = None, err.reason
-    open_only = backend_cls is not None and not backend_cls.capabilities.closed_loop
+    open_only = unit.backend in OPEN_LOOP_ONLY
     ks = (n_steps,) if open_only else unit.timesteps
     todo = [k for k in ks if unit.cell_id(spec.name, k) not in done]
     if build_id in done and not todo:

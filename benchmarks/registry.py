@@ -56,6 +56,11 @@ DEFAULT_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "brian2-cpp", "brian2-r
 QUICK_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "brian2-cpp", "brian2-runtime")
 FIDELITY_REFERENCE = "brian2-cpp-uninterrupted"
 
+# Open-loop-only modes (whole run, inputs known in advance), known without importing the
+# simulator so that even a skipped one gets the right cells; a test checks it against
+# each class's ``capabilities.closed_loop``.
+OPEN_LOOP_ONLY = frozenset({"brian2-cpp-uninterrupted", "nest-uninterrupted"})
+
 
 def load_backend(name: str) -> type[Backend]:
     """The backend class for ``name``; BackendUnavailable when its simulator is missing."""

@@ -19,12 +19,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from adapters.base import BackendUnavailable
 from adapters.spec import load_spec
 
 from . import provenance
 from .protocol import Unit
-from .registry import FIDELITY_REFERENCE, load_backend
+from .registry import FIDELITY_REFERENCE, OPEN_LOOP_ONLY
 from .results import ResultRow, finished_cells, load_provenance, write_cell, write_json_atomic
 from .worker import EVENT_PREFIX
 
@@ -83,10 +82,7 @@ def plan(config: SweepConfig) -> list[Unit]:
 def unit_cells(unit: Unit) -> list[str]:
     """Cell ids a unit will write (open-loop backends have one cell at k = n_steps)."""
     spec = unit.spec()
-    try:
-        open_only = not load_backend(unit.backend).capabilities.closed_loop
-    except BackendUnavailable:  # an unavailable backend writes one skipped cell per k
-        open_only = False
+    open_only = unit.backend in OPEN_LOOP_ONLY
     ks = (spec.simulation.n_steps,) if open_only else unit.timesteps
     return [unit.cell_id(spec.name, "build")] + [unit.cell_id(spec.name, k) for k in ks]
 
@@ -100,7 +96,9 @@ def _fail_unfinished(unit: Unit, out: Path, reason: str) -> int:
         k_text = cell.rsplit("-k", 1)[1]
         write_cell(out, cell, [ResultRow(
             sweep_id=unit.sweep_id, network=spec.name, instance=unit.instance,
-            backend=unit.backend, loop="", k=0 if k_text == "build" else int(k_text),
+            backend=unit.backend,
+            loop="" if k_text == "build" else ("open" if unit.backend in OPEN_LOOP_ONLY else "closed"),
+            k=0 if k_text == "build" else int(k_text),
             run=0, dtype=unit.dtype, threads=unit.threads,
             phase="compile_warm" if k_text == "build" else "loop",
             seconds=float("nan"), status="failed", reason=reason)])

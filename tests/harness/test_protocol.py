@@ -83,6 +83,7 @@ def _unit(**changes) -> Unit:
 def fakes(monkeypatch):
     monkeypatch.setitem(registry.LOADERS, "fake", lambda: CountingBackend)
     monkeypatch.setitem(registry.LOADERS, "fake-open", lambda: OpenLoopOnly)
+    monkeypatch.setattr(protocol, "OPEN_LOOP_ONLY", registry.OPEN_LOOP_ONLY | {"fake-open"})
 
 
 def test_unit_writes_build_and_one_cell_per_k(tmp_path, fakes):
