@@ -1,0 +1,86 @@
+"""The asv suite is well-formed, and the regression gate flags a real slowdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _asv(*args: str, cwd: Path, home: Path | None = None) -> subprocess.CompletedProcess:
+    """asv in a subprocess; ``home`` keeps its machine file out of the user's home."""
+    env = {**os.environ, "HOME": str(home)} if home else None
+    return subprocess.run([sys.executable, "-m", "asv", *args], cwd=cwd, capture_output=True,
+                          text=True, check=False, timeout=600, env=env)
+
+
+def test_asv_check_passes():
+    proc = _asv("check", "--python=same", cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No problems found" in proc.stdout + proc.stderr
+
+
+def _git(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+                          env=env).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def two_commits(tmp_path_factory) -> tuple[Path, str, str]:
+    """A scratch repo whose second commit injects a 10x slower benchmark, both measured
+    with real `asv run --python=same`."""
+    repo = tmp_path_factory.mktemp("asvrepo")
+    conf = json.loads("\n".join(line for line in (ROOT / "asv.conf.json").read_text().splitlines()
+                                if not line.strip().startswith("//")))
+    conf.update(benchmark_dir="bench", repo=".")
+    (repo / "asv.conf.json").write_text(json.dumps(conf))
+    (repo / "bench").mkdir()
+    (repo / "bench" / "__init__.py").write_text("")
+    # The benchmark stays the same (asv versions benchmarks by their source); the code it
+    # measures gets slower in the second commit.
+    (repo / "bench" / "bench_sleep.py").write_text(
+        "from .work import run\n\ndef time_work():\n    run()\n")
+    _git("init", "-q", "-b", "main", cwd=repo)
+    hashes = []
+    for seconds in (0.002, 0.02):
+        (repo / "bench" / "work.py").write_text(f"import time\n\ndef run():\n    time.sleep({seconds})\n")
+        _git("add", "-A", cwd=repo)
+        _git("commit", "-qm", f"sleep {seconds}", cwd=repo)
+        commit = _git("rev-parse", "HEAD", cwd=repo)
+        hashes.append(commit)
+        proc = _asv("run", "--python=same", "--quick", "--set-commit-hash", commit,
+                    "--machine", "ci-test", "--show-stderr", cwd=repo, home=repo)
+        if "machine" in proc.stdout + proc.stderr and proc.returncode != 0:
+            _asv("machine", "--yes", "--machine", "ci-test", cwd=repo, home=repo)
+            proc = _asv("run", "--python=same", "--quick", "--set-commit-hash", commit,
+                        "--machine", "ci-test", cwd=repo, home=repo)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return repo, hashes[0], hashes[1]
+
+
+def test_gate_flags_injected_slowdown(two_commits):
+    repo, base, head = two_commits
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.asv_gate", base, head,
+                           "--config", str(repo / "asv.conf.json")],
+                          capture_output=True, text=True, check=False, cwd=repo,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "PERFORMANCE DECREASED" in proc.stdout
+
+
+def test_gate_passes_the_other_way_round(two_commits):
+    repo, base, head = two_commits
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.asv_gate", head, base,
+                           "--config", str(repo / "asv.conf.json")],
+                          capture_output=True, text=True, check=False, cwd=repo,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PERFORMANCE DECREASED" not in proc.stdout
