@@ -266,7 +266,7 @@ def run_unit(unit: Unit, results_dir: Path, emit: Emit = lambda event: None,
         rows += build_rows(unit, spec, "compile_warm", backend.prepare(net, _options(unit)))
         if unit.fidelity:
             fidelity = measure_fidelity(unit, backend_cls, net, results_dir)
-            rows = [replace(r, fidelity_reference=unit.fidelity_reference, **fidelity)
+            rows = [replace(r, **{"fidelity_reference": unit.fidelity_reference, **fidelity})
                     if fidelity else r for r in rows]
     except BackendUnavailable as err:
         backend.close()
@@ -281,7 +281,7 @@ def run_unit(unit: Unit, results_dir: Path, emit: Emit = lambda event: None,
     try:
         for k in todo:
             cell_rows = measure_cell(unit, spec, backend, stream, k, open_only, clock)
-            cell_rows = [replace(r, fidelity_reference=unit.fidelity_reference, **fidelity)
+            cell_rows = [replace(r, **{"fidelity_reference": unit.fidelity_reference, **fidelity})
                          if fidelity else r for r in cell_rows]
             write_cell(results_dir, unit.cell_id(spec.name, k), cell_rows)
             loops = [r for r in cell_rows if r.phase == "loop" and r.status in ("ok", "truncated")]

@@ -144,3 +144,21 @@ def test_slow_cell_is_truncated_to_budget_never_extrapolated(tmp_path, fakes, mo
     assert 5 <= n < 100
     assert np.allclose(loops.sim_seconds, n * 10 * 1e-4)
     assert all("ran" in r and "of 1000 steps" in r for r in loops.reason)
+
+
+def test_fidelity_is_measured_against_the_reference_and_repeatable(tmp_path, fakes, monkeypatch):
+    monkeypatch.setitem(registry.LOADERS, "fake-b", lambda: CountingBackend)
+    figures = []
+    for attempt in ("first", "second"):
+        out = tmp_path / attempt
+        for name in ("fake", "fake-b"):
+            run_unit(_unit(backend=name, fidelity=True, fidelity_reference="fake"), out)
+        rows = load_rows(out)
+        cand = rows[(rows.backend == "fake-b") & (rows.phase == "loop")]
+        assert set(cand.fidelity_reference) == {"fake"}
+        assert (cand.fidelity_identical_fraction == 1.0).all()
+        assert (cand.fidelity_exact_window_ms == 100.0).all()
+        ref = rows[rows.backend == "fake"]
+        assert ref.fidelity_identical_fraction.isna().all()  # the reference is not compared
+        figures.append(cand.filter(like="fidelity_").reset_index(drop=True))
+    assert figures[0].equals(figures[1])
