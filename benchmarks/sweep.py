@@ -213,10 +213,10 @@ def _show_event(event: dict, progress: Progress, task: int, console: Console) ->
         note = " (truncated)" if event.get("truncated") else ""
         status = "" if event["status"] in ("ok", "truncated") else f" [{event['status']}]"
         console.print(f"  {event['backend']:<26} k={event['k']:<6} instance {event['instance']}: "
-                      f"{per:8.4f} s per simulated second{note}{status}")
+                      f"{per:8.4f} s per simulated second{note}{status}", soft_wrap=True)
         progress.advance(task)
     elif event.get("event") == "unit":
-        console.print(f"  {event['backend']:<26} {event['status']}: {event['reason']}")
+        console.print(f"  {event['backend']:<26} {event['status']}: {event['reason']}", soft_wrap=True)
     elif event.get("event") == "build":
         progress.advance(task)
 
