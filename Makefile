@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= results/quick
 
-.PHONY: setup bench test clean
+.PHONY: setup bench test asv-smoke clean
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,13 @@ bench: setup
 
 test: setup
 	$(PY) -m pytest
+
+# CI's asv smoke run: every benchmark once (--quick) in this environment, so a broken
+# benchmark fails CI. Timings from it are not tracked (shared runners are noisy).
+asv-smoke: setup
+	$(VENV)/bin/asv machine --yes --machine ci-smoke >/dev/null
+	$(VENV)/bin/asv run --python=same --quick --machine ci-smoke --show-stderr \
+		--set-commit-hash $$(git rev-parse HEAD) --bench 'ClosedLoop|Speedup'
 
 clean:
 	rm -rf $(VENV) .cache results
