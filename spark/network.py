@@ -1,0 +1,332 @@
+"""A whole network as one pytree, its state, and the pure step / chunk functions.
+
+Step order (pinned by :mod:`adapters.spec.model`, Brian2's default schedule), for step t:
+
+1. state update of every neuron with synaptic currents from *before* this step's
+   deliveries; refractory neurons (``t - lastspike < R``) keep ``v``; ``g`` decays exactly;
+2. threshold (strict ``>``), blocked while refractory;
+3. synaptic propagation: read and clear ring-buffer row ``t % D`` (plus plastic
+   deliveries), ``v += delta input`` except where refractory, ``g += exponential input``;
+   then this step's neuron and input spikes are scattered into future rows;
+4. reset ``v = v_reset`` (and the model's jump) for the neurons that spiked; their
+   refractory clock starts at t.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from adapters.spec.materialise import MaterialisedNetwork
+from adapters.spec.model import Exponential, reset_of
+
+from . import connectivity as conn
+from .neurons import AbstractCells, aux_name, make_cells
+from .plasticity import PlasticRecord, PlasticState, PlasticSynapses, build_plastic
+
+Array = jax.Array
+NEVER = -(2**30)
+"""``lastspike`` of a neuron that never spiked (int32-safe, never refractory)."""
+
+
+class NetworkState(NamedTuple):
+    """Everything that evolves. ``history`` (spikes of the last D steps) only with
+    plasticity; ``trace`` (exponential readout trace per neuron) only when asked for."""
+
+    t: Array  # int32 scalar, the next step's index
+    v: Array
+    g: Array
+    aux: Array
+    lastspike: Array  # int32
+    buffer: Array  # flat (D * C,): row r is [r * C, (r + 1) * C)
+    history: Array | None
+    plastic: PlasticState | None
+    trace: Array | None
+
+
+class ChunkOutput(NamedTuple):
+    counts: Array  # int32 (n_populations,), spikes of the chunk per population
+    trace: Array | None  # (N,) exponential readout trace at the chunk's end
+    spikes: Array | None  # bool (k, N) per-step spikes, only when recording
+
+
+def _static(default=None) -> dict:
+    return field(default=default, metadata=dict(static=True))
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class Network:
+    """Parameters of a network (array leaves) and its shape config (static)."""
+
+    cells: tuple[AbstractCells, ...]
+    v_reset: Array
+    ref_steps: Array  # int32
+    g_decay: Array
+    propagator: conn.EventDriven | conn.Dense | None
+    plastic: PlasticSynapses | None
+    readout_decay: Array | None
+    n_neurons: int = _static()
+    n_inputs: int = _static()
+    n_cols: int = _static()
+    ring: int = _static()
+    dt: float = _static()
+    population_bounds: tuple[tuple[int, int], ...] = _static()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Static shapes shared by every instance built with it (batched instances need one
+    layout: the largest row length, ring and plastic table over the instances)."""
+
+    n_neurons: int
+    n_inputs: int
+    n_cols: int
+    ring: int
+    k: int
+    row_len: int
+    plastic_size: int
+    method: str  # "event" | "dense" | "none"
+
+    @property
+    def n_pre(self) -> int:
+        return self.n_neurons + self.n_inputs
+
+
+def synapse_tables(net: MaterialisedNetwork) -> tuple[conn.SynapseTable, list[PlasticRecord]]:
+    """Static synapses in global numbering, sorted stably by presynaptic row (so rows keep
+    projection order, then ascending target), and the plastic projections apart."""
+    n = net.n_neurons
+    offsets = {p.name: p.offset for p in net.populations}
+    parts: list[tuple[np.ndarray, ...]] = []
+    plastic: list[PlasticRecord] = []
+    for proj in net.projections:
+        spec = proj.spec
+        src = n if spec.source == net.spec.input.name else offsets[spec.source]
+        pre = proj.pre.astype(np.int64) + src
+        post = proj.post.astype(np.int64) + offsets[spec.target]
+        col = post + (n if isinstance(spec.synapse, Exponential) else 0)
+        delay = proj.delay_steps.astype(np.int64)
+        if spec.plasticity is not None:
+            plastic.append(PlasticRecord(rule=spec.plasticity, pre=pre, col=col, post=post,
+                                         delay=delay, weight=proj.weight))
+        else:
+            parts.append((pre, col, delay, proj.weight.astype(np.float64)))
+    if parts:
+        pre, col, delay, weight = (np.concatenate(a) for a in zip(*parts))
+    else:
+        pre = col = delay = np.zeros(0, np.int64)
+        weight = np.zeros(0)
+    order = np.argsort(pre, kind="stable")
+    return conn.SynapseTable(pre=pre[order], col=col[order], delay=delay[order],
+                             weight=weight[order]), plastic
+
+
+def n_columns(net: MaterialisedNetwork) -> int:
+    has_exp = any(isinstance(p.spec.synapse, Exponential) for p in net.projections)
+    return net.n_neurons * (2 if has_exp else 1)
+
+
+def make_layout(nets: list[MaterialisedNetwork], method: str = "auto", k: int | None = None,
+                ) -> Layout:
+    """One layout covering every instance in ``nets`` (same spec, any seeds)."""
+    first = nets[0]
+    n, n_in = first.n_neurons, first.spec.input.size
+    n_pre = n + n_in
+    n_cols = n_columns(first)
+    ring = max(net.max_delay_steps for net in nets) + 1
+    tables = [synapse_tables(net) for net in nets]
+    row_len = max(t.max_out_degree(n_pre) for t, _ in tables)
+    plastic_size = max(sum(r.pre.size for r in p) for _, p in tables)
+    k = conn.default_k(n_pre, first.dt) if k is None else int(k)
+    if k < 1:
+        raise ValueError(f"spike bound k must be >= 1, got {k}")
+    if all(t.size == 0 for t, _ in tables):
+        chosen = "none"
+    else:
+        chosen = conn.choose(tables[0][0], n_pre, ring, n_cols, k, method)
+    return Layout(n_neurons=n, n_inputs=n_in, n_cols=n_cols, ring=ring, k=k, row_len=row_len,
+                  plastic_size=plastic_size, method=chosen)
+
+
+def _segments(net: MaterialisedNetwork) -> list[list[int]]:
+    """Maximal runs of consecutive populations with the same model kind."""
+    runs: list[list[int]] = []
+    for i, pop in enumerate(net.populations):
+        if runs and net.populations[runs[-1][0]].spec.model.kind == pop.spec.model.kind:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def _tau_syn(net: MaterialisedNetwork) -> dict[str, float]:
+    """The one exponential-synapse time constant of each population that has one."""
+    taus: dict[str, float] = {}
+    for proj in net.projections:
+        syn = proj.spec.synapse
+        if isinstance(syn, Exponential):
+            known = taus.setdefault(proj.spec.target, syn.tau_syn)
+            if known != syn.tau_syn:
+                raise ValueError(
+                    f"population {proj.spec.target!r} receives exponential synapses with "
+                    f"tau_syn {known} and {syn.tau_syn}; the spec allows one g per population")
+    return taus
+
+
+def build(net: MaterialisedNetwork, layout: Layout | None = None, *,
+          readout_tau: float | None = None) -> tuple[Network, NetworkState]:
+    """Parameters and initial state of one instance (arrays in the spec's dtype)."""
+    layout = make_layout([net]) if layout is None else layout
+    dtype = np.dtype(net.dtype)
+    if dtype == np.float64 and not jax.config.jax_enable_x64:
+        raise RuntimeError("float64 needs jax_enable_x64 (spark enables it at import)")
+    dt = net.dt
+    taus = _tau_syn(net)
+    cells = []
+    for run in _segments(net):
+        pops = [net.populations[i] for i in run]
+        cells.append(make_cells([p.spec.model for p in pops], [p.size for p in pops],
+                                pops[0].offset, dt, [taus.get(p.name) for p in pops], dtype))
+
+    def per_neuron(fn) -> np.ndarray:
+        return np.concatenate([np.full(p.size, fn(p)) for p in net.populations])
+
+    v_reset = per_neuron(lambda p: reset_of(p.spec.model)).astype(dtype)
+    ref_steps = per_neuron(lambda p: int(round(p.spec.model.t_ref / dt))).astype(np.int32)
+    g_decay = per_neuron(lambda p: np.exp(-dt / taus[p.name]) if p.name in taus else 0.0)
+    table, plastic_records = synapse_tables(net)
+    n_pre = layout.n_pre
+    if layout.method == "event":
+        propagator = conn.build_event(table, n_pre, layout.ring, layout.n_cols, layout.k,
+                                      layout.row_len, dtype)
+    elif layout.method == "dense":
+        propagator = conn.build_dense(table, n_pre, layout.ring, layout.n_cols, dtype)
+    else:
+        propagator = None
+    plastic = None
+    if layout.plastic_size:
+        plastic = build_plastic(plastic_records, layout.plastic_size, layout.n_cols, layout.ring,
+                                dt, dtype)
+    readout_decay = None
+    if readout_tau is not None:
+        readout_decay = jnp.asarray(np.asarray(np.exp(-dt / readout_tau), dtype=dtype))
+    params = Network(
+        cells=tuple(cells), v_reset=jnp.asarray(v_reset), ref_steps=jnp.asarray(ref_steps),
+        g_decay=jnp.asarray(g_decay.astype(dtype)), propagator=propagator, plastic=plastic,
+        readout_decay=readout_decay, n_neurons=layout.n_neurons, n_inputs=layout.n_inputs,
+        n_cols=layout.n_cols, ring=layout.ring, dt=dt,
+        population_bounds=tuple((p.offset, p.offset + p.size) for p in net.populations))
+    return params, initial_state(net, params)
+
+
+def initial_state(net: MaterialisedNetwork, params: Network) -> NetworkState:
+    """The materialised initial state, t = 0, empty queues."""
+    dtype = np.dtype(net.dtype)
+    v = np.concatenate([p.initial["v"] for p in net.populations]).astype(dtype)
+    aux = np.concatenate([
+        p.initial[name] if (name := aux_name(p.spec.model)) else np.zeros(p.size)
+        for p in net.populations]).astype(dtype)
+    n = params.n_neurons
+    history = None
+    if params.plastic is not None:
+        history = jnp.zeros((params.ring, n + params.n_inputs), bool)
+    return NetworkState(
+        t=jnp.asarray(0, jnp.int32), v=jnp.asarray(v), g=jnp.zeros(n, dtype), aux=jnp.asarray(aux),
+        lastspike=jnp.full(n, NEVER, jnp.int32),
+        buffer=jnp.zeros(params.ring * params.n_cols, dtype), history=history,
+        plastic=None if params.plastic is None else params.plastic.init(),
+        trace=None if params.readout_decay is None else jnp.zeros(n, dtype))
+
+
+def _by_segment(cells: tuple[AbstractCells, ...], fn) -> tuple[Array, ...]:
+    """Apply ``fn(cells, slice)`` per segment and concatenate each output."""
+    outs = [fn(c, slice(c.start, c.stop)) for c in cells]
+    if len(outs) == 1:
+        return outs[0]
+    return tuple(jnp.concatenate(parts) for parts in zip(*outs))
+
+
+def step(net: Network, state: NetworkState, input_spikes: Array) -> tuple[NetworkState, Array]:
+    """One time step; returns the new state and this step's spikes (bool ``(N,)``)."""
+    t = state.t
+    n = net.n_neurons
+    refractory = (t - state.lastspike) < net.ref_steps
+    v_int, aux = _by_segment(
+        net.cells, lambda c, s: c.integrate(state.v[s], state.g[s], state.aux[s]))
+    v = jnp.where(refractory, state.v, v_int)
+    g = state.g * net.g_decay
+    (crossed,) = _by_segment(net.cells, lambda c, s: (c.threshold(v[s], aux[s]),))
+    spiked = crossed & ~refractory
+
+    slot = t % net.ring
+    current = lax.dynamic_slice(state.buffer, (slot * net.n_cols,), (net.n_cols,))
+    buffer = lax.dynamic_update_slice(state.buffer, jnp.zeros_like(current), (slot * net.n_cols,))
+    all_spikes = jnp.concatenate([spiked, input_spikes.astype(bool)])
+    history, plastic = state.history, state.plastic
+    if net.plastic is not None:
+        plastic, delivered = net.plastic.step(plastic, history, spiked, t)
+        current = current + delivered
+        history = history.at[slot].set(all_spikes)
+    v = jnp.where(refractory, v, v + current[:n])
+    if net.n_cols > n:
+        g = g + current[n:]
+    if net.propagator is not None:
+        buffer = net.propagator.propagate(buffer, all_spikes, t)
+
+    v = jnp.where(spiked, net.v_reset, v)
+    (aux,) = _by_segment(net.cells, lambda c, s: (c.on_spike(aux[s], spiked[s]),))
+    lastspike = jnp.where(spiked, t, state.lastspike)
+    trace = state.trace
+    if net.readout_decay is not None:
+        trace = trace * net.readout_decay + spiked.astype(trace.dtype)
+    return NetworkState(t=t + 1, v=v, g=g, aux=aux, lastspike=lastspike, buffer=buffer,
+                        history=history, plastic=plastic, trace=trace), spiked
+
+
+def _finish(net: Network, state: NetworkState, counts: Array, modulator: Array,
+            recorded: Array | None) -> tuple[NetworkState, ChunkOutput]:
+    if net.plastic is not None:
+        state = state._replace(plastic=net.plastic.apply_modulator(state.plastic, modulator))
+    per_pop = jnp.stack([jnp.sum(counts[a:b]) for a, b in net.population_bounds])
+    return state, ChunkOutput(counts=per_pop, trace=state.trace, spikes=recorded)
+
+
+def run_chunk(net: Network, state: NetworkState, input_spikes: Array, modulator: Array,
+              record: bool = False) -> tuple[NetworkState, ChunkOutput]:
+    """``k = input_spikes.shape[0]`` steps with host-given input spikes ``(k, n_inputs)``,
+    then the three-factor update with ``modulator``. The engine jits this with ``record``
+    static and the state donated."""
+
+    def body(carry, x):
+        state, counts = carry
+        state, spiked = step(net, state, x)
+        return (state, counts + spiked.astype(jnp.int32)), (spiked if record else None)
+
+    zeros = jnp.zeros(net.n_neurons, jnp.int32)
+    (state, counts), recorded = lax.scan(body, (state, zeros), input_spikes)
+    return _finish(net, state, counts, modulator, recorded)
+
+
+def run_chunk_poisson(net: Network, state: NetworkState, probability: Array, key: Array,
+                      modulator: Array, k: int, record: bool = False,
+                      ) -> tuple[NetworkState, ChunkOutput]:
+    """``k`` steps with on-device Poisson input: input i spikes at step t when a uniform
+    draw keyed by ``fold_in(key, t)`` is below ``probability[i]`` (= rate * dt), so the
+    spikes depend on the global step, not on how the run is chunked."""
+
+    def body(carry, _):
+        state, counts = carry
+        u = jax.random.uniform(jax.random.fold_in(key, state.t), (net.n_inputs,),
+                               dtype=probability.dtype)
+        state, spiked = step(net, state, u < probability)
+        return (state, counts + spiked.astype(jnp.int32)), (spiked if record else None)
+
+    zeros = jnp.zeros(net.n_neurons, jnp.int32)
+    (state, counts), recorded = lax.scan(body, (state, zeros), None, length=k)
+    return _finish(net, state, counts, modulator, recorded)
