@@ -1,0 +1,78 @@
+"""Build directories, locks and logs for the compiled Brian2 modes.
+
+One directory per (network digest, build flavour, dtype, threads, recording) under
+``options.cache_dir / "brian2"``; ``cold=True`` gives a fresh, uniquely named empty
+directory that is never reused (cold builds are kept for inspection; delete them with the
+cache). A build holds an exclusive ``flock`` on ``<dir>.lock`` so two processes never
+write one project at once. A directory whose ``spark_build.ok`` stamp matches the build
+key is reused: that is the *warm* path (no code generation, no compiler), reported with
+``cache_hit=True`` and zero ``codegen_compile``.
+
+The build flavour, not the mode, names the directory where two modes compile the very
+same project: ``brian2-cpp`` and ``brian2-cpp-uninterrupted`` share ``cpp-resident``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..base import BackendOptions
+from ..spec.materialise import MaterialisedNetwork
+
+STAMP = "spark_build.ok"
+
+
+@dataclass(frozen=True)
+class BuildDir:
+    path: Path
+    cold: bool
+
+    @property
+    def log(self) -> Path:
+        return self.path / "spark_build.log"
+
+    def is_built(self, key: dict) -> bool:
+        stamp = self.path / STAMP
+        if self.cold or not stamp.exists():
+            return False
+        try:
+            return json.loads(stamp.read_text()) == key
+        except ValueError:
+            return False
+
+    def mark_built(self, key: dict) -> None:
+        (self.path / STAMP).write_text(json.dumps(key, sort_keys=True))
+
+
+def build_key(net: MaterialisedNetwork, flavour: str, options: BackendOptions, **extra) -> dict:
+    return {"digest": net.digest(), "flavour": flavour, "dtype": net.dtype,
+            "threads": int(options.threads), "record": bool(options.record_spikes),
+            "dt": net.dt, "spec": net.spec.name, **extra}
+
+
+def build_dir(net: MaterialisedNetwork, flavour: str, options: BackendOptions) -> BuildDir:
+    root = Path(options.cache_dir) / "brian2"
+    rec = "-rec" if options.record_spikes else ""
+    name = f"{net.spec.name}-{net.digest()[:16]}-{flavour}-{net.dtype}-t{int(options.threads)}{rec}"
+    if options.cold:
+        name += f"-cold-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    path = root / name
+    path.mkdir(parents=True, exist_ok=True)
+    return BuildDir(path=path.resolve(), cold=options.cold)
+
+
+@contextlib.contextmanager
+def locked(bdir: BuildDir) -> Iterator[None]:
+    with open(str(bdir.path) + ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

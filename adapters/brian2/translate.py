@@ -1,0 +1,263 @@
+"""Spec -> Brian2 objects, shared by every Brian2 mode.
+
+What reaches Brian2 is numbers (host-computed float64 propagators, cast to the spec's dtype)
+and names (population/projection names, validated identifiers); no spec text is spliced
+into code.
+
+Membrane update: explicit propagator code, not ``method='exact'``
+    Each population's ODEs are integrated by a *custom state-update method* (a callable
+    handed to ``NeuronGroup(method=...)``) that emits the pinned update of
+    :mod:`adapters.spec.model` as a chain of two-operand statements, e.g. for LIF with an
+    exponential synapse::
+
+        _sp_a = v - v_inf ; _sp_b = _sp_a * P_m ; _sp_c = v_inf + _sp_b
+        _sp_d = g * P_gm  ; _sp_v = _sp_c + _sp_d ; _sp_g = g * P_g ; v = _sp_v ; g = _sp_g
+
+    with ``P_m = exp(-dt/tau_m)``, ``P_g = exp(-dt/tau_syn)`` and
+    ``P_gm = tau_syn/(tau_syn - tau_m) * (P_g - P_m)`` computed once on the host in float64.
+    Every statement has one operation, so sympy's reordering of commutative operands
+    cannot change a rounding, and the result is the formula evaluated left to right.
+    ``method='exact'`` is algebraically the same but sympy rearranges it (e.g.
+    ``v*exp(-dt/tau) - v_inf*exp(-dt/tau) + v_inf``), which rounds differently and, over a
+    second of network activity, changes spikes compared with an engine that evaluates the
+    pinned formula. The ``(unless refractory)`` flag keeps Brian2's own refractoriness:
+    its state updater computes ``not_refractory = timestep(t - lastspike, dt) >=
+    timestep(refractory, dt)`` first and the write to ``v`` is conditional on it.
+
+Units: every variable is dimensionless and holds the spec's numbers (mV, mV/ms); only
+time constants inside the (unused-by-the-updater) equations carry units. Brian2's SI
+scaling (mV -> V) would change every rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..spec.materialise import MaterialisedNetwork, MaterialisedPopulation
+from ..spec.model import ALIF, LIF, AdEx, Exponential, Izhikevich, reset_of, threshold_of
+
+SUPPORTED_MODELS = frozenset({"lif", "alif", "adex", "izhikevich"})
+
+
+def refractory_steps(t_ref: float, dt: float) -> int:
+    """``t_ref`` as a whole number of steps R (validated upstream to be one)."""
+    return int(round(t_ref / dt))
+
+
+@dataclass(frozen=True)
+class PopulationCode:
+    """Everything Brian2 needs for one population: equations, the update statements, the
+    threshold/reset, and the namespace of numbers they refer to."""
+
+    equations: str
+    update: str
+    threshold: str
+    reset: str
+    namespace: dict[str, float]
+    refractory_steps: int
+    has_g: bool
+    state_variables: tuple[str, ...]
+
+
+def _g_targets(net: MaterialisedNetwork) -> dict[str, float]:
+    """Populations receiving exponential synapses -> their (shared) tau_syn."""
+    taus: dict[str, float] = {}
+    for proj in net.projections:
+        if isinstance(proj.spec.synapse, Exponential):
+            taus.setdefault(proj.spec.target, proj.spec.synapse.tau_syn)
+    return taus
+
+
+def population_code(pop: MaterialisedPopulation, dt: float, tau_syn: float | None) -> PopulationCode:
+    """The pinned discrete update of ``pop`` as Brian2 abstract code (see module docstring)."""
+    m = pop.spec.model
+    ns: dict[str, float] = {"v_th": float(threshold_of(m)), "v_reset": float(reset_of(m))}
+    has_g = tau_syn is not None
+    lines: list[str] = []
+    eqs: list[str] = []
+    extra_reset: list[str] = []
+    threshold = "v > v_th"
+    if isinstance(m, (LIF, ALIF)):
+        ns["v_inf"] = m.v_rest + m.i_offset
+        ns["P_m"] = math.exp(-dt / m.tau_m)
+        lines += ["_sp_a = v - v_inf", "_sp_b = _sp_a * P_m", "_sp_v = v_inf + _sp_b"]
+        if has_g:
+            if tau_syn == m.tau_m:
+                raise ValueError("exponential synapse needs tau_syn != tau_m")
+            p_g = math.exp(-dt / tau_syn)
+            ns["P_g"] = p_g
+            ns["P_gm"] = tau_syn / (tau_syn - m.tau_m) * (p_g - ns["P_m"])
+            lines = lines[:-1] + ["_sp_c = v_inf + _sp_b", "_sp_d = g * P_gm", "_sp_v = _sp_c + _sp_d"]
+        eqs.append("dv/dt = (v_inf - v) / tau_m_q : 1 (unless refractory)")
+        ns_units = {"tau_m_q": m.tau_m}
+        if isinstance(m, ALIF):
+            ns["P_a"] = math.exp(-dt / m.tau_adapt)
+            ns["beta"] = float(m.beta)
+            lines.append("_sp_theta = theta * P_a")
+            eqs.append("dtheta/dt = -theta / tau_a_q : 1")
+            ns_units["tau_a_q"] = m.tau_adapt
+            threshold = "v > v_th + theta"
+            extra_reset.append("theta = theta + beta")
+    elif isinstance(m, AdEx):
+        # Forward Euler, every right-hand side at the old state:
+        # v' = v + dt/tau_m * (v_rest - v + delta_t*exp((v - v_t)/delta_t) - w + i_offset + g)
+        ns.update(v_rest=m.v_rest, v_t=m.v_t, delta_t=m.delta_t, i_off=m.i_offset,
+                  dt_tau_m=dt / m.tau_m, dt_tau_w=dt / m.tau_w, a_w=m.a, b_w=m.b)
+        lines += ["_sp_e1 = v - v_t", "_sp_e2 = _sp_e1 / delta_t", "_sp_e3 = exp(_sp_e2)",
+                  "_sp_e4 = delta_t * _sp_e3", "_sp_r1 = v_rest - v", "_sp_r2 = _sp_r1 + _sp_e4",
+                  "_sp_r3 = _sp_r2 - w", "_sp_r4 = _sp_r3 + i_off"]
+        last = "_sp_r4"
+        if has_g:
+            lines.append("_sp_r5 = _sp_r4 + g")
+            last = "_sp_r5"
+        lines += [f"_sp_dv = dt_tau_m * {last}", "_sp_v = v + _sp_dv",
+                  "_sp_w1 = v - v_rest", "_sp_w2 = a_w * _sp_w1", "_sp_w3 = _sp_w2 - w",
+                  "_sp_dw = dt_tau_w * _sp_w3", "_sp_w = w + _sp_dw"]
+        eqs += ["dv/dt = (v_rest - v) / tau_m_q : 1 (unless refractory)",
+                "dw/dt = -w / tau_w_q : 1"]
+        ns_units = {"tau_m_q": m.tau_m, "tau_w_q": m.tau_w}
+        extra_reset.append("w = w + b_w")
+    elif isinstance(m, Izhikevich):
+        # v' = v + dt*(0.04*v**2 + 5*v + 140 - u + i_offset + g); u' = u + dt*a*(b*v - u)
+        ns.update(dt_ms=dt, i_off=m.i_offset, a_u=m.a, b_u=m.b, d_u=m.d,
+                  c004=0.04, c5=5.0, c140=140.0)
+        lines += ["_sp_q1 = v * v", "_sp_q2 = c004 * _sp_q1", "_sp_q3 = c5 * v",
+                  "_sp_q4 = _sp_q2 + _sp_q3", "_sp_q5 = _sp_q4 + c140", "_sp_q6 = _sp_q5 - u",
+                  "_sp_q7 = _sp_q6 + i_off"]
+        last = "_sp_q7"
+        if has_g:
+            lines.append("_sp_q8 = _sp_q7 + g")
+            last = "_sp_q8"
+        lines += [f"_sp_dv = dt_ms * {last}", "_sp_v = v + _sp_dv",
+                  "_sp_u1 = b_u * v", "_sp_u2 = _sp_u1 - u", "_sp_u3 = a_u * _sp_u2",
+                  "_sp_du = dt_ms * _sp_u3", "_sp_u = u + _sp_du"]
+        eqs += ["dv/dt = -v / ms_q : 1 (unless refractory)", "du/dt = -u / ms_q : 1"]
+        ns_units = {"ms_q": 1.0}
+        extra_reset.append("u = u + d_u")
+    else:  # pragma: no cover - validated by capabilities
+        raise TypeError(f"unsupported neuron model {m!r}")
+    if has_g:
+        if "P_g" not in ns:
+            ns["P_g"] = math.exp(-dt / tau_syn)
+        lines.append("_sp_g = g * P_g")
+        eqs.append("dg/dt = -g / tau_g_q : 1")
+        ns_units["tau_g_q"] = tau_syn
+    # Assignments last, so every right-hand side used the old state.
+    for var in ("v", "theta", "w", "u", "g"):
+        if any(line.startswith(f"_sp_{var} =") for line in lines):
+            lines.append(f"{var} = _sp_{var}")
+    namespace = {k: float(v) for k, v in ns.items()}
+    namespace.update({k: float(v) for k, v in ns_units.items()})  # ms, unit attached later
+    return PopulationCode(
+        equations="\n".join(eqs), update="\n".join(lines), threshold=threshold,
+        reset="\n".join(["v = v_reset", *extra_reset]), namespace=namespace,
+        refractory_steps=refractory_steps(m.t_ref, dt), has_g=has_g,
+        state_variables=tuple(pop.spec.model.state_variables) + (("g",) if has_g else ()))
+
+
+def _state_updater(code: str) -> Callable:
+    """A Brian2 state-update method (a callable) that returns ``code`` whatever the ODEs."""
+
+    def pinned_update(equations, variables=None, method_options=None):
+        return code
+
+    pinned_update.__name__ = "spark_pinned_update"
+    return pinned_update
+
+
+ON_PRE = {"delta": "v_post += w * int(not_refractory_post)", "exponential": "g_post += w"}
+
+
+@dataclass
+class BrianModel:
+    """The Brian2 objects of one network (created under whatever device is active)."""
+
+    groups: dict[str, object]
+    input_group: object
+    synapses: dict[str, object]
+    count_monitors: dict[str, object]  # readout populations (count only, or recording)
+    spike_monitors: dict[str, object]  # every population, when recording
+    clock: object
+    codes: dict[str, PopulationCode] = field(default_factory=dict)
+
+    def objects(self) -> list:
+        objs = [self.input_group, *self.groups.values(), *self.synapses.values()]
+        seen = set()
+        for mon in [*self.count_monitors.values(), *self.spike_monitors.values()]:
+            if id(mon) not in seen:
+                seen.add(id(mon))
+                objs.append(mon)
+        return objs
+
+
+def float_dtype(net: MaterialisedNetwork):
+    return np.float32 if net.dtype == "float32" else np.float64
+
+
+def _cast(x: float, dtype) -> float:
+    """A number as the spec's dtype would hold it (a Python float, exact)."""
+    return float(np.asarray(x, dtype=np.float64).astype(dtype))
+
+
+def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], object],
+                record: bool, use_defaultclock: bool = False) -> BrianModel:
+    """Create groups, synapses and monitors for ``net`` under the active Brian2 device.
+
+    ``make_input(n_inputs, clock)`` returns the input group (a SpikeGeneratorGroup in
+    runtime mode, a host-fed NeuronGroup in standalone modes). Count monitors use
+    ``record=False`` unless spikes are recorded. Every object runs on one clock of the
+    spec's dt (``use_defaultclock``: Brian2's global one, which brian2cuda requires).
+    """
+    import brian2 as b2
+
+    dt = net.dt
+    dtype = float_dtype(net)
+    if use_defaultclock:
+        b2.defaultclock.dt = dt * b2.ms
+        clock = b2.defaultclock
+    else:
+        clock = b2.Clock(dt=dt * b2.ms, name="spark_clock")
+    taus = _g_targets(net)
+    groups, codes = {}, {}
+    for pop in net.populations:
+        code = population_code(pop, dt, taus.get(pop.name))
+        codes[pop.name] = code
+        namespace = {}
+        for key, value in code.namespace.items():
+            if key.endswith("_q"):
+                namespace[key] = value * b2.ms
+            else:
+                namespace[key] = _cast(value, dtype)
+        group = b2.NeuronGroup(
+            pop.size, code.equations, threshold=code.threshold, reset=code.reset,
+            refractory=code.refractory_steps * dt * b2.ms, method=_state_updater(code.update),
+            namespace=namespace, clock=clock, name=f"pop_{pop.name}")
+        for var in pop.spec.model.state_variables:
+            setattr(group, var, pop.initial[var].astype(dtype))
+        groups[pop.name] = group
+    input_group = make_input(net.spec.input.size, clock)
+    synapses = {}
+    for proj in net.projections:
+        src = input_group if proj.spec.source == net.spec.input.name else groups[proj.spec.source]
+        syn = b2.Synapses(src, groups[proj.spec.target], "w : 1", on_pre=ON_PRE[proj.spec.synapse.kind],
+                          clock=clock, name=f"syn_{proj.name}")
+        if proj.n_synapses:
+            syn.connect(i=proj.pre.astype(np.int32), j=proj.post.astype(np.int32))
+            syn.w = proj.weight.astype(dtype)
+            syn.delay = proj.delay_steps.astype(np.float64) * dt * b2.ms
+        synapses[proj.name] = syn
+    count_monitors, spike_monitors = {}, {}
+    for pop in net.populations:
+        if record:
+            spike_monitors[pop.name] = b2.SpikeMonitor(groups[pop.name], record=True,
+                                                       name=f"mon_{pop.name}")
+    for name in net.spec.readout_names:
+        count_monitors[name] = spike_monitors.get(name) or b2.SpikeMonitor(
+            groups[name], record=False, name=f"count_{name}")
+    return BrianModel(groups=groups, input_group=input_group, synapses=synapses,
+                      count_monitors=count_monitors, spike_monitors=spike_monitors,
+                      clock=clock, codes=codes)
