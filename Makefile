@@ -12,7 +12,10 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,nest]"
+	$(PY) -m pip install --quiet -e ".[test,nest,cuda]"
+	# brian2cuda 1.0a7 declares brian2==2.8.0, but generates and compiles fine with the
+	# brian2 2.9.0 we need for numpy 2.3 (1.0b1 does not import with 2.9.0): so no deps.
+	$(PY) -m pip install --quiet --no-deps brian2cuda==1.0a7
 	touch $@
 
 # The main job: a quick benchmark sweep on the default network, then the report.
@@ -20,8 +23,10 @@ bench: setup
 	$(VENV)/bin/spark-bench run --quick --out $(OUT)
 	$(VENV)/bin/spark-bench report $(OUT)
 
+# SPARK_BENCH_CUDA_COMPILE=1: also generate + nvcc-compile the CUDA project of `tiny`
+# (a few minutes on 2 cores; skipped with the reason when nvcc or brian2cuda is missing).
 test: setup
-	$(PY) -m pytest
+	SPARK_BENCH_CUDA_COMPILE=1 $(PY) -m pytest
 
 # CI's asv smoke run: every benchmark once (--quick) in this environment, so a broken
 # benchmark fails CI. Timings from it are not tracked (shared runners are noisy).
