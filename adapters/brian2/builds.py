@@ -27,6 +27,9 @@ from ..base import BackendOptions
 from ..spec.materialise import MaterialisedNetwork
 
 STAMP = "spark_build.ok"
+TRANSLATION = 2
+"""Version of the spec -> Brian2 object mapping (2: merged groups/pathways, see
+:func:`.translate.merge_plan`); part of the build key, so older projects are rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class BuildDir:
 def build_key(net: MaterialisedNetwork, flavour: str, options: BackendOptions, **extra) -> dict:
     return {"digest": net.digest(), "flavour": flavour, "dtype": net.dtype,
             "threads": int(options.threads), "record": bool(options.record_spikes),
-            "dt": net.dt, "spec": net.spec.name, **extra}
+            "dt": net.dt, "spec": net.spec.name, "translation": TRANSLATION, **extra}
 
 
 def build_dir(net: MaterialisedNetwork, flavour: str, options: BackendOptions) -> BuildDir:

@@ -9,11 +9,13 @@ released after the build, see :mod:`.device_context`). Each launch therefore cos
 process start, loading every static array (synapses included), the chunk, and
 ``brian_end`` writing every array to ``results/``: the finding.
 
-Carried per population: every model state variable, ``g``, ``lastspike`` (t restarts at
-0 in every launch, so it is shifted by the chunk offset) and ``not_refractory``.
+Carried per (merged) ``NeuronGroup`` (see :func:`.translate.merge_plan`; its member
+populations concatenated): every model state variable, ``g``, ``lastspike`` (t restarts
+at 0 in every launch, so it is shifted by the chunk offset) and ``not_refractory``.
+Spikes are read per population from the monitors on the slices (local indices).
 Spikes in flight in the delay queues: the host keeps the last ``max_delay`` steps of
 spikes of every source (spike monitors record them), and the inserted code pushes the
-still-undelivered synapse indices into each pathway's ``CSpikeQueue`` slot
+still-undelivered synapse indices (of the merged ``Synapses``) into each pathway's ``CSpikeQueue`` slot
 ``(offset + 1 + step_of_delivery) % size`` after ``run(0 ms)`` (Brian2 advances the
 queue at the start of every step, before pushing and delivering) - in emission-step, neuron,
 synapse order, the order Brian2 itself pushes them - so the chunked run equals the
@@ -42,7 +44,7 @@ from ..base import (
 from ..spec.materialise import MaterialisedNetwork
 from .builds import build_dir, build_key, locked
 from .standalone import NET_NAME, Layout, generate_and_compile
-from .translate import SUPPORTED_MODELS
+from .translate import SUPPORTED_MODELS, merge_plan
 
 FLAVOUR = "cpp-relaunch"
 NEVER = -1e4  # Brian2's initial lastspike (seconds)
@@ -53,7 +55,7 @@ def relaunch_insert(net: MaterialisedNetwork):
 
     def insert(model, device, layout: Layout):
         n_in = int(layout.n_inputs)
-        paths = [f"{model.synapses[p.name].name}_pre" for p in net.projections]
+        paths = [f"{model.synapses[pw.name].name}_pre" for pw in model.plan.pathways]
         queues = ", ".join(f"{p}.queue[0]" for p in paths) or "NULL"
         code = f"""
     // ---- spark-bench relaunch chunk (adapters/brian2/cpp_relaunch.py) ----
@@ -94,10 +96,10 @@ def relaunch_insert(net: MaterialisedNetwork):
     // ---- end spark-bench relaunch chunk ----
 """
         state = {}
-        for pop in net.populations:
-            group = model.groups[pop.name]
-            names = list(model.codes[pop.name].state_variables) + ["lastspike", "not_refractory"]
-            state[pop.name] = {
+        for gp in model.plan.groups:
+            group = model.groups[gp.name]
+            names = list(gp.code.state_variables) + ["lastspike", "not_refractory"]
+            state[gp.name] = {
                 var: {"cli": f"{group.name}.{var}",
                       "file": device.get_array_filename(group.variables[var]),
                       "dtype": np.dtype(group.variables[var].dtype).str}
@@ -107,7 +109,8 @@ def relaunch_insert(net: MaterialisedNetwork):
                       "dtype": np.dtype(model.spike_monitors[p].variables[var].dtype).str}
                 for var in ("i", "t")}
             for p in layout.recorded}
-        return code, {"state": state, "monitors": monitors}
+        return code, {"state": state, "monitors": monitors,
+                      "pathways": [pw.name for pw in model.plan.pathways]}
 
     return insert
 
@@ -149,12 +152,18 @@ class Brian2CppRelaunchBackend(Backend):
         self._work.mkdir(exist_ok=True)
         self._results = self._work / "results"
         self._results.mkdir(exist_ok=True)
+        self._plan = merge_plan(net)
+        if saved.get("pathways") != [pw.name for pw in self._plan.pathways] or \
+                set(self._state_files) != {gp.name for gp in self._plan.groups}:
+            raise BackendFailed(self.name, "build directory does not match the merge plan", bdir.log)
         self._sources = {net.spec.input.name: None, **{p.name: None for p in net.populations}}
-        self._proj_rows = []
-        for proj in net.projections:  # synapse indices per presynaptic neuron, in index order
-            order = np.argsort(proj.pre, kind="stable")
-            starts = np.searchsorted(proj.pre[order], np.arange(net.spec.size_of(proj.spec.source) + 1))
-            self._proj_rows.append((order, starts))
+        self._path_rows = []
+        for pw in self._plan.pathways:  # synapse indices per presynaptic neuron, in index order
+            n_src = (net.spec.input.size if pw.source == net.spec.input.name
+                     else self._plan.group(pw.source).size)
+            order = np.argsort(pw.pre, kind="stable")
+            starts = np.searchsorted(pw.pre[order], np.arange(n_src + 1))
+            self._path_rows.append((order, starts))
         self.reset()
         return BuildReport(phases=phases, cache_hit=cache_hit, log_path=bdir.log,
                            notes=f"build dir {bdir.path}")
@@ -163,13 +172,15 @@ class Brian2CppRelaunchBackend(Backend):
         net = self._net
         self._offset = 0
         self._state = {}
-        for pop in net.populations:
-            st = {var: np.asarray(pop.initial[var]) for var in pop.spec.model.state_variables}
-            if "g" in self._state_files[pop.name]:
-                st["g"] = np.zeros(pop.size)
-            st["last_step"] = np.full(pop.size, np.iinfo(np.int64).min // 2, dtype=np.int64)
-            st["not_refractory"] = np.ones(pop.size, dtype=bool)
-            self._state[pop.name] = st
+        for gp in self._plan.groups:  # state per merged NeuronGroup, members concatenated
+            pops = [net.population(name) for name, _, _ in gp.members]
+            st = {var: np.concatenate([np.asarray(p.initial[var]) for p in pops])
+                  for var in pops[0].spec.model.state_variables}
+            if "g" in self._state_files[gp.name]:
+                st["g"] = np.zeros(gp.size)
+            st["last_step"] = np.full(gp.size, np.iinfo(np.int64).min // 2, dtype=np.int64)
+            st["not_refractory"] = np.ones(gp.size, dtype=bool)
+            self._state[gp.name] = st
         # recent spikes per source: deque of (abs_step array, index array)
         self._history = {name: deque() for name in self._sources}
         self._recorded = {p.name: ([], []) for p in net.populations}
@@ -177,8 +188,8 @@ class Brian2CppRelaunchBackend(Backend):
     def _write_state(self) -> list[str]:
         args = []
         dt_s = self._layout.dt_s
-        for pop, files in self._state_files.items():
-            st = self._state[pop]
+        for group, files in self._state_files.items():
+            st = self._state[group]
             for var, meta in files.items():
                 if var == "lastspike":
                     last = st["last_step"]
@@ -187,22 +198,45 @@ class Brian2CppRelaunchBackend(Backend):
                     value = st["not_refractory"]
                 else:
                     value = st[var]
-                path = self._work / f"{pop}.{var}.dat"
+                path = self._work / f"{group}.{var}.dat"
                 np.ascontiguousarray(value, dtype=np.dtype(meta["dtype"])).tofile(path)
                 args.append(f"{meta['cli']}={path}")
         return args
 
+    def _source_spikes(self, source: str) -> tuple[np.ndarray, np.ndarray]:
+        """Recent spikes of a pathway's source (the input, or a merged group with its
+        members' indices shifted to the group), sorted by (step, index)."""
+        if source == self._net.spec.input.name:
+            parts = [(s, i) for s, i in self._history[source]]
+        else:
+            parts = [(s, np.asarray(i, np.int64) + start)
+                     for name, start, _ in self._plan.group(source).members
+                     for s, i in self._history[name]]
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        steps = np.concatenate([np.asarray(s, np.int64) for s, _ in parts])
+        idx = np.concatenate([np.asarray(i, np.int64) for _, i in parts])
+        order = np.lexsort((idx, steps))
+        return steps[order], idx[order]
+
     def _in_flight(self) -> np.ndarray:
-        """(proj, slot, synapse) int32 rows for deliveries at steps >= offset, in push order."""
+        """(pathway, slot, synapse) int32 rows for deliveries at steps >= offset, in push
+        order (emission step, presynaptic index, synapse index)."""
         rows = []
-        for p_id, (proj, (order, starts)) in enumerate(zip(self._net.projections, self._proj_rows)):
-            for steps, idx in self._history[proj.spec.source]:
-                for s, i in zip(steps, idx):
-                    syns = order[starts[i]:starts[i + 1]]
-                    slot = s + proj.delay_steps[syns] - self._offset
-                    keep = slot >= 0
-                    if keep.any():
-                        rows.append(np.stack([np.full(keep.sum(), p_id), slot[keep], syns[keep]], axis=1))
+        for p_id, (pw, (order, starts)) in enumerate(zip(self._plan.pathways, self._path_rows)):
+            steps, idx = self._source_spikes(pw.source)
+            if steps.size == 0:
+                continue
+            lo, n = starts[idx], starts[idx + 1] - starts[idx]
+            total = int(n.sum())
+            if total == 0:
+                continue
+            first = np.repeat(np.cumsum(n) - n, n)
+            syns = order[np.arange(total) - first + np.repeat(lo, n)]
+            slot = np.repeat(steps, n) + pw.delay_steps[syns] - self._offset
+            keep = slot >= 0
+            if keep.any():
+                rows.append(np.stack([np.full(int(keep.sum()), p_id), slot[keep], syns[keep]], axis=1))
         return (np.concatenate(rows).astype("<i4") if rows else np.zeros((0, 3), "<i4"))
 
     def run_chunk(self, chunk: ChunkInput) -> np.ndarray:
@@ -232,8 +266,8 @@ class Brian2CppRelaunchBackend(Backend):
     def _read_results(self, in_steps, in_idx, k) -> np.ndarray:
         dt_s = self._layout.dt_s
         spikes = {self._net.spec.input.name: (in_steps.astype(np.int64) + self._offset, in_idx)}
-        for pop, files in self._state_files.items():
-            st = self._state[pop]
+        for group, files in self._state_files.items():
+            st = self._state[group]
             for var in files:
                 value = self._read(files[var])
                 if var == "lastspike":
@@ -242,6 +276,7 @@ class Brian2CppRelaunchBackend(Backend):
                                                st["last_step"])
                 else:
                     st[var] = value
+        for pop in self._monitor_files:  # per spec population (monitors on its slice)
             t = self._read(self._monitor_files[pop]["t"])
             i = self._read(self._monitor_files[pop]["i"]).astype(np.int64)
             s = np.rint(t / dt_s).astype(np.int64) + self._offset

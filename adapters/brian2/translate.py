@@ -24,6 +24,13 @@ Membrane update: explicit propagator code, not ``method='exact'``
     its state updater computes ``not_refractory = timestep(t - lastspike, dt) >=
     timestep(refractory, dt)`` first and the write to ``v`` is conditional on it.
 
+Objects (:func:`merge_plan`): populations with identical update code share one
+``NeuronGroup`` (each population a contiguous ``Subgroup`` slice, in spec order) and
+projections with the same (source group or input, target group, synapse kind) share one
+``Synapses`` (arrays concatenated with group offsets, sorted by (pre, post)), as an
+expert writes a multi-pool network; ``paper8`` is 1 group + 2 synapse objects instead of
+8 + 72. Monitors stay per population, on its slice.
+
 Units: every variable is dimensionless and holds the spec's numbers (mV, mV/ms); only
 time constants inside the (unused-by-the-updater) equations carry units. Brian2's SI
 scaling (mV -> V) would change every rounding.
@@ -33,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -172,17 +179,123 @@ def _state_updater(code: str) -> Callable:
 ON_PRE = {"delta": "v_post += w * int(not_refractory_post)", "exponential": "g_post += w"}
 
 
+@dataclass(frozen=True)
+class GroupPlan:
+    """One Brian2 ``NeuronGroup``: the spec populations (in spec order) that share one
+    :class:`PopulationCode`, each a contiguous slice ``[start, stop)``."""
+
+    name: str
+    code: PopulationCode
+    members: tuple[tuple[str, int, int], ...]  # (population, start, stop)
+
+    @property
+    def size(self) -> int:
+        return self.members[-1][2]
+
+
+@dataclass(frozen=True)
+class PathwayPlan:
+    """One Brian2 ``Synapses``: every projection with the same (source group or input,
+    target group, synapse kind), indices global within source/target group, sorted by
+    (pre, post) (stable: a projection's own order is kept for equal pairs)."""
+
+    name: str
+    source: str  # a GroupPlan name, or the input's name
+    target: str  # a GroupPlan name
+    kind: str
+    projections: tuple[str, ...]
+    pre: np.ndarray
+    post: np.ndarray
+    weight: np.ndarray
+    delay_steps: np.ndarray
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    groups: tuple[GroupPlan, ...]
+    pathways: tuple[PathwayPlan, ...]
+    slot: dict[str, tuple[str, int, int]]  # population -> (group name, start, stop)
+
+    def group(self, name: str) -> GroupPlan:
+        return next(g for g in self.groups if g.name == name)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def merge_plan(net: MaterialisedNetwork) -> MergePlan:
+    """How spec populations/projections map onto Brian2 objects (see NOTES.md).
+
+    Populations with identical pinned update code (equal :class:`PopulationCode`) become
+    one ``NeuronGroup`` (``pop_<name>`` when alone, ``pop_<first>_m<n>`` when ``n`` are
+    merged), concatenated in spec order. Projections with the same (source group or
+    input, target group, synapse kind) become one ``Synapses`` (``syn_<projection>`` when
+    alone, ``syn_<first>_m<n>`` when merged), in order of first appearance, with
+    concatenated arrays sorted by (pre, post). So a network without anything to merge
+    gives exactly the objects of a one-to-one translation.
+    """
+    dt = net.dt
+    taus = _g_targets(net)
+    buckets: list[tuple[PopulationCode, list]] = []
+    for pop in net.populations:
+        code = population_code(pop, dt, taus.get(pop.name))
+        for bcode, members in buckets:
+            if bcode == code:
+                members.append(pop)
+                break
+        else:
+            buckets.append((code, [pop]))
+    taken = {f"pop_{p.name}" for p in net.populations} | {f"syn_{p.name}" for p in net.projections}
+    groups, slot = [], {}
+    for code, pops in buckets:
+        name = f"pop_{pops[0].name}" if len(pops) == 1 else _unique(f"pop_{pops[0].name}_m{len(pops)}", taken)
+        members, start = [], 0
+        for pop in pops:
+            members.append((pop.name, start, start + pop.size))
+            slot[pop.name] = (name, start, start + pop.size)
+            start += pop.size
+        groups.append(GroupPlan(name=name, code=code, members=tuple(members)))
+    in_name = net.spec.input.name
+    keyed: dict[tuple, list] = {}
+    for proj in net.projections:
+        src = in_name if proj.spec.source == in_name else slot[proj.spec.source][0]
+        keyed.setdefault((src, slot[proj.spec.target][0], proj.spec.synapse.kind), []).append(proj)
+    pathways = []
+    for (src, tgt, kind), projs in keyed.items():
+        if len(projs) == 1:
+            name = f"syn_{projs[0].name}"
+        else:
+            name = _unique(f"syn_{projs[0].name}_m{len(projs)}", taken)
+        pre = np.concatenate([p.pre.astype(np.int64) + (0 if src == in_name else slot[p.spec.source][1])
+                              for p in projs])
+        post = np.concatenate([p.post.astype(np.int64) + slot[p.spec.target][1] for p in projs])
+        weight = np.concatenate([np.asarray(p.weight, dtype=np.float64) for p in projs])
+        delay = np.concatenate([np.asarray(p.delay_steps, dtype=np.int64) for p in projs])
+        if len(projs) > 1:
+            order = np.lexsort((post, pre))
+            pre, post, weight, delay = pre[order], post[order], weight[order], delay[order]
+        pathways.append(PathwayPlan(name=name, source=src, target=tgt, kind=kind,
+                                    projections=tuple(p.name for p in projs), pre=pre, post=post,
+                                    weight=weight, delay_steps=delay))
+    return MergePlan(groups=tuple(groups), pathways=tuple(pathways), slot=slot)
+
+
 @dataclass
 class BrianModel:
     """The Brian2 objects of one network (created under whatever device is active)."""
 
-    groups: dict[str, object]
+    groups: dict[str, object]  # Brian2 NeuronGroups by GroupPlan name
+    views: dict[str, object]  # population -> its NeuronGroup or Subgroup slice
     input_group: object
-    synapses: dict[str, object]
+    synapses: dict[str, object]  # Brian2 Synapses by PathwayPlan name
     count_monitors: dict[str, object]  # readout populations (count only, or recording)
     spike_monitors: dict[str, object]  # every population, when recording
     clock: object
-    codes: dict[str, PopulationCode] = field(default_factory=dict)
+    plan: MergePlan
 
     def objects(self) -> list:
         objs = [self.input_group, *self.groups.values(), *self.synapses.values()]
@@ -207,8 +320,11 @@ def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], ob
                 record: bool, use_defaultclock: bool = False) -> BrianModel:
     """Create groups, synapses and monitors for ``net`` under the active Brian2 device.
 
+    Objects follow :func:`merge_plan`: one ``NeuronGroup`` per distinct update code (each
+    population a ``Subgroup`` slice of it), one ``Synapses`` per (source, target, kind).
     ``make_input(n_inputs, clock)`` returns the input group (a SpikeGeneratorGroup in
-    runtime mode, a host-fed NeuronGroup in standalone modes). Count monitors use
+    runtime mode, a host-fed NeuronGroup in standalone modes). Monitors stay per
+    population (on its slice, so indices are local). Count monitors use
     ``record=False`` unless spikes are recorded. Every object runs on one clock of the
     spec's dt (``use_defaultclock``: Brian2's global one, which brian2cuda requires).
     """
@@ -221,11 +337,10 @@ def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], ob
         clock = b2.defaultclock
     else:
         clock = b2.Clock(dt=dt * b2.ms, name="spark_clock")
-    taus = _g_targets(net)
-    groups, codes = {}, {}
-    for pop in net.populations:
-        code = population_code(pop, dt, taus.get(pop.name))
-        codes[pop.name] = code
+    plan = merge_plan(net)
+    groups, views = {}, {}
+    for gp in plan.groups:
+        code = gp.code
         namespace = {}
         for key, value in code.namespace.items():
             if key.endswith("_q"):
@@ -233,31 +348,35 @@ def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], ob
             else:
                 namespace[key] = _cast(value, dtype)
         group = b2.NeuronGroup(
-            pop.size, code.equations, threshold=code.threshold, reset=code.reset,
+            gp.size, code.equations, threshold=code.threshold, reset=code.reset,
             refractory=code.refractory_steps * dt * b2.ms, method=_state_updater(code.update),
-            namespace=namespace, clock=clock, name=f"pop_{pop.name}")
-        for var in pop.spec.model.state_variables:
-            setattr(group, var, pop.initial[var].astype(dtype))
-        groups[pop.name] = group
+            namespace=namespace, clock=clock, name=gp.name)
+        pops = [net.population(name) for name, _, _ in gp.members]
+        for var in pops[0].spec.model.state_variables:
+            setattr(group, var, np.concatenate([p.initial[var].astype(dtype) for p in pops]))
+        groups[gp.name] = group
+        for name, start, stop in gp.members:
+            views[name] = group if len(gp.members) == 1 else group[start:stop]
     input_group = make_input(net.spec.input.size, clock)
     synapses = {}
-    for proj in net.projections:
-        src = input_group if proj.spec.source == net.spec.input.name else groups[proj.spec.source]
-        syn = b2.Synapses(src, groups[proj.spec.target], "w : 1", on_pre=ON_PRE[proj.spec.synapse.kind],
-                          clock=clock, name=f"syn_{proj.name}")
-        if proj.n_synapses:
-            syn.connect(i=proj.pre.astype(np.int32), j=proj.post.astype(np.int32))
-            syn.w = proj.weight.astype(dtype)
-            syn.delay = proj.delay_steps.astype(np.float64) * dt * b2.ms
-        synapses[proj.name] = syn
+    for pw in plan.pathways:
+        src = input_group if pw.source == net.spec.input.name else groups[pw.source]
+        syn = b2.Synapses(src, groups[pw.target], "w : 1", on_pre=ON_PRE[pw.kind],
+                          clock=clock, name=pw.name)
+        if pw.pre.size:
+            syn.connect(i=pw.pre.astype(np.int32), j=pw.post.astype(np.int32))
+            syn.w = pw.weight.astype(dtype)
+            syn.delay = pw.delay_steps.astype(np.float64) * dt * b2.ms
+        synapses[pw.name] = syn
     count_monitors, spike_monitors = {}, {}
     for pop in net.populations:
         if record:
-            spike_monitors[pop.name] = b2.SpikeMonitor(groups[pop.name], record=True,
+            spike_monitors[pop.name] = b2.SpikeMonitor(views[pop.name], record=True,
                                                        name=f"mon_{pop.name}")
     for name in net.spec.readout_names:
-        count_monitors[name] = spike_monitors.get(name) or b2.SpikeMonitor(
-            groups[name], record=False, name=f"count_{name}")
-    return BrianModel(groups=groups, input_group=input_group, synapses=synapses,
+        # (not ``spike_monitors.get(name) or ...``: a monitor with no spikes has len 0)
+        count_monitors[name] = (spike_monitors[name] if name in spike_monitors else
+                                b2.SpikeMonitor(views[name], record=False, name=f"count_{name}"))
+    return BrianModel(groups=groups, views=views, input_group=input_group, synapses=synapses,
                       count_monitors=count_monitors, spike_monitors=spike_monitors,
-                      clock=clock, codes=codes)
+                      clock=clock, plan=plan)

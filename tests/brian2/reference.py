@@ -3,9 +3,13 @@ ALIF, delta and exponential synapses), written from the docstring's formulas, no
 the Brian2 adapter.
 
 Deliveries of one step are applied one synapse at a time in the order Brian2's spike
-queues use (projections by Brian2 object name ``syn_<projection>``, then emission step,
-then presynaptic index, then synapse index), so float64 results can be compared bit for
-bit.
+queues use, so float64 results can be compared bit for bit. The order follows the
+adapter's merge rule (NOTES.md), restated here independently: populations with the same
+model (and exponential-synapse tau) form one group, concatenated in spec order;
+projections with the same (source group or input, target group, synapse kind) form one
+pathway named ``syn_<projection>`` (alone) or ``syn_<first projection>_m<n>`` (merged,
+synapses sorted by (group-global pre, post), stable). Pathways are applied by name, then
+emission step, then group-global presynaptic index, then synapse index.
 """
 
 from __future__ import annotations
@@ -32,14 +36,14 @@ def simulate(net: MaterialisedNetwork, inputs: np.ndarray) -> dict[str, tuple[np
             if isinstance(proj.spec.synapse, Exponential)}
     last = {n: np.full(p.size, -10**9, dtype=np.int64) for n, p in pops.items()}
     R = {n: int(round(p.spec.model.t_ref / dt)) for n, p in pops.items()}
-    projs = sorted(net.projections, key=lambda p: f"syn_{p.name}")
-    # per projection: step -> list of synapse indices, in push order
-    queues = [defaultdict(list) for _ in projs]
+    paths = _pathways(net, taus)
+    # per pathway: step -> list of synapse indices, in push order
+    queues = [defaultdict(list) for _ in paths]
     by_pre = []
-    for proj in projs:
+    for path in paths:
         rows = defaultdict(list)
-        for s, pre in enumerate(proj.pre):
-            rows[int(pre)].append(s)
+        for s, syn in enumerate(path["synapses"]):
+            rows[syn[0]].append(s)
         by_pre.append(rows)
     out = {n: ([], []) for n in pops}
     for t in range(n_steps):
@@ -67,21 +71,64 @@ def simulate(net: MaterialisedNetwork, inputs: np.ndarray) -> dict[str, tuple[np
                 out[n][0].append(t)
                 out[n][1].append(int(i))
         spiked[net.spec.input.name] = np.nonzero(inputs[t])[0]
-        for q, proj, rows in zip(queues, projs, by_pre):
-            for pre in spiked[proj.spec.source]:
-                for s in rows.get(int(pre), ()):
-                    q[t + int(proj.delay_steps[s])].append(s)
-        for q, proj in zip(queues, projs):
-            tgt = proj.spec.target
+        for q, path, rows in zip(queues, paths, by_pre):
+            # the source's spikes in group-global index order
+            pres = [off + int(i) for name, off in path["source"] for i in spiked[name]]
+            for pre in pres:
+                for s in rows.get(pre, ()):
+                    q[t + path["synapses"][s][5]].append(s)
+        for q, path in zip(queues, paths):
             for s in q.pop(t, ()):
-                j = int(proj.post[s])
-                if isinstance(proj.spec.synapse, Exponential):
-                    g[tgt][j] = g[tgt][j] + proj.weight[s]
+                _, _, tgt, j, w, _, exponential = path["synapses"][s]
+                if exponential:
+                    g[tgt][j] = g[tgt][j] + w
                 elif notref[tgt][j]:
-                    v[tgt][j] = v[tgt][j] + proj.weight[s]
+                    v[tgt][j] = v[tgt][j] + w
         for n, p in pops.items():
             m = p.spec.model
             v[n][spiked[n]] = m.v_reset
             if isinstance(m, ALIF):
                 theta[n][spiked[n]] += m.beta
     return {n: (np.asarray(s, np.int64), np.asarray(i, np.int64)) for n, (s, i) in out.items()}
+
+
+def _pathways(net: MaterialisedNetwork, taus: dict[str, float]) -> list[dict]:
+    """Brian2 pathways in schedule (name) order: ``source`` = [(population, offset)] of the
+    source group (or the input), ``synapses`` = (pre, post, target population, local post,
+    weight, delay steps, exponential) in synapse index order."""
+    in_name = net.spec.input.name
+    buckets: dict[tuple, list[str]] = {}
+    for p in net.populations:
+        buckets.setdefault((p.spec.model, taus.get(p.name)), []).append(p.name)
+    group_of, offset = {}, {}
+    for members in buckets.values():
+        start = 0
+        for name in members:
+            group_of[name], offset[name] = members[0], start
+            start += net.population(name).size
+    keyed: dict[tuple, list] = {}
+    for proj in net.projections:
+        src = in_name if proj.spec.source == in_name else group_of[proj.spec.source]
+        keyed.setdefault((src, group_of[proj.spec.target], proj.spec.synapse.kind), []).append(proj)
+    paths = []
+    for (src, _, _), projs in keyed.items():
+        name = f"syn_{projs[0].name}" + (f"_m{len(projs)}" if len(projs) > 1 else "")
+        syns = []
+        for proj in projs:
+            src_off = 0 if src == in_name else offset[proj.spec.source]
+            tgt = proj.spec.target
+            exponential = isinstance(proj.spec.synapse, Exponential)
+            for s in range(proj.n_synapses):
+                syns.append((int(proj.pre[s]) + src_off, int(proj.post[s]) + offset[tgt], tgt,
+                             int(proj.post[s]), proj.weight[s], int(proj.delay_steps[s]),
+                             exponential))
+        if len(projs) > 1:
+            syns.sort(key=lambda x: (x[0], x[1]))  # stable
+        source = ([(in_name, 0)] if src == in_name else
+                  [(n, offset[n]) for n in buckets_members(buckets, src)])
+        paths.append({"name": name, "source": source, "synapses": syns})
+    return sorted(paths, key=lambda p: p["name"])
+
+
+def buckets_members(buckets: dict[tuple, list[str]], first: str) -> list[str]:
+    return next(m for m in buckets.values() if m[0] == first)
