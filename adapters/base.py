@@ -129,6 +129,21 @@ class Backend(abc.ABC):
         """Release processes, files and device memory. Safe to call twice."""
 
 
+def sorted_spikes(steps: list[np.ndarray] | np.ndarray,
+                  indices: list[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One population's recorded spikes as int64 ``(steps, indices)`` sorted by (step, index),
+    from arrays or from lists of per-chunk arrays (the form ``recorded_spikes`` returns)."""
+    if isinstance(steps, list):
+        steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
+        indices = np.concatenate(indices) if indices else np.zeros(0, np.int64)
+    s, i = np.asarray(steps), np.asarray(indices)
+    if s.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    s, i = s.astype(np.int64), i.astype(np.int64)
+    order = np.lexsort((i, s))
+    return s[order], i[order]
+
+
 def check_supported(backend: type[Backend], net: MaterialisedNetwork) -> None:
     """Raise :class:`UnsupportedSpec` naming the first feature ``backend`` lacks."""
     caps = backend.capabilities

@@ -103,6 +103,7 @@ from typing import ClassVar
 import numpy as np
 
 from .base import (
+    sorted_spikes,
     Backend,
     BackendFailed,
     BackendOptions,
@@ -455,10 +456,8 @@ class _Kernel:
     def spikes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         out = {}
         for i, (log, ev) in enumerate(zip(self.spike_log, self._events())):
-            steps = np.concatenate([e[0] for e in log] + [ev[0]])
-            idx = np.concatenate([e[1] for e in log] + [ev[1]])
-            order = np.lexsort((idx, steps))
-            out[self.recorded_names[i]] = (steps[order], idx[order])
+            out[self.recorded_names[i]] = sorted_spikes([e[0] for e in log] + [ev[0]],
+                                                        [e[1] for e in log] + [ev[1]])
         return out
 
     # ---------------------------------------------------------------- reset

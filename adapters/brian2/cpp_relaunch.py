@@ -33,6 +33,7 @@ from collections import deque
 import numpy as np
 
 from ..base import (
+    sorted_spikes,
     Backend,
     BackendFailed,
     BackendOptions,
@@ -295,13 +296,7 @@ class Brian2CppRelaunchBackend(Backend):
     def recorded_spikes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         if not self._record:
             raise NotImplementedError(f"{self.name}: built without record_spikes=True")
-        out = {}
-        for name, (steps, idx) in self._recorded.items():
-            s = np.concatenate(steps) if steps else np.zeros(0, np.int64)
-            i = np.concatenate(idx) if idx else np.zeros(0, np.int64)
-            order = np.lexsort((i, s))
-            out[name] = (s[order], i[order])
-        return out
+        return {name: sorted_spikes(steps, idx) for name, (steps, idx) in self._recorded.items()}
 
     def close(self) -> None:
         work = getattr(self, "_work", None)

@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from ..base import (
+    sorted_spikes,
     Backend,
     BackendFailed,
     BackendOptions,
@@ -161,13 +162,7 @@ class _ResidentBinaryBackend(Backend):
     def recorded_spikes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         if not self._recording:
             raise NotImplementedError(f"{self.name}: built without record_spikes=True")
-        out = {}
-        for name, (steps, idx) in self._recorded.items():
-            s = np.concatenate(steps) if steps else np.zeros(0, np.int64)
-            i = np.concatenate(idx) if idx else np.zeros(0, np.int64)
-            order = np.lexsort((i, s))
-            out[name] = (s[order], i[order])
-        return out
+        return {name: sorted_spikes(steps, idx) for name, (steps, idx) in self._recorded.items()}
 
     def close(self) -> None:
         if self._proc is not None:

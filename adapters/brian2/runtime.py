@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..base import (
+    sorted_spikes,
     Backend,
     BackendOptions,
     BackendUnavailable,
@@ -141,9 +142,8 @@ class _RuntimeBackend(Backend):
         for name, mon in self._model.spike_monitors.items():
             steps = np.asarray(mon.variables["t"].get_value()) / (self._dt_ms * 1e-3)
             steps = np.rint(steps).astype(np.int64)
-            idx = np.asarray(mon.variables["i"].get_value()).astype(np.int64)
-            order = np.lexsort((idx, steps))
-            out[name] = (steps[order], idx[order])
+            idx = np.asarray(mon.variables["i"].get_value())
+            out[name] = sorted_spikes(steps, idx)
         return out
 
     def close(self) -> None:
