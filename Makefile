@@ -33,7 +33,7 @@ test: setup
 asv-smoke: setup
 	$(VENV)/bin/asv machine --yes --machine ci-smoke >/dev/null
 	$(VENV)/bin/asv run --python=same --quick --machine ci-smoke --show-stderr \
-		--set-commit-hash $$(git rev-parse HEAD) --bench 'ClosedLoop|Speedup'
+		--set-commit-hash $$(git rev-parse HEAD) --bench 'time_closed_loop|track_speedup'
 
 clean:
 	rm -rf $(VENV) .cache results

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import CLOSED_LOOP_BACKENDS, TIMESTEPS, build, one_pass, reduced_network
+from .common import CLOSED_LOOP_BACKENDS, TIMESTEPS, build, check_fits, one_pass, reduced_network
 
 
 class ClosedLoop:
@@ -15,6 +15,7 @@ class ClosedLoop:
     repeat = (1, 3, 20.0)
 
     def setup(self, backend: str, k: int) -> None:
+        check_fits(backend, k)
         self.backend, _ = build(backend)
         one_pass(self.backend, k)  # warm-up: per-k compilation (JAX) stays out of the timing
 
@@ -43,6 +44,7 @@ class Speedup:
     repeat = 1
 
     def setup(self, backend: str, k: int) -> None:
+        check_fits(backend, k)
         self.backend, _ = build(backend)
         self.reference, _ = build("brian2-cpp-uninterrupted")
         one_pass(self.backend, k)

@@ -84,3 +84,29 @@ def test_gate_passes_the_other_way_round(two_commits):
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PERFORMANCE DECREASED" not in proc.stdout
+
+
+@pytest.mark.parametrize("backend", ["spark", "brian2-cpp"])
+def test_benchmark_functions_run_directly(backend, tmp_path, monkeypatch):
+    """setup + body of the asv benchmarks, called the way asv calls them."""
+    from benchmarks.suite import common
+    from benchmarks.suite.bench_closed_loop import ClosedLoop, Compile
+
+    monkeypatch.setattr(common, "CACHE", tmp_path / "cache")
+    bench = ClosedLoop()
+    bench.setup(backend, 10)
+    try:
+        bench.time_closed_loop(backend, 10)
+        per_sim_s = bench.track_loop_seconds_per_simulated_second(backend, 10)
+    finally:
+        bench.teardown(backend, 10)
+    assert per_sim_s > 0
+    warm = Compile().track_compile_seconds_warm(backend)
+    assert warm >= 0
+
+
+def test_too_slow_combination_is_skipped_not_failed():
+    from benchmarks.suite.bench_closed_loop import ClosedLoop
+
+    with pytest.raises(NotImplementedError, match="timeout"):
+        ClosedLoop().setup("brian2-runtime", 1)
