@@ -162,3 +162,26 @@ def test_fidelity_is_measured_against_the_reference_and_repeatable(tmp_path, fak
         assert ref.fidelity_identical_fraction.isna().all()  # the reference is not compared
         figures.append(cand.filter(like="fidelity_").reset_index(drop=True))
     assert figures[0].equals(figures[1])
+
+
+class FirstBuildMisses(CountingBackend):
+    """The first non-cold build of a process finds an empty cache, later ones hit it."""
+
+    builds: list[bool] = []
+
+    def prepare(self, net, options):
+        report = super().prepare(net, options)
+        if not options.cold:
+            report.cache_hit = bool(self.builds)
+            report.phases["codegen_compile"] = 0.1 if report.cache_hit else 0.9
+            self.builds.append(report.cache_hit)
+        return report
+
+
+def test_warm_compile_is_a_real_cache_hit(tmp_path, monkeypatch):
+    FirstBuildMisses.builds = []
+    monkeypatch.setitem(registry.LOADERS, "fake", lambda: FirstBuildMisses)
+    run_unit(_unit(), tmp_path)
+    warm = load_rows(tmp_path).query("phase == 'compile_warm'").iloc[0]
+    assert FirstBuildMisses.builds == [False, True]
+    assert warm.cache_hit == "yes" and warm.seconds == 0.1
