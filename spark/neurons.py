@@ -49,6 +49,15 @@ def _static() -> dict:
     return field(metadata=dict(static=True))
 
 
+def _exact_membrane(cells: "LIFCells | ALIFCells", v: Array, g: Array) -> Array:
+    """The pinned exact LIF update shared by LIF and ALIF (same operation order, so the
+    same roundings): ``v_inf + (v - v_inf) * decay [+ g * syn_coef]``."""
+    v_new = cells.v_inf + (v - cells.v_inf) * cells.decay
+    if cells.has_syn:
+        v_new = v_new + g * cells.syn_coef
+    return v_new
+
+
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
 class LIFCells(AbstractCells):
@@ -64,10 +73,7 @@ class LIFCells(AbstractCells):
     has_syn: bool = _static()
 
     def integrate(self, v, g, aux):
-        v_new = self.v_inf + (v - self.v_inf) * self.decay
-        if self.has_syn:
-            v_new = v_new + g * self.syn_coef
-        return v_new, aux
+        return _exact_membrane(self, v, g), aux
 
     def threshold(self, v, aux):
         return v > self.v_thresh
@@ -93,10 +99,7 @@ class ALIFCells(AbstractCells):
     has_syn: bool = _static()
 
     def integrate(self, v, g, aux):
-        v_new = self.v_inf + (v - self.v_inf) * self.decay
-        if self.has_syn:
-            v_new = v_new + g * self.syn_coef
-        return v_new, aux * self.theta_decay
+        return _exact_membrane(self, v, g), aux * self.theta_decay
 
     def threshold(self, v, aux):
         return v > self.v_thresh + aux
