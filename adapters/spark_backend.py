@@ -1,4 +1,9 @@
-"""Spark (our plain-JAX engine) behind the common :class:`~adapters.base.Backend` interface.
+"""Spark (our JAX engine) behind the common :class:`~adapters.base.Backend` interface.
+
+Two labels: ``spark`` is the pure-JAX engine (the paper's design, and the reference), and
+``spark-native`` the same engine with its C++ kernels called through ``jax.ffi``
+(:mod:`spark.native`); the latter is unavailable, with the reason, when the kernels cannot
+be built here (no silent fallback under a label that says native).
 
 One jitted ``lax.scan`` call per chunk (state donated, compiled once per k), outputs
 copied to the host before ``run_chunk`` returns. Compilation uses JAX's persistent cache
@@ -32,6 +37,7 @@ class SparkBackend(Backend):
     """The spark engine (event-driven or dense propagation, chosen automatically)."""
 
     name = "spark"
+    method = "auto"
     capabilities = Capabilities(closed_loop=True, open_loop=True,
                                 plasticity=frozenset({"stdp", "reward_stdp"}))
 
@@ -45,6 +51,12 @@ class SparkBackend(Backend):
             from spark.engine import Simulator
         except ImportError as err:  # jax missing
             raise BackendUnavailable(self.name, f"cannot import spark: {err}") from err
+        if self.method == "native":
+            import spark.native
+
+            if not spark.native.available():
+                raise BackendUnavailable(self.name, "native kernels cannot be built: "
+                                         f"{spark.native.unavailable_reason()}")
         cache_root = Path(options.cache_dir)
         if options.cold:
             cache_root.mkdir(parents=True, exist_ok=True)
@@ -53,7 +65,8 @@ class SparkBackend(Backend):
             cache = cache_root / "jax"
         start = time.perf_counter()
         try:
-            sim = Simulator(net, record_spikes=options.record_spikes, cache_dir=cache)
+            sim = Simulator(net, method=self.method, record_spikes=options.record_spikes,
+                            cache_dir=cache)
         except ValueError as err:
             raise BackendFailed(self.name, str(err)) from err
         construct = time.perf_counter() - start
@@ -90,3 +103,11 @@ class SparkBackend(Backend):
     def close(self) -> None:
         self._sim = None
         self._net = None
+
+
+class SparkNativeBackend(SparkBackend):
+    """The spark engine with its native C++ kernels (fused LIF/ALIF step, else native
+    propagation with the neuron update in XLA)."""
+
+    name = "spark-native"
+    method = "native"

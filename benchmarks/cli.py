@@ -147,12 +147,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Run every backend open loop on one instance and compare spikes with the reference."""
+    """Run every backend open loop on one instance and compare spikes with the reference.
+
+    With ``--rates-vs-float64`` (float32 runs only) the reference backend also runs the
+    same instance in float64, and every float32 run's per-population firing rates are
+    compared with those float64 rates (tolerance: the float32 rate threshold, 2 %)."""
     from dataclasses import replace
 
     from adapters.base import BackendFailed, BackendOptions, BackendUnavailable, UnsupportedSpec
 
-    from .fidelity import Thresholds, compare_spikes, format_table
+    from .fidelity import Thresholds, compare_spikes, format_rate_table, format_table
     from .protocol import record_open_loop_spikes
     from .registry import LOADERS, load_backend
 
@@ -160,6 +164,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     sim = replace(spec.simulation, dtype=args.dtype or spec.simulation.dtype,
                   duration=args.duration or spec.simulation.duration)
     spec = replace(spec, simulation=sim)
+    if args.rates_vs_float64 and sim.dtype != "float32":
+        raise UsageError("--rates-vs-float64 compares float32 runs with a float64 reference: "
+                         f"add --dtype float32 (this run is {sim.dtype})")
     backends = args.backends
     unknown = [b for b in backends if b not in LOADERS]
     if unknown:
@@ -170,21 +177,42 @@ def cmd_validate(args: argparse.Namespace) -> int:
     net = materialise(spec, args.seed)
     sizes = {p.name: p.size for p in net.populations}
     options = BackendOptions(threads=args.threads, cache_dir=Path(args.cache_dir))
-    recorded = {}
-    for name in backends:
-        print(f"running {name} ({spec.name}, {sim.dtype}, {sim.duration:g} ms) ...", file=sys.stderr)
-        try:
-            recorded[name] = record_open_loop_spikes(load_backend(name), net, options)
-        except (BackendUnavailable, BackendFailed, UnsupportedSpec) as err:
-            print(f"  {name}: skipped: {err}", file=sys.stderr)
+
+    def record(names, network) -> dict:
+        out = {}
+        for name in names:
+            print(f"running {name} ({spec.name}, {network.dtype}, {sim.duration:g} ms) ...",
+                  file=sys.stderr)
+            try:
+                out[name] = record_open_loop_spikes(load_backend(name), network, options)
+            except (BackendUnavailable, BackendFailed, UnsupportedSpec) as err:
+                print(f"  {name}: skipped: {err}", file=sys.stderr)
+        return out
+
+    recorded = record(backends, net)
     if reference not in recorded:
         raise UsageError(f"reference backend {reference} could not run")
     agreements = [compare_spikes(recorded[reference], recorded[name], sizes, net.n_steps, net.dt,
                                  labels=(reference, name))
                   for name in recorded if name != reference]
     thresholds = Thresholds.for_dtype(sim.dtype)
-    print(format_table(agreements))
+    if agreements:
+        print(format_table(agreements))
     failures = [f"{a.candidate}: {reason}" for a in agreements for reason in a.failures(thresholds)]
+    if args.rates_vs_float64:
+        reference64 = record([reference], net.with_dtype("float64")).get(reference)
+        if reference64 is None:
+            raise UsageError(f"float64 reference backend {reference} could not run")
+        rate_thresholds = Thresholds.for_dtype("float32")
+        tolerance = rate_thresholds.rate_rel_error_max
+        vs64 = [compare_spikes(reference64, recorded[name], sizes, net.n_steps, net.dt,
+                               labels=(f"{reference} float64", f"{name} float32"))
+                for name in recorded]
+        print(f"\nfiring rates, float32 vs float64 ({reference}), {sim.duration:g} ms, "
+              f"tolerance {100.0 * tolerance:g} %:")
+        print(format_rate_table(vs64, tolerance))
+        failures += [f"{a.candidate} vs {a.reference}: {reason}"
+                     for a in vs64 for reason in a.failures(rate_thresholds)]
     for line in failures:
         print(f"BELOW THRESHOLD {line}")
     return 1 if failures else 0
@@ -276,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--seed", type=int, help="network instance seed (default: the spec's)")
     val.add_argument("--threads", type=int, default=1)
     val.add_argument("--cache-dir", default=".cache/spark-bench")
+    val.add_argument("--rates-vs-float64", action="store_true",
+                     help="with --dtype float32: also run the reference backend in float64 and "
+                          "compare every float32 run's per-population rates with it (fails above 2 %%)")
     val.set_defaults(func=cmd_validate)
 
     rep = sub.add_parser("report", help="figures, tables and an HTML/Markdown report; two dirs compare")

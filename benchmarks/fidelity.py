@@ -64,14 +64,15 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 Spikes = Mapping[str, tuple[np.ndarray, np.ndarray]]
 
-__all__ = ["Agreement", "Thresholds", "compare_spikes", "format_table", "spike_distance"]
+__all__ = ["Agreement", "Thresholds", "compare_spikes", "format_rate_table", "format_table",
+           "spike_distance"]
 
 
 # --------------------------------------------------------------------------------------
@@ -539,3 +540,44 @@ def format_table(agreements: Iterable[Agreement], thresholds: Thresholds | None 
 
 def _fmt(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.4f}"
+
+
+def format_rate_table(agreements: Sequence[Agreement], tolerance: float | None = None) -> str:
+    """Per-population firing rates: one line per population with the reference's rate,
+    then each candidate's rate and its relative error (:class:`Agreement` rates, same
+    zero-rate rule); with ``tolerance`` a last column says ``ok`` or ``ABOVE`` (some
+    candidate's error exceeds it). The agreements must share one reference and its
+    populations (e.g. several float32 runs against one float64 run)."""
+    agreements = list(agreements)
+    if not agreements:
+        raise ValueError("no agreements to tabulate")
+    ref = agreements[0]
+    pops = list(ref.rates_reference_hz)
+    for a in agreements[1:]:
+        if a.reference != ref.reference or list(a.rates_reference_hz) != pops:
+            raise ValueError("rate table: agreements must share one reference and its populations")
+    header = ["population", f"{ref.reference} Hz"]
+    for a in agreements:
+        header += [f"{a.candidate} Hz", "rel err"]
+    if tolerance is not None:
+        header.append("verdict")
+    rows = []
+    for pop in pops:
+        row = [pop, f"{ref.rates_reference_hz[pop]:.4f}"]
+        worst = 0.0
+        for a in agreements:
+            err = a.rate_rel_error[pop]
+            worst = max(worst, err)
+            row += [f"{a.rates_candidate_hz[pop]:.4f}", _pct(err)]
+        if tolerance is not None:
+            row.append("ok" if worst <= tolerance else "ABOVE")
+        rows.append(row)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    left = {0, len(header) - 1} if tolerance is not None else {0}
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+

@@ -14,6 +14,12 @@ def _spark() -> type[Backend]:
     return SparkBackend
 
 
+def _spark_native() -> type[Backend]:
+    from adapters.spark_backend import SparkNativeBackend
+
+    return SparkNativeBackend
+
+
 def _brian2(attr: str) -> Callable[[], type[Backend]]:
     """Loader for one Brian2 mode class exported by :mod:`adapters.brian2`."""
 
@@ -41,6 +47,7 @@ def _nest(name: str) -> Callable[[], type[Backend]]:
 LOADERS: dict[str, Callable[[], type[Backend]]] = {
     "brian2-cpp-uninterrupted": _brian2("brian2-cpp-uninterrupted"),
     "spark": _spark,
+    "spark-native": _spark_native,
     "brian2-cpp": _brian2("brian2-cpp"),
     "brian2-runtime": _brian2("brian2-runtime"),
     "brian2-numpy": _brian2("brian2-numpy"),
@@ -51,10 +58,12 @@ LOADERS: dict[str, Callable[[], type[Backend]]] = {
 }
 
 # What `spark-bench run` sweeps when --backends is not given.
-DEFAULT_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "brian2-cpp", "brian2-runtime",
-                    "brian2-cpp-relaunch", "brian2-cuda", "nest", "nest-uninterrupted")
+DEFAULT_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "brian2-cpp",
+                    "brian2-runtime", "brian2-cpp-relaunch", "brian2-cuda", "nest",
+                    "nest-uninterrupted")
 # NEST is float64-only: in a float32 sweep it is listed as skipped, with that reason.
-QUICK_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "brian2-cpp", "brian2-runtime", "nest")
+QUICK_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "brian2-cpp",
+                  "brian2-runtime", "nest")
 FIDELITY_REFERENCE = "brian2-cpp-uninterrupted"
 
 # Open-loop-only modes (whole run, inputs known in advance), known without importing the

@@ -9,7 +9,8 @@ import pandas as pd
 from . import aggregate as agg
 from .aggregate import NORMALISER_BACKEND, fmt
 
-FOCUS_BACKEND = "spark"
+FOCUS_BACKENDS = ("spark-native", "spark")
+"""The backends the summary compares with every other one (each that was measured)."""
 
 
 def pick_k(closed_ks: list[int]) -> int | None:
@@ -82,18 +83,19 @@ def summary_lines(frame: pd.DataFrame, provenance: dict,
         trunc = set(at_k.loc[at_k["n_truncated"] > 0, "backend"])
         mark = lambda b: " (truncated)" if b in trunc else ""  # noqa: E731
         means = dict(zip(at_k["backend"], at_k["mean"]))
-        focus = FOCUS_BACKEND if FOCUS_BACKEND in means else at_k["backend"].iloc[0]
-        others = [b for b in at_k["backend"] if b != focus]
-        if others:
-            parts = [f"{times_faster(means[b], means[focus])} {b} closed loop "
-                     f"({fmt(means[b])} s{mark(b)})" for b in others]
-            lines.append(f"At k = {k}, {focus} takes {fmt(means[focus])} s per simulated "
-                         f"second{mark(focus)}: it is " + "; ".join(parts) + ".")
-        else:
-            lines.append(f"At k = {k}, {focus} takes {fmt(means[focus])} s per simulated "
-                         f"second{mark(focus)} (the only closed-loop backend measured).")
-        if FOCUS_BACKEND not in means and FOCUS_BACKEND not in set(closed["backend"]):
-            lines.append(f"{FOCUS_BACKEND} has no closed-loop results in this set.")
+        focuses = [b for b in FOCUS_BACKENDS if b in means] or [at_k["backend"].iloc[0]]
+        for focus in focuses:
+            others = [b for b in at_k["backend"] if b != focus]
+            if others:
+                parts = [f"{times_faster(means[b], means[focus])} {b} closed loop "
+                         f"({fmt(means[b])} s{mark(b)})" for b in others]
+                lines.append(f"At k = {k}, {focus} takes {fmt(means[focus])} s per simulated "
+                             f"second{mark(focus)}: it is " + "; ".join(parts) + ".")
+            else:
+                lines.append(f"At k = {k}, {focus} takes {fmt(means[focus])} s per simulated "
+                             f"second{mark(focus)} (the only closed-loop backend measured).")
+        if not set(FOCUS_BACKENDS) & set(closed["backend"]):
+            lines.append(f"{' and '.join(FOCUS_BACKENDS)} have no closed-loop results in this set.")
         if not norm.empty and len(shape["closed_ks"]) > 0:
             sp = agg.speedup_stats(frame, normaliser)
             sp = sp[sp["loop"] == "closed"]
@@ -104,7 +106,7 @@ def summary_lines(frame: pd.DataFrame, provenance: dict,
                 text = (f"{backend} {fmt(first['mean'])}× at k = {int(first['k'])}"
                         + (f" to {fmt(last['mean'])}× at k = {int(last['k'])}" if len(g) > 1 else ""))
                 parts.append(text)
-            order = sorted(parts, key=lambda p: (not p.startswith(FOCUS_BACKEND + " "), p))
+            order = sorted(parts, key=lambda p: (p.split(" ")[0] not in FOCUS_BACKENDS, p))
             if order:
                 lines.append("Speedup over the normaliser (geometric mean; > 1 is faster): "
                              + "; ".join(order) + ".")

@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from . import native
+
 Array = jax.Array
 
 
@@ -196,7 +198,27 @@ class Dense:
         return buf.reshape(self.ring, self.n_cols).at[rows].add(contrib, unique_indices=True).reshape(-1)
 
 
-Propagator = EventDriven | Dense
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class NativeEvent:
+    """Compressed rows (CSR) for the native kernel (:mod:`spark.native`): row p's synapses
+    are ``[row_ptr[p], row_ptr[p + 1])`` with ``offsets = delay * C + column``, in the same
+    order as :class:`EventDriven`'s rows, so both accumulate identically. Arrays past
+    ``row_ptr[-1]`` are padding (batched instances share one length)."""
+
+    row_ptr: Array  # int32 (n_pre + 1,)
+    offsets: Array  # int32 (nnz,)
+    weights: Array  # float (nnz,)
+    n_pre: int = _static()
+    n_cols: int = _static()
+    ring: int = _static()
+
+    def propagate(self, flat: Array, spikes: Array, t: Array) -> Array:
+        return native.propagate(flat, spikes, t, self.row_ptr, self.offsets, self.weights,
+                                ring=self.ring, n_cols=self.n_cols)
+
+
+Propagator = EventDriven | Dense | NativeEvent
 
 
 def default_k(n_pre: int, dt: float, rate_hz: float = 10.0) -> int:
@@ -221,12 +243,13 @@ def event_cost(n_pre: int, k: int, row_len: int) -> float:
 
 def choose(table: SynapseTable, n_pre: int, ring: int, n_cols: int, k: int,
            method: str = "auto") -> str:
-    """``"dense"`` or ``"event"``; auto picks the smaller estimate of :func:`dense_cost` and
-    :func:`event_cost` (measured crossover: a few 10^4 multiply-adds per step)."""
-    if method in ("dense", "event"):
+    """``"dense"``, ``"event"`` or ``"native"`` (as asked); auto picks the smaller estimate
+    of :func:`dense_cost` and :func:`event_cost` (measured crossover: a few 10^4 multiply-adds per step)."""
+    if method in ("dense", "event", "native"):
         return method
     if method != "auto":
-        raise ValueError(f"connectivity method must be 'auto', 'dense' or 'event', not {method!r}")
+        raise ValueError("connectivity method must be 'auto', 'dense', 'event' or 'native', "
+                         f"not {method!r}")
     row_len = table.max_out_degree(n_pre)
     return "dense" if dense_cost(n_pre, ring, n_cols) <= event_cost(n_pre, k, row_len) else "event"
 
@@ -248,6 +271,22 @@ def build_event(table: SynapseTable, n_pre: int, ring: int, n_cols: int, k: int,
     return EventDriven(offsets=jnp.asarray(offsets.astype(np.int32)),
                        weights=jnp.asarray(weights.astype(dtype)), n_pre=n_pre, n_cols=n_cols,
                        ring=ring, k=k, block=block)
+
+
+def build_native(table: SynapseTable, n_pre: int, ring: int, n_cols: int, nnz: int,
+                 dtype: np.dtype) -> NativeEvent:
+    """CSR rows padded to ``nnz`` (>= the table's size) synapses."""
+    if ring * n_cols >= 2**31 or nnz >= 2**31:
+        raise ValueError("ring buffer or synapse count too large for int32 offsets")
+    counts = np.bincount(table.pre, minlength=n_pre) if table.size else np.zeros(n_pre, np.int64)
+    row_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    offsets = np.zeros(max(nnz, 1), np.int32)
+    weights = np.zeros(max(nnz, 1), np.float64)
+    offsets[:table.size] = table.delay * n_cols + table.col
+    weights[:table.size] = table.weight
+    return NativeEvent(row_ptr=jnp.asarray(row_ptr), offsets=jnp.asarray(offsets),
+                       weights=jnp.asarray(weights.astype(dtype)), n_pre=n_pre, n_cols=n_cols,
+                       ring=ring)
 
 
 def build_dense(table: SynapseTable, n_pre: int, ring: int, n_cols: int, dtype: np.dtype) -> Dense:

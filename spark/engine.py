@@ -134,7 +134,9 @@ class Simulator:
     """One network instance on the default JAX device.
 
     ``method``: ``"auto"`` (cheaper of dense and event-driven, see
-    :func:`spark.connectivity.choose`), ``"event"`` or ``"dense"``. ``k_bound``: static
+    :func:`spark.connectivity.choose`), ``"event"``, ``"dense"`` or ``"native"`` (the C++
+    kernels of :mod:`spark.native`; falls back to ``"auto"`` with a notice when they cannot
+    be built). ``k_bound``: static
     spike bound of the event path (default :func:`spark.connectivity.default_k`).
     ``readout_tau`` (ms): also keep an exponential spike trace per neuron.
     """
@@ -156,9 +158,14 @@ class Simulator:
     @property
     def notes(self) -> str:
         lay = self.layout
-        return (f"connectivity={lay.method} (K={lay.k}, row={lay.row_len}, ring={lay.ring}, "
-                f"columns={lay.n_cols}); plastic synapses={lay.plastic_size}; dtype={self.net.dtype}; "
-                f"x64=global")
+        if lay.method == "native":
+            kernel = ("native fused LIF/ALIF step" if self.params.fused is not None
+                      else "native propagation, neurons in XLA")
+            shape = f"{kernel}, {lay.nnz} synapses, ring={lay.ring}, columns={lay.n_cols}"
+        else:
+            shape = f"K={lay.k}, row={lay.row_len}, ring={lay.ring}, columns={lay.n_cols}"
+        return (f"connectivity={lay.method} ({shape}); plastic synapses={lay.plastic_size}; "
+                f"dtype={self.net.dtype}; x64=global")
 
     @property
     def dtype(self) -> np.dtype:

@@ -26,7 +26,8 @@ from adapters.spec.materialise import MaterialisedNetwork
 from adapters.spec.model import Exponential, reset_of
 
 from . import connectivity as conn
-from .neurons import AbstractCells, aux_name, make_cells
+from . import native
+from .neurons import ALIFCells, AbstractCells, LIFCells, aux_name, make_cells
 from .plasticity import PlasticRecord, PlasticState, PlasticSynapses, build_plastic
 
 Array = jax.Array
@@ -61,16 +62,54 @@ def _static(default=None) -> dict:
 
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
+class FusedLIF:
+    """Per-population parameter tables of the native fused step (:func:`spark.native.lif_step`),
+    for networks of LIF and ALIF neurons only. LIF rows get ``theta_decay = beta = 0`` and
+    ``adaptive = 0``; the kernel then skips the threshold term, as the LIF cells do."""
+
+    float_params: Array  # (populations, 8), columns spark.native.FLOAT_PARAMS
+    int_params: Array  # int32 (populations, 5), columns spark.native.INT_PARAMS
+
+
+def fuse_cells(cells: tuple[AbstractCells, ...], bounds: tuple[tuple[int, int], ...],
+               v_reset: np.ndarray, ref_steps: np.ndarray, g_decay: np.ndarray,
+               ) -> FusedLIF | None:
+    """The tables read off the built cells (one row per population: every parameter is
+    per population in the spec), or None unless every segment is LIF or ALIF."""
+    if not cells or not all(isinstance(c, (LIFCells, ALIFCells)) for c in cells):
+        return None
+    floats, ints = [], []
+    for start, stop in bounds:
+        c = next(c for c in cells if c.start <= start < c.stop)
+        i = start - c.start
+        adaptive = isinstance(c, ALIFCells)
+
+        def at(x, i=i):
+            return np.asarray(x)[i]
+
+        floats.append([at(c.decay), at(c.v_inf), at(c.syn_coef), at(c.v_thresh),
+                       at(c.theta_decay) if adaptive else 0.0, at(c.beta) if adaptive else 0.0,
+                       v_reset[start], g_decay[start]])
+        ints.append([start, stop, ref_steps[start], int(c.has_syn), int(adaptive)])
+    dtype = np.asarray(cells[0].decay).dtype
+    return FusedLIF(float_params=jnp.asarray(np.array(floats, dtype=dtype)),
+                    int_params=jnp.asarray(np.array(ints, dtype=np.int32)))
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
 class Network:
-    """Parameters of a network (array leaves) and its shape config (static)."""
+    """Parameters of a network (array leaves) and its shape config (static). With the
+    native kernels, ``fused`` replaces ``cells`` (empty then) when the step can be fused."""
 
     cells: tuple[AbstractCells, ...]
     v_reset: Array
     ref_steps: Array  # int32
     g_decay: Array
-    propagator: conn.EventDriven | conn.Dense | None
+    propagator: conn.Propagator | None
     plastic: PlasticSynapses | None
     readout_decay: Array | None
+    fused: FusedLIF | None
     n_neurons: int = _static()
     n_inputs: int = _static()
     n_cols: int = _static()
@@ -91,7 +130,8 @@ class Layout:
     k: int
     row_len: int
     plastic_size: int
-    method: str  # "event" | "dense" | "none"
+    method: str  # "event" | "dense" | "native" | "none"
+    nnz: int  # static synapses of the largest instance (native rows share this length)
 
     @property
     def n_pre(self) -> int:
@@ -134,7 +174,11 @@ def n_columns(net: MaterialisedNetwork) -> int:
 
 def make_layout(nets: list[MaterialisedNetwork], method: str = "auto", k: int | None = None,
                 ) -> Layout:
-    """One layout covering every instance in ``nets`` (same spec, any seeds)."""
+    """One layout covering every instance in ``nets`` (same spec, any seeds). ``"native"``
+    falls back to ``"auto"`` (with a one-line notice) when the kernels cannot be built."""
+    if method == "native" and not native.available():
+        native.notice_fallback()
+        method = "auto"
     first = nets[0]
     n, n_in = first.n_neurons, first.spec.input.size
     n_pre = n + n_in
@@ -146,12 +190,13 @@ def make_layout(nets: list[MaterialisedNetwork], method: str = "auto", k: int | 
     k = conn.default_k(n_pre, first.dt) if k is None else int(k)
     if k < 1:
         raise ValueError(f"spike bound k must be >= 1, got {k}")
-    if all(t.size == 0 for t, _ in tables):
+    if all(t.size == 0 for t, _ in tables) and method != "native":
         chosen = "none"
     else:
         chosen = conn.choose(tables[0][0], n_pre, ring, n_cols, k, method)
     return Layout(n_neurons=n, n_inputs=n_in, n_cols=n_cols, ring=ring, k=k, row_len=row_len,
-                  plastic_size=plastic_size, method=chosen)
+                  plastic_size=plastic_size, method=chosen,
+                  nnz=max(t.size for t, _ in tables))
 
 
 def _segments(net: MaterialisedNetwork) -> list[list[int]]:
@@ -207,6 +252,9 @@ def build(net: MaterialisedNetwork, layout: Layout | None = None, *,
                                       layout.row_len, dtype)
     elif layout.method == "dense":
         propagator = conn.build_dense(table, n_pre, layout.ring, layout.n_cols, dtype)
+    elif layout.method == "native":
+        propagator = conn.build_native(table, n_pre, layout.ring, layout.n_cols, layout.nnz,
+                                       dtype)
     else:
         propagator = None
     plastic = None
@@ -216,10 +264,14 @@ def build(net: MaterialisedNetwork, layout: Layout | None = None, *,
     readout_decay = None
     if readout_tau is not None:
         readout_decay = jnp.asarray(np.asarray(np.exp(-dt / readout_tau), dtype=dtype))
+    fused = None
+    if layout.method == "native" and not layout.plastic_size:
+        fused = fuse_cells(tuple(cells), tuple((p.offset, p.offset + p.size) for p in net.populations),
+                           v_reset, ref_steps, g_decay.astype(dtype))
     params = Network(
-        cells=tuple(cells), v_reset=jnp.asarray(v_reset), ref_steps=jnp.asarray(ref_steps),
+        cells=() if fused is not None else tuple(cells), v_reset=jnp.asarray(v_reset), ref_steps=jnp.asarray(ref_steps),
         g_decay=jnp.asarray(g_decay.astype(dtype)), propagator=propagator, plastic=plastic,
-        readout_decay=readout_decay, n_neurons=layout.n_neurons, n_inputs=layout.n_inputs,
+        readout_decay=readout_decay, fused=fused, n_neurons=layout.n_neurons, n_inputs=layout.n_inputs,
         n_cols=layout.n_cols, ring=layout.ring, dt=dt,
         population_bounds=tuple((p.offset, p.offset + p.size) for p in net.populations))
     return params, initial_state(net, params)
@@ -254,6 +306,8 @@ def _by_segment(cells: tuple[AbstractCells, ...], fn) -> tuple[Array, ...]:
 
 def step(net: Network, state: NetworkState, input_spikes: Array) -> tuple[NetworkState, Array]:
     """One time step; returns the new state and this step's spikes (bool ``(N,)``)."""
+    if net.fused is not None:
+        return _fused_step(net, state, input_spikes)
     t = state.t
     n = net.n_neurons
     refractory = (t - state.lastspike) < net.ref_steps
@@ -282,11 +336,27 @@ def step(net: Network, state: NetworkState, input_spikes: Array) -> tuple[Networ
     v = jnp.where(spiked, net.v_reset, v)
     (aux,) = _by_segment(net.cells, lambda c, s: (c.on_spike(aux[s], spiked[s]),))
     lastspike = jnp.where(spiked, t, state.lastspike)
-    trace = state.trace
-    if net.readout_decay is not None:
-        trace = trace * net.readout_decay + spiked.astype(trace.dtype)
     return NetworkState(t=t + 1, v=v, g=g, aux=aux, lastspike=lastspike, buffer=buffer,
-                        history=history, plastic=plastic, trace=trace), spiked
+                        history=history, plastic=plastic,
+                        trace=_trace(net, state.trace, spiked)), spiked
+
+
+def _trace(net: Network, trace: Array | None, spiked: Array) -> Array | None:
+    if net.readout_decay is None:
+        return trace
+    return trace * net.readout_decay + spiked.astype(trace.dtype)
+
+
+def _fused_step(net: Network, state: NetworkState, input_spikes: Array,
+                ) -> tuple[NetworkState, Array]:
+    """The same step as :func:`step`, as one native call (state updated in place)."""
+    rows = net.propagator
+    v, g, aux, lastspike, buffer, spiked = native.lif_step(
+        state.t, state.v, state.g, state.aux, state.lastspike, state.buffer,
+        input_spikes.astype(bool), net.fused.float_params, net.fused.int_params, rows.row_ptr,
+        rows.offsets, rows.weights, ring=net.ring, n_cols=net.n_cols)
+    return state._replace(t=state.t + 1, v=v, g=g, aux=aux, lastspike=lastspike, buffer=buffer,
+                          trace=_trace(net, state.trace, spiked)), spiked
 
 
 def _finish(net: Network, state: NetworkState, counts: Array, modulator: Array,
@@ -308,9 +378,26 @@ def run_chunk(net: Network, state: NetworkState, input_spikes: Array, modulator:
         state, spiked = step(net, state, x)
         return (state, counts + spiked.astype(jnp.int32)), (spiked if record else None)
 
+    if net.fused is not None and net.readout_decay is None:
+        return _fused_chunk(net, state, input_spikes, record)
     zeros = jnp.zeros(net.n_neurons, jnp.int32)
     (state, counts), recorded = lax.scan(body, (state, zeros), input_spikes)
     return _finish(net, state, counts, modulator, recorded)
+
+
+def _fused_chunk(net: Network, state: NetworkState, input_spikes: Array, record: bool,
+                 ) -> tuple[NetworkState, ChunkOutput]:
+    """The whole chunk as one native call (no plasticity, no trace: nothing else to do),
+    which keeps the program a single operation (XLA:CPU hands independent operations to
+    its thread pool, ~30 us per hand-off on 2 cores, more than a paper8 step)."""
+    rows = net.propagator
+    v, g, aux, lastspike, buffer, counts, spikes = native.lif_chunk(
+        state.t, state.v, state.g, state.aux, state.lastspike, state.buffer,
+        input_spikes.astype(bool), net.fused.float_params, net.fused.int_params, rows.row_ptr,
+        rows.offsets, rows.weights, ring=net.ring, n_cols=net.n_cols, record=record)
+    state = state._replace(t=state.t + input_spikes.shape[0], v=v, g=g, aux=aux,
+                           lastspike=lastspike, buffer=buffer)
+    return state, ChunkOutput(counts=counts, trace=None, spikes=spikes if record else None)
 
 
 def run_chunk_poisson(net: Network, state: NetworkState, probability: Array, key: Array,

@@ -27,7 +27,7 @@ from ..base import BackendOptions
 from ..spec.materialise import MaterialisedNetwork
 
 STAMP = "spark_build.ok"
-TRANSLATION = 2
+TRANSLATION = 3
 """Version of the spec -> Brian2 object mapping (2: merged groups/pathways, see
 :func:`.translate.merge_plan`); part of the build key, so older projects are rebuilt."""
 

@@ -110,10 +110,12 @@ def population_code(pop: MaterialisedPopulation, dt: float, tau_syn: float | Non
             threshold = "v > v_th + theta"
             extra_reset.append("theta = theta + beta")
     elif isinstance(m, AdEx):
-        # Forward Euler, every right-hand side at the old state:
-        # v' = v + dt/tau_m * (v_rest - v + delta_t*exp((v - v_t)/delta_t) - w + i_offset + g)
+        # Forward Euler, every right-hand side at the old state, in the order the formula
+        # reads (the order of spark.neurons.AdExCells and of the naive references):
+        # dv = (((((v_rest - v) + delta_t*exp((v - v_t)/delta_t)) - w) + i_offset) + g) / tau_m
+        # v' = v + dt*dv;  dw = (a*(v - v_rest) - w) / tau_w;  w' = w + dt*dw
         ns.update(v_rest=m.v_rest, v_t=m.v_t, delta_t=m.delta_t, i_off=m.i_offset,
-                  dt_tau_m=dt / m.tau_m, dt_tau_w=dt / m.tau_w, a_w=m.a, b_w=m.b)
+                  tau_m_n=m.tau_m, tau_w_n=m.tau_w, dt_ms=dt, a_w=m.a, b_w=m.b)
         lines += ["_sp_e1 = v - v_t", "_sp_e2 = _sp_e1 / delta_t", "_sp_e3 = exp(_sp_e2)",
                   "_sp_e4 = delta_t * _sp_e3", "_sp_r1 = v_rest - v", "_sp_r2 = _sp_r1 + _sp_e4",
                   "_sp_r3 = _sp_r2 - w", "_sp_r4 = _sp_r3 + i_off"]
@@ -121,18 +123,19 @@ def population_code(pop: MaterialisedPopulation, dt: float, tau_syn: float | Non
         if has_g:
             lines.append("_sp_r5 = _sp_r4 + g")
             last = "_sp_r5"
-        lines += [f"_sp_dv = dt_tau_m * {last}", "_sp_v = v + _sp_dv",
+        lines += [f"_sp_r6 = {last} / tau_m_n", "_sp_dv = dt_ms * _sp_r6", "_sp_v = v + _sp_dv",
                   "_sp_w1 = v - v_rest", "_sp_w2 = a_w * _sp_w1", "_sp_w3 = _sp_w2 - w",
-                  "_sp_dw = dt_tau_w * _sp_w3", "_sp_w = w + _sp_dw"]
+                  "_sp_w4 = _sp_w3 / tau_w_n", "_sp_dw = dt_ms * _sp_w4", "_sp_w = w + _sp_dw"]
         eqs += ["dv/dt = (v_rest - v) / tau_m_q : 1 (unless refractory)",
                 "dw/dt = -w / tau_w_q : 1"]
         ns_units = {"tau_m_q": m.tau_m, "tau_w_q": m.tau_w}
         extra_reset.append("w = w + b_w")
     elif isinstance(m, Izhikevich):
-        # v' = v + dt*(0.04*v**2 + 5*v + 140 - u + i_offset + g); u' = u + dt*a*(b*v - u)
+        # v' = v + dt*(((((((0.04*v)*v) + 5*v) + 140) - u) + i_offset) + g)
+        # u' = u + dt*(a*(b*v - u))   (the order the formula reads, as spark.neurons)
         ns.update(dt_ms=dt, i_off=m.i_offset, a_u=m.a, b_u=m.b, d_u=m.d,
                   c004=0.04, c5=5.0, c140=140.0)
-        lines += ["_sp_q1 = v * v", "_sp_q2 = c004 * _sp_q1", "_sp_q3 = c5 * v",
+        lines += ["_sp_q1 = c004 * v", "_sp_q2 = _sp_q1 * v", "_sp_q3 = c5 * v",
                   "_sp_q4 = _sp_q2 + _sp_q3", "_sp_q5 = _sp_q4 + c140", "_sp_q6 = _sp_q5 - u",
                   "_sp_q7 = _sp_q6 + i_off"]
         last = "_sp_q7"
@@ -176,7 +179,9 @@ def _state_updater(code: str) -> Callable:
     return pinned_update
 
 
-ON_PRE = {"delta": "v_post += w * int(not_refractory_post)", "exponential": "g_post += w"}
+ON_PRE = {"delta": "v_post += w_syn * int(not_refractory_post)", "exponential": "g_post += w_syn"}
+"""Synaptic weights are ``w_syn`` (not ``w``: Brian2 refuses a synaptic variable named like a
+postsynaptic one, and AdEx has a state variable ``w``)."""
 
 
 @dataclass(frozen=True)
@@ -361,11 +366,11 @@ def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], ob
     synapses = {}
     for pw in plan.pathways:
         src = input_group if pw.source == net.spec.input.name else groups[pw.source]
-        syn = b2.Synapses(src, groups[pw.target], "w : 1", on_pre=ON_PRE[pw.kind],
+        syn = b2.Synapses(src, groups[pw.target], "w_syn : 1", on_pre=ON_PRE[pw.kind],
                           clock=clock, name=pw.name)
         if pw.pre.size:
             syn.connect(i=pw.pre.astype(np.int32), j=pw.post.astype(np.int32))
-            syn.w = pw.weight.astype(dtype)
+            syn.w_syn = pw.weight.astype(dtype)
             syn.delay = pw.delay_steps.astype(np.float64) * dt * b2.ms
         synapses[pw.name] = syn
     count_monitors, spike_monitors = {}, {}

@@ -17,7 +17,7 @@ from adapters.spec.networks import pools_network
 from benchmarks.protocol import Pass, closed_loop_pass, open_loop_pass
 from benchmarks.registry import load_backend
 
-CLOSED_LOOP_BACKENDS = ["spark", "brian2-cpp", "brian2-runtime"]
+CLOSED_LOOP_BACKENDS = ["spark", "spark-native", "brian2-cpp", "brian2-runtime"]
 TIMESTEPS = [1, 10, 100]
 DTYPE = "float32"
 CACHE = Path(".cache/spark-bench-asv")

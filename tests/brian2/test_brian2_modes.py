@@ -274,7 +274,7 @@ def test_identical_pools_are_merged():
     proj = next(p for p in net.projections if p.name == "pool1_to_pool2")
     hit = np.nonzero((pre == proj.pre[0] + 20) & (post == proj.post[0] + 40))[0]
     assert hit.size == 1
-    assert np.asarray(rec.w[:])[hit[0]] == np.float32(proj.weight[0])
+    assert np.asarray(rec.w_syn[:])[hit[0]] == np.float32(proj.weight[0])
     assert model.views["pool1"].start == 20 and model.views["pool1"].stop == 40
 
 

@@ -175,7 +175,7 @@ def test_missing_cells_and_backends(tmp_path):
     text = reports.summary_text(frame, {})
     assert "brian2-cpp-uninterrupted has no loop results" in text
     assert "At k = 10, brian2-cpp takes" in text
-    assert "spark has no closed-loop results" in text
+    assert "spark-native and spark have no closed-loop results" in text
     problems = agg.problem_cells(frame)
     missing = problems[problems.status == "missing"]
     assert list(zip(missing.backend, missing.k, missing.instances)) == [("brian2-cpp", "100", "2")]

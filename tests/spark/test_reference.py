@@ -113,7 +113,8 @@ def _jump(m) -> float:
 
 
 @pytest.mark.parametrize("builder", [random_network, euler_network])
-@pytest.mark.parametrize("method,k_bound", [("event", None), ("event", 2), ("dense", None)])
+@pytest.mark.parametrize("method,k_bound", [("event", None), ("event", 2), ("dense", None),
+                                            ("native", None)])
 def test_spark_matches_naive_reference(builder, method, k_bound):
     net = builder("float64").materialise(21) if builder is random_network else builder().materialise(21)
     x = InputStream(net.spec, 300).open_loop()

@@ -1,0 +1,125 @@
+"""Compile the native kernels on first use, into a content-addressed cache directory.
+
+Why compile on first use rather than at ``pip install``: the project installs in editable
+mode with two commands and no build step of its own; a C++ compiler is the only extra
+requirement, and a missing one must leave the pure-JAX engine working (with a one-line
+notice), not break installation.
+
+The library name hashes everything that changes the machine code: the source, the compiler
+and its version, the flags and the XLA FFI headers' jaxlib version. Building writes to a
+temporary file in the cache directory and renames it into place (atomic), so concurrent
+builds (pytest-xdist, two sweeps) never load a half-written library.
+
+Flags: ``-O3 -ffp-contract=off`` (no implicit contraction: the kernel writes its fused
+multiply-adds explicitly, to match XLA:CPU bit for bit), ``-fno-trapping-math`` (assume FP
+traps are off, as XLA does; results are unchanged, but the branch-free neuron loop may then
+vectorise) and ``-mfma -DSPARK_USE_FMA`` only
+when this x86-64 CPU has FMA (XLA contracts only there). Never ``-march=native``: the cache
+may sit on a shared file system read by other CPUs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("kernels.cc")
+BASE_FLAGS = ("-O3", "-std=c++17", "-fPIC", "-shared", "-ffp-contract=off",
+              "-fno-fast-math", "-fno-trapping-math")
+
+
+class BuildError(RuntimeError):
+    """The kernel library could not be built (no compiler, or it failed: log attached)."""
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    compiler: str
+    version: str
+    flags: tuple[str, ...]
+    include_dir: str
+    jaxlib_version: str
+
+
+def cache_root() -> Path:
+    """``$SPARK_BENCH_NATIVE_CACHE``, else ``$XDG_CACHE_HOME/spark-bench/native``."""
+    explicit = os.environ.get("SPARK_BENCH_NATIVE_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "spark-bench" / "native"
+
+
+def cpu_has_fma() -> bool:
+    """Whether XLA:CPU will contract multiply-adds here (x86-64 with FMA; aarch64 always)."""
+    machine = platform.machine().lower()
+    if machine in ("aarch64", "arm64"):
+        return True
+    if machine not in ("x86_64", "amd64"):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(line.startswith("flags") and " fma" in line for line in flags.splitlines())
+
+
+def toolchain() -> Toolchain:
+    """The compiler and flags this machine uses; BuildError when there is no compiler."""
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if not compiler:
+        raise BuildError("no C++ compiler found (set CXX or install g++)")
+    try:
+        version = subprocess.run([compiler, "--version"], capture_output=True, text=True,
+                                 check=True, timeout=30).stdout.splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError) as err:
+        raise BuildError(f"C++ compiler {compiler!r} does not run: {err}") from None
+    import jax.ffi
+    import jaxlib
+
+    flags = list(BASE_FLAGS)
+    if cpu_has_fma():
+        flags.append("-DSPARK_USE_FMA")
+        if platform.machine().lower() in ("x86_64", "amd64"):
+            flags.append("-mfma")
+    return Toolchain(compiler=compiler, version=version, flags=tuple(flags),
+                     include_dir=jax.ffi.include_dir(), jaxlib_version=jaxlib.__version__)
+
+
+def library_path(tc: Toolchain) -> Path:
+    digest = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), tc.version.encode(), " ".join(tc.flags).encode(),
+                 tc.jaxlib_version.encode()):
+        digest.update(part)
+        digest.update(b"\0")
+    return cache_root() / f"libspark_native-{digest.hexdigest()[:16]}.so"
+
+
+def build(tc: Toolchain | None = None) -> Path:
+    """The compiled library, building it when it is not cached yet."""
+    tc = toolchain() if tc is None else tc
+    target = library_path(tc)
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.stem + "-", suffix=".so.tmp", dir=target.parent)
+    os.close(fd)
+    cmd = [tc.compiler, *tc.flags, f"-I{tc.include_dir}", str(SOURCE), "-o", tmp]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            raise BuildError(f"{' '.join(cmd)} failed (exit {result.returncode}):\n"
+                             f"{result.stderr[-4000:]}")
+        os.replace(tmp, target)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"{' '.join(cmd)} did not finish in 600 s") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target

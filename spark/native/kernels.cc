@@ -1,0 +1,554 @@
+// Native CPU kernels of the Spark engine, called from jitted JAX code through XLA's FFI.
+//
+// Three handlers, each for float32 and float64 (chosen from the buffers' element type):
+//
+//   spark_propagate  : event-driven synaptic propagation with delays into the ring buffer
+//                      (any neuron model; the neuron update stays in XLA).
+//   spark_lif_step   : one whole network step for LIF/ALIF networks (update, threshold,
+//                      delivery, propagation, reset), the step of spark/network.py fused.
+//   spark_lif_chunk  : k such steps in one call, with spike counts per population (and the
+//                      spikes when recording): a chunk program that is a single call.
+//
+// Both must agree bit for bit with the pure-JAX path (spark/network.py, spark/connectivity.py):
+//   * each ring-buffer entry accumulates in ascending presynaptic order, then row order (the
+//     order of the scatter-add);
+//   * XLA:CPU contracts `a * b + c` inside a fusion into one fused multiply-add when the CPU
+//     has FMA, so the same expressions use SPARK_FMA here, which is std::fma when the build
+//     targets FMA hardware and a plain multiply-add otherwise (the file is compiled with
+//     -ffp-contract=off, so the compiler never contracts anything on its own).
+//
+// Batching (jax.vmap with vmap_method="expand_dims"): every operand may carry one extra
+// leading axis of size B (batched) or 1 (shared); the kernel loops over the B instances.
+// Shapes are checked and a mismatch is returned as an FFI error, never read out of bounds.
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+#if defined(SPARK_USE_FMA)
+#define SPARK_FMA(a, b, c) std::fma((a), (b), (c))
+#else
+#define SPARK_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+namespace {
+
+// A view of one operand: base pointer, per-instance element count and instance stride
+// (0 when the operand is shared by every instance).
+template <typename T>
+struct View {
+  T* data;
+  int64_t size;    // elements per instance
+  int64_t stride;  // elements between instances (0: shared)
+  T* at(int64_t b) const { return data + b * stride; }
+};
+
+struct Shape {
+  int64_t batch = 1;  // number of instances (1 when unbatched)
+  std::string error;
+};
+
+// Interpret a buffer of base rank `rank`: one optional extra leading axis is the batch.
+template <typename T>
+View<T> view(const ffi::AnyBuffer& buf, size_t rank, Shape& shape, const char* name) {
+  auto dims = buf.dimensions();
+  View<T> out{reinterpret_cast<T*>(buf.untyped_data()), 1, 0};
+  if (dims.size() < rank || dims.size() > rank + 1) {
+    shape.error = std::string(name) + ": expected rank " + std::to_string(rank) + " or " +
+                  std::to_string(rank + 1) + " (batched), got " + std::to_string(dims.size());
+    return out;
+  }
+  size_t first = dims.size() - rank;
+  for (size_t i = first; i < dims.size(); ++i) out.size *= dims[i];
+  if (first == 1) {
+    int64_t b = dims[0];
+    if (b != 1) {
+      if (shape.batch != 1 && shape.batch != b) {
+        shape.error = std::string(name) + ": batch size " + std::to_string(b) +
+                      " differs from " + std::to_string(shape.batch);
+      }
+      shape.batch = b;
+      out.stride = out.size;
+    }
+  }
+  return out;
+}
+
+template <typename T>
+View<T> result_view(ffi::Result<ffi::AnyBuffer>& buf, size_t rank, Shape& shape,
+                    const char* name) {
+  return view<T>(*buf, rank, shape, name);
+}
+
+ffi::Error invalid(const std::string& message) {
+  return ffi::Error(ffi::ErrorCode::kInvalidArgument, "spark native kernel: " + message);
+}
+
+// Compressed synapse rows in global presynaptic numbering (neurons, then inputs):
+// row p is [row_ptr[p], row_ptr[p + 1]); offset = delay * C + column.
+struct Rows {
+  const int32_t* row_ptr;
+  const int32_t* offset;
+};
+
+// Append the indices of the set flags, ascending. Spikes are sparse (~0.1 % of flags per
+// step), so whole 8-byte words of zero flags are skipped at once.
+inline void set_indices(const bool* flags, int64_t n, std::vector<int32_t>& out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, flags + i, 8);
+    if (word == 0) continue;
+    for (int64_t j = i; j < i + 8; ++j) {
+      if (flags[j]) out.push_back(static_cast<int32_t>(j));
+    }
+  }
+  for (; i < n; ++i) {
+    if (flags[i]) out.push_back(static_cast<int32_t>(i));
+  }
+}
+
+// Add the rows `first_row + r` for every r in `active` (ascending) into the flat ring
+// buffer (D * C entries), whose row of this step starts at `base`.
+template <typename T>
+inline void propagate_rows(T* buffer, int64_t size, int64_t base, const Rows& rows,
+                           const T* weight, const std::vector<int32_t>& active,
+                           int64_t first_row) {
+  for (const int32_t r : active) {
+    const int64_t p = first_row + r;
+    const int32_t end = rows.row_ptr[p + 1];
+    for (int32_t s = rows.row_ptr[p]; s < end; ++s) {
+      const int64_t o = base + rows.offset[s];
+      // Branch-free wrap: with random delays a branch here is mispredicted half the time.
+      buffer[o - (o >= size ? size : 0)] += weight[s];
+    }
+  }
+}
+
+// Scratch index lists, reused across calls (one per thread: XLA may run calls concurrently).
+thread_local std::vector<int32_t> spiking_neurons, spiking_inputs;
+
+// ------------------------------------------------------------------ spark_propagate
+
+template <typename T>
+ffi::Error propagate_impl(ffi::AnyBuffer buffer_in, ffi::AnyBuffer spikes_in, ffi::AnyBuffer t_in,
+                          ffi::AnyBuffer row_ptr_in, ffi::AnyBuffer offset_in,
+                          ffi::AnyBuffer weight_in, ffi::Result<ffi::AnyBuffer> buffer_out,
+                          int64_t ring, int64_t n_cols) {
+  Shape shape;
+  auto buf_i = view<T>(buffer_in, 1, shape, "buffer");
+  auto spk = view<bool>(spikes_in, 1, shape, "spikes");
+  auto t = view<int32_t>(t_in, 0, shape, "t");
+  auto row_ptr = view<int32_t>(row_ptr_in, 1, shape, "row_ptr");
+  auto offset = view<int32_t>(offset_in, 1, shape, "offsets");
+  auto weight = view<T>(weight_in, 1, shape, "weights");
+  auto buf_o = result_view<T>(buffer_out, 1, shape, "buffer (result)");
+  if (!shape.error.empty()) return invalid(shape.error);
+  const int64_t size = ring * n_cols;
+  if (buf_i.size != size || buf_o.size != size) return invalid("buffer size != ring * n_cols");
+  if (row_ptr.size != spk.size + 1) return invalid("row_ptr must have n_pre + 1 entries");
+  if (offset.size != weight.size) return invalid("offsets and weights differ in length");
+  for (int64_t b = 0; b < shape.batch; ++b) {
+    T* out = buf_o.at(b);
+    if (out != buf_i.at(b)) std::memcpy(out, buf_i.at(b), size * sizeof(T));
+    const int32_t* rp = row_ptr.at(b);
+    if (rp[spk.size] > offset.size) return invalid("row_ptr points past the synapse arrays");
+    const int64_t base = (static_cast<int64_t>(*t.at(b)) % ring) * n_cols;
+    spiking_neurons.clear();
+    set_indices(spk.at(b), spk.size, spiking_neurons);
+    propagate_rows<T>(out, size, base, Rows{rp, offset.at(b)}, weight.at(b), spiking_neurons, 0);
+  }
+  return ffi::Error::Success();
+}
+
+ffi::Error propagate(ffi::AnyBuffer buffer_in, ffi::AnyBuffer spikes, ffi::AnyBuffer t,
+                     ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+                     ffi::Result<ffi::AnyBuffer> buffer_out, int64_t ring, int64_t n_cols) {
+  switch (buffer_in.element_type()) {
+    case ffi::DataType::F32:
+      return propagate_impl<float>(buffer_in, spikes, t, row_ptr, offset, weight, buffer_out,
+                                   ring, n_cols);
+    case ffi::DataType::F64:
+      return propagate_impl<double>(buffer_in, spikes, t, row_ptr, offset, weight, buffer_out,
+                                    ring, n_cols);
+    default:
+      return invalid("buffer must be float32 or float64");
+  }
+}
+
+// ------------------------------------------------------------------ spark_lif_step
+
+// Parameters are per population ("segment"): every neuron of a population shares them, so
+// the neuron loop reads only the state (a per-neuron copy of nine parameters would triple
+// the memory traffic of the step). Float table columns, then int table columns:
+enum FloatParam { kDecay, kVInf, kSynCoef, kVThresh, kThetaDecay, kBeta, kVReset, kGDecay,
+                  kFloatParams };
+enum IntParam { kStart, kStop, kRefSteps, kHasSyn, kAdaptive, kIntParams };
+
+template <typename T>
+struct StepState {
+  int32_t step;
+  int64_t n;
+  T* v;
+  T* g;
+  T* aux;
+  int32_t* last;
+  T* row;  // ring-buffer row of this step: delta inputs [0, n), exponential [n, 2n)
+  bool* spiked;
+};
+
+// One population's update, threshold, delivery and reset, in the pure-JAX step's order
+// and roundings (branch-free so that it vectorises; the flags are template arguments).
+template <typename T, bool kSyn, bool kExp, bool kAdapt>
+void update_segment(const StepState<T>& s, const T* fp, const int32_t* ip) {
+  const T decay = fp[kDecay], v_inf = fp[kVInf], syn = fp[kSynCoef], v_th = fp[kVThresh];
+  const T theta_decay = fp[kThetaDecay], beta = fp[kBeta], v_reset = fp[kVReset];
+  const T g_decay = fp[kGDecay];
+  const int32_t ref = ip[kRefSteps], step = s.step;
+  const int64_t start = ip[kStart], stop = ip[kStop];
+  T* __restrict v = s.v;
+  T* __restrict g = s.g;
+  T* __restrict aux = s.aux;
+  int32_t* __restrict last = s.last;
+  T* __restrict row = s.row;
+  bool* __restrict spiked = s.spiked;
+  const int64_t n = s.n;
+  for (int64_t i = start; i < stop; ++i) {
+    const bool refractory = (step - last[i]) < ref;
+    const T v_old = v[i];
+    T v_new = SPARK_FMA(v_old - v_inf, decay, v_inf);
+    if (kSyn) v_new = SPARK_FMA(g[i], syn, v_new);
+    v_new = refractory ? v_old : v_new;
+    const T a = kAdapt ? aux[i] * theta_decay : T(0);
+    const bool spike = !refractory & (kAdapt ? v_new > v_th + a : v_new > v_th);
+    const T delta = row[i];
+    row[i] = T(0);
+    v_new = refractory ? v_new : v_new + delta;
+    if (kExp) {
+      g[i] = SPARK_FMA(g[i], g_decay, row[n + i]);
+      row[n + i] = T(0);
+    }
+    v[i] = spike ? v_reset : v_new;
+    if (kAdapt) aux[i] = spike ? a + beta : a;
+    last[i] = spike ? step : last[i];
+    spiked[i] = spike;
+  }
+}
+
+template <typename T, bool kExp>
+void update_dispatch(const StepState<T>& s, const T* fp, const int32_t* ip) {
+  const bool syn = ip[kHasSyn] != 0, adapt = ip[kAdaptive] != 0;
+  if (syn && adapt) update_segment<T, true, kExp, true>(s, fp, ip);
+  else if (syn) update_segment<T, true, kExp, false>(s, fp, ip);
+  else if (adapt) update_segment<T, false, kExp, true>(s, fp, ip);
+  else update_segment<T, false, kExp, false>(s, fp, ip);
+}
+
+// The operands of the fused LIF kernels, checked, as per-instance views.
+template <typename T>
+struct LifOperands {
+  Shape shape;
+  View<int32_t> t;
+  View<T> v_i, g_i, a_i, b_i;
+  View<int32_t> l_i;
+  View<bool> inputs;  // (n_in,) for a step, (k, n_in) for a chunk
+  View<T> fparams;
+  View<int32_t> iparams;
+  View<int32_t> row_ptr, offset;
+  View<T> weight;
+  View<T> v_o, g_o, a_o, b_o;
+  View<int32_t> l_o;
+  int64_t n = 0, n_in = 0, n_seg = 0, size = 0;
+};
+
+template <typename T>
+std::string check(LifOperands<T>& o, int64_t ring, int64_t n_cols, int64_t steps) {
+  if (!o.shape.error.empty()) return o.shape.error;
+  o.n = o.v_i.size;
+  o.size = ring * n_cols;
+  if (steps < 1 || o.inputs.size % steps) return "input spikes do not divide into steps";
+  o.n_in = o.inputs.size / steps;
+  if (o.g_i.size != o.n || o.a_i.size != o.n || o.l_i.size != o.n) {
+    return "state arrays differ in length";
+  }
+  if (o.b_i.size != o.size || o.b_o.size != o.size) return "buffer size != ring * n_cols";
+  if (n_cols != o.n && n_cols != 2 * o.n) return "n_cols must be N or 2N";
+  if (o.row_ptr.size != o.n + o.n_in + 1) return "row_ptr must have N + n_inputs + 1 entries";
+  if (o.offset.size != o.weight.size) return "offsets and weights differ in length";
+  o.n_seg = o.iparams.size / kIntParams;
+  if (o.iparams.size % kIntParams || o.fparams.size != o.n_seg * kFloatParams) {
+    return "parameter tables must be (segments, 8) float and (segments, 5) int32";
+  }
+  for (int64_t b = 0; b < o.shape.batch; ++b) {
+    const int32_t* ip = o.iparams.at(b);
+    int64_t covered = 0;
+    for (int64_t k = 0; k < o.n_seg; ++k) {
+      const int32_t* seg = ip + k * kIntParams;
+      if (seg[kStart] != covered || seg[kStop] < seg[kStart] || seg[kStop] > o.n) {
+        return "segments must tile [0, N) in order";
+      }
+      covered = seg[kStop];
+    }
+    if (covered != o.n) return "segments must tile [0, N) in order";
+    if (o.row_ptr.at(b)[o.n + o.n_in] > o.offset.size) {
+      return "row_ptr points past the synapse arrays";
+    }
+  }
+  return "";
+}
+
+// Aliased outputs already hold their inputs; otherwise copy the state over first.
+template <typename T>
+void copy_state(const LifOperands<T>& o, int64_t b) {
+  const std::pair<const void*, void*> pairs[] = {
+      {o.v_i.at(b), o.v_o.at(b)}, {o.g_i.at(b), o.g_o.at(b)}, {o.a_i.at(b), o.a_o.at(b)},
+      {o.l_i.at(b), o.l_o.at(b)}, {o.b_i.at(b), o.b_o.at(b)}};
+  const size_t bytes[] = {o.n * sizeof(T), o.n * sizeof(T), o.n * sizeof(T),
+                          o.n * sizeof(int32_t), o.size * sizeof(T)};
+  for (int c = 0; c < 5; ++c) {
+    if (pairs[c].first != pairs[c].second) std::memcpy(pairs[c].second, pairs[c].first, bytes[c]);
+  }
+}
+
+// One step of instance b, in place on the outputs: neuron update, then propagation of this
+// step's neuron spikes (flags written to `spiked`, indices left in `spiking_neurons`) and
+// input spikes.
+template <typename T>
+void step_instance(const LifOperands<T>& o, int64_t b, int32_t step, const bool* inputs,
+                   bool* spiked, int64_t ring, int64_t n_cols) {
+  const int64_t slot = (static_cast<int64_t>(step) % ring) * n_cols;
+  T* buf = o.b_o.at(b);
+  StepState<T> s{step, o.n, o.v_o.at(b), o.g_o.at(b), o.a_o.at(b), o.l_o.at(b), buf + slot,
+                 spiked};
+  const T* fp = o.fparams.at(b);
+  const int32_t* ip = o.iparams.at(b);
+  const bool has_exp = n_cols == 2 * o.n;
+  for (int64_t k = 0; k < o.n_seg; ++k) {
+    if (has_exp) update_dispatch<T, true>(s, fp + k * kFloatParams, ip + k * kIntParams);
+    else update_dispatch<T, false>(s, fp + k * kFloatParams, ip + k * kIntParams);
+  }
+  Rows rows{o.row_ptr.at(b), o.offset.at(b)};
+  spiking_neurons.clear();
+  set_indices(spiked, o.n, spiking_neurons);
+  spiking_inputs.clear();
+  set_indices(inputs, o.n_in, spiking_inputs);
+  propagate_rows<T>(buf, o.size, slot, rows, o.weight.at(b), spiking_neurons, 0);
+  propagate_rows<T>(buf, o.size, slot, rows, o.weight.at(b), spiking_inputs, o.n);
+}
+
+template <typename T>
+LifOperands<T> operands(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
+                        ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
+                        size_t input_rank, ffi::AnyBuffer fparams, ffi::AnyBuffer iparams,
+                        ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+                        ffi::Result<ffi::AnyBuffer>& v_out, ffi::Result<ffi::AnyBuffer>& g_out,
+                        ffi::Result<ffi::AnyBuffer>& aux_out,
+                        ffi::Result<ffi::AnyBuffer>& last_out,
+                        ffi::Result<ffi::AnyBuffer>& buf_out) {
+  LifOperands<T> o;
+  Shape& sh = o.shape;
+  o.t = view<int32_t>(t, 0, sh, "t");
+  o.v_i = view<T>(v, 1, sh, "v");
+  o.g_i = view<T>(g, 1, sh, "g");
+  o.a_i = view<T>(aux, 1, sh, "aux");
+  o.l_i = view<int32_t>(last, 1, sh, "lastspike");
+  o.b_i = view<T>(buf, 1, sh, "buffer");
+  o.inputs = view<bool>(inputs, input_rank, sh, "input spikes");
+  o.fparams = view<T>(fparams, 2, sh, "float parameters");
+  o.iparams = view<int32_t>(iparams, 2, sh, "int parameters");
+  o.row_ptr = view<int32_t>(row_ptr, 1, sh, "row_ptr");
+  o.offset = view<int32_t>(offset, 1, sh, "offsets");
+  o.weight = view<T>(weight, 1, sh, "weights");
+  o.v_o = result_view<T>(v_out, 1, sh, "v (result)");
+  o.g_o = result_view<T>(g_out, 1, sh, "g (result)");
+  o.a_o = result_view<T>(aux_out, 1, sh, "aux (result)");
+  o.l_o = result_view<int32_t>(last_out, 1, sh, "lastspike (result)");
+  o.b_o = result_view<T>(buf_out, 1, sh, "buffer (result)");
+  return o;
+}
+
+// ------------------------------------------------------------------ spark_lif_step
+
+template <typename T>
+ffi::Error lif_step_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
+                         ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
+                         ffi::AnyBuffer fparams, ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr,
+                         ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+                         ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
+                         ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
+                         ffi::Result<ffi::AnyBuffer> buf_out,
+                         ffi::Result<ffi::AnyBuffer> spiked_out, int64_t ring, int64_t n_cols) {
+  auto o = operands<T>(t, v, g, aux, last, buf, inputs, 1, fparams, iparams, row_ptr, offset,
+                       weight, v_out, g_out, aux_out, last_out, buf_out);
+  auto spiked = result_view<bool>(spiked_out, 1, o.shape, "spiked (result)");
+  std::string error = check(o, ring, n_cols, 1);
+  if (error.empty() && spiked.size != o.n) error = "spiked must have N entries";
+  if (!error.empty()) return invalid(error);
+  for (int64_t b = 0; b < o.shape.batch; ++b) {
+    copy_state(o, b);
+    step_instance(o, b, *o.t.at(b), o.inputs.at(b), spiked.at(b), ring, n_cols);
+  }
+  return ffi::Error::Success();
+}
+
+// ------------------------------------------------------------------ spark_lif_chunk
+
+// k steps in one call (k = rows of the input spikes): the whole chunk program is then this
+// one call, with no per-step XLA operations around it. Also returns the spike count per
+// population (a segment of the parameter table) and, when `spikes_out` has k rows, every
+// step's spikes.
+template <typename T>
+ffi::Error lif_chunk_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
+                          ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
+                          ffi::AnyBuffer fparams, ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr,
+                          ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+                          ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
+                          ffi::Result<ffi::AnyBuffer> aux_out,
+                          ffi::Result<ffi::AnyBuffer> last_out, ffi::Result<ffi::AnyBuffer> buf_out,
+                          ffi::Result<ffi::AnyBuffer> counts_out,
+                          ffi::Result<ffi::AnyBuffer> spikes_out, int64_t ring, int64_t n_cols) {
+  auto o = operands<T>(t, v, g, aux, last, buf, inputs, 2, fparams, iparams, row_ptr, offset,
+                       weight, v_out, g_out, aux_out, last_out, buf_out);
+  auto counts = result_view<int32_t>(counts_out, 1, o.shape, "counts (result)");
+  auto spikes = result_view<bool>(spikes_out, 2, o.shape, "spikes (result)");
+  auto dims = inputs.dimensions();
+  const int64_t steps = dims.size() >= 2 ? dims[dims.size() - 2] : 0;
+  std::string error = check(o, ring, n_cols, steps);
+  if (error.empty() && counts.size != o.n_seg) error = "counts must have one entry per segment";
+  const bool record = spikes.size != 0;
+  if (error.empty() && record && spikes.size != steps * o.n) error = "spikes must be (k, N) or (0, N)";
+  if (!error.empty()) return invalid(error);
+  std::vector<char> scratch(record ? 0 : o.n);
+  for (int64_t b = 0; b < o.shape.batch; ++b) {
+    copy_state(o, b);
+    int32_t* count = counts.at(b);
+    for (int64_t k = 0; k < o.n_seg; ++k) count[k] = 0;
+    const int32_t t0 = *o.t.at(b);
+    const int32_t* ip = o.iparams.at(b);
+    for (int64_t k = 0; k < steps; ++k) {
+      bool* spiked = record ? spikes.at(b) + k * o.n : reinterpret_cast<bool*>(scratch.data());
+      step_instance(o, b, t0 + static_cast<int32_t>(k), o.inputs.at(b) + k * o.n_in, spiked,
+                    ring, n_cols);
+      int64_t seg = 0;  // spiking_neurons is ascending, so is the segment of each
+      for (const int32_t i : spiking_neurons) {
+        while (i >= ip[seg * kIntParams + kStop]) ++seg;
+        ++count[seg];
+      }
+    }
+  }
+  return ffi::Error::Success();
+}
+
+#define SPARK_DISPATCH_FLOAT(element_type, call_f32, call_f64)      \
+  switch (element_type) {                                           \
+    case ffi::DataType::F32:                                        \
+      return call_f32;                                              \
+    case ffi::DataType::F64:                                        \
+      return call_f64;                                              \
+    default:                                                        \
+      return invalid("state must be float32 or float64");          \
+  }
+
+ffi::Error lif_step(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
+                    ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
+                    ffi::AnyBuffer fparams, ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr,
+                    ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+                    ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
+                    ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
+                    ffi::Result<ffi::AnyBuffer> buf_out, ffi::Result<ffi::AnyBuffer> spiked_out,
+                    int64_t ring, int64_t n_cols) {
+  SPARK_DISPATCH_FLOAT(
+      v.element_type(),
+      lif_step_impl<float>(t, v, g, aux, last, buf, inputs, fparams, iparams, row_ptr, offset,
+                           weight, v_out, g_out, aux_out, last_out, buf_out, spiked_out, ring,
+                           n_cols),
+      lif_step_impl<double>(t, v, g, aux, last, buf, inputs, fparams, iparams, row_ptr, offset,
+                            weight, v_out, g_out, aux_out, last_out, buf_out, spiked_out, ring,
+                            n_cols))
+}
+
+ffi::Error lif_chunk(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
+                     ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
+                     ffi::AnyBuffer fparams, ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr,
+                     ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+                     ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
+                     ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
+                     ffi::Result<ffi::AnyBuffer> buf_out, ffi::Result<ffi::AnyBuffer> counts_out,
+                     ffi::Result<ffi::AnyBuffer> spikes_out, int64_t ring, int64_t n_cols) {
+  SPARK_DISPATCH_FLOAT(
+      v.element_type(),
+      lif_chunk_impl<float>(t, v, g, aux, last, buf, inputs, fparams, iparams, row_ptr, offset,
+                            weight, v_out, g_out, aux_out, last_out, buf_out, counts_out,
+                            spikes_out, ring, n_cols),
+      lif_chunk_impl<double>(t, v, g, aux, last, buf, inputs, fparams, iparams, row_ptr, offset,
+                             weight, v_out, g_out, aux_out, last_out, buf_out, counts_out,
+                             spikes_out, ring, n_cols))
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPropagate, propagate,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()  // buffer
+                                  .Arg<ffi::AnyBuffer>()  // spikes (bool)
+                                  .Arg<ffi::AnyBuffer>()  // t (int32 scalar)
+                                  .Arg<ffi::AnyBuffer>()  // row_ptr (int32)
+                                  .Arg<ffi::AnyBuffer>()  // offsets (int32)
+                                  .Arg<ffi::AnyBuffer>()  // weights
+                                  .Ret<ffi::AnyBuffer>()  // buffer (aliased)
+                                  .Attr<int64_t>("ring")
+                                  .Attr<int64_t>("n_cols"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifStep, lif_step,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()  // t
+                                  .Arg<ffi::AnyBuffer>()  // v
+                                  .Arg<ffi::AnyBuffer>()  // g
+                                  .Arg<ffi::AnyBuffer>()  // aux
+                                  .Arg<ffi::AnyBuffer>()  // lastspike
+                                  .Arg<ffi::AnyBuffer>()  // buffer
+                                  .Arg<ffi::AnyBuffer>()  // input spikes
+                                  .Arg<ffi::AnyBuffer>()  // float parameters (S, 8)
+                                  .Arg<ffi::AnyBuffer>()  // int32 parameters (S, 5)
+                                  .Arg<ffi::AnyBuffer>()  // row_ptr
+                                  .Arg<ffi::AnyBuffer>()  // offsets
+                                  .Arg<ffi::AnyBuffer>()  // weights
+                                  .Ret<ffi::AnyBuffer>()  // v
+                                  .Ret<ffi::AnyBuffer>()  // g
+                                  .Ret<ffi::AnyBuffer>()  // aux
+                                  .Ret<ffi::AnyBuffer>()  // lastspike
+                                  .Ret<ffi::AnyBuffer>()  // buffer
+                                  .Ret<ffi::AnyBuffer>()  // spiked (bool)
+                                  .Attr<int64_t>("ring")
+                                  .Attr<int64_t>("n_cols"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifChunk, lif_chunk,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()  // t
+                                  .Arg<ffi::AnyBuffer>()  // v
+                                  .Arg<ffi::AnyBuffer>()  // g
+                                  .Arg<ffi::AnyBuffer>()  // aux
+                                  .Arg<ffi::AnyBuffer>()  // lastspike
+                                  .Arg<ffi::AnyBuffer>()  // buffer
+                                  .Arg<ffi::AnyBuffer>()  // input spikes (k, n_in)
+                                  .Arg<ffi::AnyBuffer>()  // float parameters (S, 8)
+                                  .Arg<ffi::AnyBuffer>()  // int32 parameters (S, 5)
+                                  .Arg<ffi::AnyBuffer>()  // row_ptr
+                                  .Arg<ffi::AnyBuffer>()  // offsets
+                                  .Arg<ffi::AnyBuffer>()  // weights
+                                  .Ret<ffi::AnyBuffer>()  // v
+                                  .Ret<ffi::AnyBuffer>()  // g
+                                  .Ret<ffi::AnyBuffer>()  // aux
+                                  .Ret<ffi::AnyBuffer>()  // lastspike
+                                  .Ret<ffi::AnyBuffer>()  // buffer
+                                  .Ret<ffi::AnyBuffer>()  // counts per segment (int32)
+                                  .Ret<ffi::AnyBuffer>()  // spikes (bool, (k, N) or (0, N))
+                                  .Attr<int64_t>("ring")
+                                  .Attr<int64_t>("n_cols"));

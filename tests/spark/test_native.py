@@ -1,0 +1,189 @@
+"""The native kernels (spark.native) against the pure-JAX engine: bit for bit.
+
+Every comparison runs the same materialised network and inputs through ``method="event"``
+(pure JAX, the reference) and ``method="native"`` and requires identical spikes *and*
+identical final state arrays (v, g, aux, lastspike, ring buffer), so an error in the last
+bit of one update shows up even when no spike moves.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import spark.native as native
+from adapters.spec.inputs import InputStream
+from adapters.spec.model import LIF, STDP, Constant, FixedProbability, Normal, Uniform
+from spark import network as netmod
+from spark.engine import BatchedSimulator, Simulator
+from spark.native import builder as native_build
+
+from .nets import DT, NetworkBuilder, random_network
+from .test_reference import euler_network
+
+pytestmark = pytest.mark.skipif(not native.available(),
+                                reason=f"native kernels unavailable: {native.unavailable_reason()}")
+
+STATE_FIELDS = ("v", "g", "aux", "lastspike", "buffer")
+
+
+def _inputs(net, n_steps: int) -> np.ndarray:
+    return InputStream(net.spec, n_steps).open_loop()
+
+
+def _run(net, method: str, x: np.ndarray, k: int, **kwargs) -> Simulator:
+    sim = Simulator(net, method=method, record_spikes=True, **kwargs)
+    for start in range(0, len(x), k):
+        sim.run_chunk(x[start:start + k])
+    return sim
+
+
+def _assert_bitwise(a: Simulator, b: Simulator) -> None:
+    sa, ia = a.recorded()
+    sb, ib = b.recorded()
+    assert sa.size > 50, "the network must spike for the comparison to mean anything"
+    np.testing.assert_array_equal(sa, sb)
+    np.testing.assert_array_equal(ia, ib)
+    for name in STATE_FIELDS:
+        x, y = np.asarray(getattr(a.state, name)), np.asarray(getattr(b.state, name))
+        assert x.dtype == y.dtype
+        assert np.array_equal(x.view(np.uint8), y.view(np.uint8)), f"state.{name} differs"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("k", [1, 7, 300])
+def test_fused_lif_alif_equals_pure_jax(dtype, k):
+    """LIF (delta and exponential input) and ALIF, delays 1-6 steps: the fused kernels
+    (the chunk kernel here) reproduce the pure-JAX engine exactly, at any chunk length."""
+    net = random_network(dtype).materialise(3)
+    x = _inputs(net, 300)
+    native_sim = _run(net, "native", x, k)
+    assert native_sim.params.fused is not None and native_sim.params.cells == ()
+    _assert_bitwise(_run(net, "event", x, k), native_sim)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_step_kernel_with_readout_trace_equals_pure_jax(dtype):
+    """With a readout trace the engine scans the one-step kernel instead of the chunk one."""
+    net = random_network(dtype).materialise(4)
+    x = _inputs(net, 200)
+    a = _run(net, "event", x, 50, readout_tau=20.0)
+    b = _run(net, "native", x, 50, readout_tau=20.0)
+    _assert_bitwise(a, b)
+    np.testing.assert_array_equal(np.asarray(a.state.trace), np.asarray(b.state.trace))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_native_propagation_with_euler_models_equals_pure_jax(dtype):
+    """AdEx and Izhikevich stay in XLA; only the propagation is native."""
+    builder = euler_network()
+    builder.dtype = dtype  # same network, other precision
+    net = builder.materialise(5)
+    assert net.dtype == dtype
+    x = _inputs(net, 300)
+    b = _run(net, "native", x, 100)
+    assert b.params.fused is None and b.layout.method == "native"
+    _assert_bitwise(_run(net, "event", x, 100), b)
+
+
+def test_native_propagation_with_plasticity_equals_pure_jax():
+    b = NetworkBuilder("plastic", dt=DT, duration=50.0, dtype="float64")
+    b.population("p", 40, LIF(i_offset=14.0, t_ref=0.3), initial={"v": Uniform(low=-65.0, high=-52.0)})
+    b.inputs(20, rate=200.0)
+    b.connect("input", "p", FixedProbability(p=0.4), weight=Normal(mean=3.0, std=0.5),
+              delay=Uniform(low=0.1, high=0.4), plasticity=STDP())
+    b.connect("p", "p", FixedProbability(p=0.2), weight=Normal(mean=0.5, std=0.2),
+              delay=Constant(value=0.2))
+    net = b.materialise(2)
+    x = _inputs(net, 400)
+    native_sim = _run(net, "native", x, 100)
+    assert native_sim.params.fused is None
+    pure = _run(net, "event", x, 100)
+    _assert_bitwise(pure, native_sim)
+    np.testing.assert_array_equal(pure.weights(), native_sim.weights())
+
+
+def test_poisson_mode_equals_pure_jax():
+    net = random_network("float32").materialise(6)
+    rates = np.full(net.spec.input.size, 150.0)
+    key = jax.random.key(1)
+    outs = []
+    for method in ("event", "native"):
+        sim = Simulator(net, method=method)
+        outs.append([sim.run_poisson(rates, key, 100).counts for _ in range(2)])
+    np.testing.assert_array_equal(np.stack(outs[0]), np.stack(outs[1]))
+    assert np.stack(outs[0]).sum() > 0
+
+
+def test_batched_native_equals_unbatched_native():
+    """vmap (``expand_dims``): the kernel loops over instances with the shared step counter."""
+    builder = random_network("float64")
+    nets = [builder.materialise(s) for s in (11, 12, 13)]
+    x = _inputs(nets[0], 300)
+    batched = BatchedSimulator(nets, method="native")
+    out = [batched.run_chunk(np.broadcast_to(x[i:i + 100], (3, 100, x.shape[1])))
+           for i in range(0, 300, 100)]
+    for b, net in enumerate(nets):
+        sim = Simulator(net, method="event")
+        seq = [sim.run_chunk(x[i:i + 100]).counts for i in range(0, 300, 100)]
+        np.testing.assert_array_equal(np.stack([o[b] for o in out]), np.stack(seq))
+        assert np.stack(seq).sum() > 0
+
+
+def test_builtin_paper8_fraction_bitwise_over_200_steps():
+    """The benchmark network itself (float32), the fused chunk kernel vs pure JAX."""
+    from dataclasses import replace
+
+    from adapters.spec.materialise import materialise
+    from adapters.spec.networks import paper8
+
+    spec = paper8()
+    spec = replace(spec, simulation=replace(spec.simulation, dtype="float32", duration=20.0))
+    net = materialise(spec)
+    x = _inputs(net, 200)
+    _assert_bitwise(_run(net, "event", x, 200), _run(net, "native", x, 200))
+
+
+# ------------------------------------------------------------------ contract and failure
+
+
+def test_chunk_kernel_rejects_inconsistent_shapes():
+    net = random_network("float64").materialise(3)
+    sim = Simulator(net, method="native")
+    p, s = sim.params, sim.state
+    with pytest.raises(Exception, match="spark native kernel: "):
+        out = native.lif_chunk(s.t, s.v[:-1], s.g[:-1], s.aux[:-1], s.lastspike[:-1], s.buffer,
+                               jnp.zeros((2, net.spec.input.size), bool), p.fused.float_params,
+                               p.fused.int_params, p.propagator.row_ptr, p.propagator.offsets,
+                               p.propagator.weights, ring=p.ring, n_cols=p.n_cols, record=False)
+        jax.block_until_ready(out)
+
+
+def test_no_compiler_falls_back_with_one_line_notice(monkeypatch, capsys):
+    monkeypatch.setenv("CXX", "/nonexistent/compiler")
+    with pytest.raises(native_build.BuildError, match="does not run"):
+        native_build.toolchain()
+    monkeypatch.setattr(native, "available", lambda: False)
+    monkeypatch.setitem(native._state, "reason", "no C++ compiler found")  # noqa: SLF001
+    monkeypatch.setitem(native._state, "noticed", False)  # noqa: SLF001
+    layout = netmod.make_layout([random_network().materialise(1)], method="native")
+    assert layout.method in ("event", "dense")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["spark: native kernels unavailable (no C++ compiler found); using the pure-JAX path"]
+
+
+def test_library_is_cached_by_content(tmp_path, monkeypatch):
+    """A second build reuses the cached library; the name changes with the flags."""
+    monkeypatch.setenv("SPARK_BENCH_NATIVE_CACHE", str(tmp_path))
+    tc = native_build.toolchain()
+    first = native_build.build(tc)
+    assert first.parent == tmp_path and first.exists()
+    mtime = first.stat().st_mtime_ns
+    assert native_build.build(tc) == first and first.stat().st_mtime_ns == mtime
+    other = native_build.Toolchain(tc.compiler, tc.version, tc.flags + ("-DUNUSED",),
+                                   tc.include_dir, tc.jaxlib_version)
+    assert native_build.library_path(other) != first
+    assert not list(tmp_path.glob("*.tmp")), "no temporary file left behind"
+    assert "-march=native" not in tc.flags
