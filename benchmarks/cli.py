@@ -1,7 +1,8 @@
 """``spark-bench``: the command line.
 
 Sub-commands: ``spec show|validate|export`` (the shared network specification), ``run``
-(the benchmark sweep), ``validate`` (cross-backend fidelity) and ``report``. Every user
+(the benchmark sweep), ``validate`` (cross-backend fidelity), ``roofline`` (events/s vs
+the memory-bandwidth bound) and ``report``. Every user
 error ends in one line on stderr naming the file/field and exit code 2, never a traceback.
 """
 
@@ -249,6 +250,41 @@ def cmd_report(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+# --------------------------------------------------------------------------- roofline
+
+
+def cmd_roofline(args: argparse.Namespace) -> int:
+    """Events/s of each backend against the measured memory-bandwidth bound."""
+    from dataclasses import replace
+
+    from adapters.base import BackendOptions, BackendUnavailable
+
+    from . import roofline
+    from .registry import load_backend
+
+    spec = load_spec(args.network)
+    sim = replace(spec.simulation, dtype=args.dtype or spec.simulation.dtype,
+                  duration=args.duration or spec.simulation.duration)
+    net = materialise(replace(spec, simulation=sim))
+    backends = {}
+    for name in args.backends:
+        try:
+            backends[name] = load_backend(name)
+        except KeyError as err:
+            raise UsageError(str(err).strip("'\"")) from None
+        except BackendUnavailable as err:
+            print(f"{name}: skipped ({err.reason})", file=sys.stderr)
+    if not backends:
+        raise UsageError("no requested backend is available")
+    reference = load_backend(args.reference)
+    options = BackendOptions(threads=1, cache_dir=Path(args.cache_dir))
+    print(f"{spec.name}, {net.dtype}, {sim.duration:g} ms, {net.n_synapses} synapses; "
+          "open loop, 1 thread; measuring...", file=sys.stderr)
+    bandwidth, rows = roofline.measure(net, backends, reference, options, runs=args.runs)
+    print(roofline.format_table(bandwidth, rows, net.dtype))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spark-bench",
@@ -308,6 +344,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --dtype float32: also run the reference backend in float64 and "
                           "compare every float32 run's per-population rates with it (fails above 2 %%)")
     val.set_defaults(func=cmd_validate)
+
+    roof = sub.add_parser("roofline", help="synaptic events/s of each backend vs the measured "
+                                           "memory-bandwidth bound")
+    roof.add_argument("network", nargs="?", default="paper8")
+    roof.add_argument("--backends", type=_name_list,
+                      default=("spark", "spark-native", "brian2-cpp-uninterrupted"))
+    roof.add_argument("--reference", default="spark-native",
+                      help="backend whose recorded spikes give the event count")
+    roof.add_argument("--dtype", choices=["float32", "float64"], default=None)
+    roof.add_argument("--duration", type=float, default=None, help="simulated ms")
+    roof.add_argument("--runs", type=int, default=3)
+    roof.add_argument("--cache-dir", default=".cache/spark-bench")
+    roof.set_defaults(func=cmd_roofline)
 
     rep = sub.add_parser("report", help="figures, tables and an HTML/Markdown report; two dirs compare")
     rep.add_argument("results", nargs="+", help="a results directory (two: compare A vs B)")

@@ -13,9 +13,9 @@ builds (pytest-xdist, two sweeps) never load a half-written library.
 Flags: ``-O3 -ffp-contract=off`` (no implicit contraction: the kernel writes its fused
 multiply-adds explicitly, to match XLA:CPU bit for bit), ``-fno-trapping-math`` (assume FP
 traps are off, as XLA does; results are unchanged, but the branch-free neuron loop may then
-vectorise) and ``-mfma -DSPARK_USE_FMA`` only
-when this x86-64 CPU has FMA (XLA contracts only there). Never ``-march=native``: the cache
-may sit on a shared file system read by other CPUs.
+vectorise) and ``-DSPARK_USE_FMA`` only where XLA
+contracts (x86-64 with FMA, aarch64), and ``-mavx2``/``-mfma`` only when this CPU has them.
+Never ``-march=native``: the flags must be explicit to be part of the library's hash.
 """
 
 from __future__ import annotations
@@ -56,18 +56,25 @@ def cache_root() -> Path:
     return Path(base) / "spark-bench" / "native"
 
 
+def _x86_flags() -> set[str]:
+    """The CPU feature flags of this x86-64 machine (empty elsewhere or when unknown)."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return set()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
 def cpu_has_fma() -> bool:
     """Whether XLA:CPU will contract multiply-adds here (x86-64 with FMA; aarch64 always)."""
-    machine = platform.machine().lower()
-    if machine in ("aarch64", "arm64"):
+    if platform.machine().lower() in ("aarch64", "arm64"):
         return True
-    if machine not in ("x86_64", "amd64"):
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(line.startswith("flags") and " fma" in line for line in flags.splitlines())
+    return "fma" in _x86_flags()
 
 
 def toolchain() -> Toolchain:
@@ -86,8 +93,10 @@ def toolchain() -> Toolchain:
     flags = list(BASE_FLAGS)
     if cpu_has_fma():
         flags.append("-DSPARK_USE_FMA")
-        if platform.machine().lower() in ("x86_64", "amd64"):
-            flags.append("-mfma")
+    x86 = _x86_flags()
+    # Explicit ISA extensions this CPU has (never -march=native); they are part of the
+    # library's hash, so a cache shared with a CPU lacking them is never loaded there.
+    flags += [f"-m{ext}" for ext in ("avx2", "fma") if ext in x86]
     return Toolchain(compiler=compiler, version=version, flags=tuple(flags),
                      include_dir=jax.ffi.include_dir(), jaxlib_version=jaxlib.__version__)
 

@@ -1,0 +1,136 @@
+"""How close each backend runs to the memory-bandwidth limit of synaptic propagation.
+
+The physical limit used here: every synaptic event reads its synapse's target offset and
+weight (``4 + itemsize`` bytes of the presynaptic row), and those rows (3.8 M synapses,
+30-45 MB on paper8) do not fit in cache, so a step cannot be faster than streaming the
+rows of its spiking sources at the machine's copy bandwidth. The bound is therefore
+
+    events/s <= copy bandwidth / (4 + itemsize)
+
+with the bandwidth *measured* on this machine (one thread, large ``numpy.copyto``, read +
+written bytes over the best time). The ring-buffer updates (cache-resident) and the neuron
+update (N states per step) are not in the bound: it is optimistic, so a fraction of it is
+an upper estimate of efficiency.
+
+Events are counted exactly: the recorded spikes of a reference run (neurons and inputs)
+times each source's out-degree. All backends simulate the same network on the same input
+spikes (open loop: the inputs are known in advance, the uninterrupted best case).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from adapters.base import Backend, BackendOptions
+from adapters.spec.inputs import InputStream
+from adapters.spec.materialise import MaterialisedNetwork
+
+from .protocol import open_loop_pass
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    bytes_per_second: float
+    array_mb: float
+    repeats: int
+
+
+@dataclass(frozen=True)
+class RooflineRow:
+    backend: str
+    loop_seconds: float  # best of the timed open-loop runs
+    sim_seconds: float
+    events: int
+    events_per_second: float
+    bound_events_per_second: float
+
+    @property
+    def fraction_of_bound(self) -> float:
+        return self.events_per_second / self.bound_events_per_second
+
+
+def copy_bandwidth(array_mb: float = 256.0, repeats: int = 5,
+                   clock=time.perf_counter) -> Bandwidth:
+    """Single-thread copy bandwidth: bytes read plus bytes written over the best time."""
+    n = int(array_mb * 2**20) // 8
+    src = np.ones(n)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)  # first touch of the pages, not timed
+    best = float("inf")
+    for _ in range(repeats):
+        start = clock()
+        np.copyto(dst, src)
+        best = min(best, clock() - start)
+    return Bandwidth(bytes_per_second=2 * src.nbytes / best, array_mb=array_mb, repeats=repeats)
+
+
+def out_degrees(net: MaterialisedNetwork) -> np.ndarray:
+    """Synapses per source in global numbering (neurons, then inputs)."""
+    n_in = net.spec.input.size
+    offsets = {p.name: p.offset for p in net.populations}
+    degree = np.zeros(net.n_neurons + n_in, np.int64)
+    for proj in net.projections:
+        base = net.n_neurons if proj.spec.source == net.spec.input.name else offsets[proj.spec.source]
+        np.add.at(degree, proj.pre.astype(np.int64) + base, 1)
+    return degree
+
+
+def count_events(net: MaterialisedNetwork, neuron_spikes: dict[str, tuple[np.ndarray, np.ndarray]],
+                 input_spikes: np.ndarray) -> int:
+    """Exact synaptic events of a run: each spike times its source's out-degree."""
+    degree = out_degrees(net)
+    total = int(degree[net.n_neurons:] @ input_spikes.sum(axis=0, dtype=np.int64))
+    for pop in net.populations:
+        _, idx = neuron_spikes[pop.name]
+        total += int(degree[pop.offset + np.asarray(idx, np.int64)].sum())
+    return total
+
+
+def bytes_per_event(dtype: str) -> int:
+    """Row bytes one event streams: an int32 target offset and a weight."""
+    return 4 + np.dtype(dtype).itemsize
+
+
+def measure(net: MaterialisedNetwork, backends: dict[str, type[Backend]],
+            reference: type[Backend], options: BackendOptions, runs: int = 3,
+            bandwidth: Bandwidth | None = None) -> tuple[Bandwidth, list[RooflineRow]]:
+    """Open-loop loop time of each backend (best of ``runs`` after one warm-up) and its
+    events/s against the bound; events from one recorded run of ``reference``."""
+    spikes = InputStream(net.spec).open_loop()
+    sim_seconds = spikes.shape[0] * net.dt * 1e-3
+    recorder = reference()
+    recorder.prepare(net, replace(options, record_spikes=True))
+    open_loop_pass(recorder, spikes)
+    events = count_events(net, recorder.recorded_spikes(), spikes)
+    recorder.close()
+    bandwidth = bandwidth or copy_bandwidth()
+    bound = bandwidth.bytes_per_second / bytes_per_event(net.dtype)
+    rows = []
+    for label, cls in backends.items():
+        backend = cls()
+        try:
+            backend.prepare(net, options)
+            open_loop_pass(backend, spikes)  # warm-up: compiles, first touch
+            best = min(open_loop_pass(backend, spikes).seconds for _ in range(runs))
+        finally:
+            backend.close()
+        rows.append(RooflineRow(backend=label, loop_seconds=best, sim_seconds=sim_seconds,
+                                events=events, events_per_second=events / best,
+                                bound_events_per_second=bound))
+    return bandwidth, rows
+
+
+def format_table(bandwidth: Bandwidth, rows: list[RooflineRow], dtype: str) -> str:
+    head = (f"copy bandwidth {bandwidth.bytes_per_second / 1e9:.2f} GB/s (1 thread, "
+            f"{bandwidth.array_mb:g} MB arrays, best of {bandwidth.repeats}); "
+            f"{bytes_per_event(dtype)} row bytes per event ({dtype}) -> bound "
+            f"{rows[0].bound_events_per_second / 1e9:.2f} G events/s" if rows else "")
+    lines = [head, f"{'backend':<28} {'s per sim s':>12} {'events':>12} {'events/s':>12} "
+                   f"{'of bound':>9}"]
+    for r in rows:
+        lines.append(f"{r.backend:<28} {r.loop_seconds / r.sim_seconds:>12.4f} {r.events:>12d} "
+                     f"{r.events_per_second:>12.3e} {100 * r.fraction_of_bound:>8.1f}%")
+    return "\n".join(lines)
