@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--ks", default="1,10,100,1000,10000")
     parser.add_argument("--batches", default="1,5,25")
     parser.add_argument("--batch-k", type=int, default=1000)
-    parser.add_argument("--method", default="auto", choices=["auto", "event", "dense"])
+    parser.add_argument("--method", default="auto", choices=["auto", "event", "dense", "native"])
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="root for the compile caches (default: a temporary directory)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")

@@ -77,3 +77,33 @@ def test_backend_capabilities():
     assert caps.closed_loop and caps.open_loop
     assert caps.plasticity == frozenset({"stdp", "reward_stdp"})
     assert caps.neuron_models == frozenset({"lif", "alif", "adex", "izhikevich"})
+
+
+def test_native_backend_matches_pure_jax_in_closed_loop(net, tmp_path):
+    """The ``spark-native`` label: same readout counts chunk for chunk as ``spark``, and the
+    build notes say which kernel ran."""
+    import spark.native
+    from adapters.spark_backend import SparkNativeBackend
+
+    if not spark.native.available():
+        pytest.skip(f"native kernels unavailable: {spark.native.unavailable_reason()}")
+    counts = {}
+    for cls in (SparkBackend, SparkNativeBackend):
+        backend = cls()
+        report = backend.prepare(net, BackendOptions(cache_dir=tmp_path))
+        counts[cls.name] = np.stack(_closed_loop(backend, net, 7, 30))
+        backend.close()
+    assert "native fused LIF/ALIF step" in report.notes
+    assert counts["spark"].sum() > 0
+    np.testing.assert_array_equal(counts["spark"], counts["spark-native"])
+
+
+def test_native_backend_is_unavailable_without_kernels(net, tmp_path, monkeypatch):
+    import spark.native
+    from adapters.base import BackendUnavailable
+    from adapters.spark_backend import SparkNativeBackend
+
+    monkeypatch.setattr(spark.native, "available", lambda: False)
+    monkeypatch.setattr(spark.native, "unavailable_reason", lambda: "no C++ compiler found")
+    with pytest.raises(BackendUnavailable, match="no C\\+\\+ compiler found"):
+        SparkNativeBackend().prepare(net, BackendOptions(cache_dir=tmp_path))
