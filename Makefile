@@ -25,8 +25,9 @@ bench: setup
 
 # SPARK_BENCH_CUDA_COMPILE=1: also generate + nvcc-compile the CUDA project of `tiny`
 # (a few minutes on 2 cores; skipped with the reason when nvcc or brian2cuda is missing).
+# SPARK_BENCH_REQUIRE_NATIVE=1: the native kernels must build (g++), else the tests fail.
 test: setup
-	SPARK_BENCH_CUDA_COMPILE=1 $(PY) -m pytest
+	SPARK_BENCH_CUDA_COMPILE=1 SPARK_BENCH_REQUIRE_NATIVE=1 $(PY) -m pytest
 
 # CI's asv smoke run: every benchmark once (--quick) in this environment, so a broken
 # benchmark fails CI. Timings from it are not tracked (shared runners are noisy).

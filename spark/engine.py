@@ -247,10 +247,12 @@ class Simulator:
 
 
 class BatchedSimulator:
-    """B instances of one spec (different seeds) in one compiled, vmapped program."""
+    """B instances of one spec (different seeds) in one compiled, vmapped program.
+    ``threads`` > 1 spreads the instances over threads (native fused kernel only)."""
 
     def __init__(self, nets: list[MaterialisedNetwork], *, method: str = "auto",
-                 k_bound: int | None = None, cache_dir: Path | str | None = None):
+                 k_bound: int | None = None, cache_dir: Path | str | None = None,
+                 threads: int = 1):
         if not nets:
             raise ValueError("BatchedSimulator needs at least one network instance")
         names = {net.spec.name for net in nets}
@@ -258,7 +260,7 @@ class BatchedSimulator:
             raise ValueError("batched instances must share one spec (and dtype)")
         self.nets = nets
         self.layout = netmod.make_layout(nets, method, k_bound)
-        built = [netmod.build(net, self.layout) for net in nets]
+        built = [netmod.build(net, self.layout, threads=threads) for net in nets]
         self.params = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[b[0] for b in built])
         self._initial = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[b[1] for b in built])
         self._initial = self._initial._replace(t=built[0][1].t)

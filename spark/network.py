@@ -116,6 +116,7 @@ class Network:
     ring: int = _static()
     dt: float = _static()
     population_bounds: tuple[tuple[int, int], ...] = _static()
+    threads: int = _static(default=1)  # native chunk kernel: threads over batched instances
 
 
 @dataclass(frozen=True)
@@ -225,8 +226,11 @@ def _tau_syn(net: MaterialisedNetwork) -> dict[str, float]:
 
 
 def build(net: MaterialisedNetwork, layout: Layout | None = None, *,
-          readout_tau: float | None = None) -> tuple[Network, NetworkState]:
-    """Parameters and initial state of one instance (arrays in the spec's dtype)."""
+          readout_tau: float | None = None, threads: int = 1) -> tuple[Network, NetworkState]:
+    """Parameters and initial state of one instance (arrays in the spec's dtype).
+    ``threads``: how many threads the native chunk kernel spreads batched instances over."""
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
     layout = make_layout([net]) if layout is None else layout
     dtype = np.dtype(net.dtype)
     if dtype == np.float64 and not jax.config.jax_enable_x64:
@@ -273,7 +277,8 @@ def build(net: MaterialisedNetwork, layout: Layout | None = None, *,
         g_decay=jnp.asarray(g_decay.astype(dtype)), propagator=propagator, plastic=plastic,
         readout_decay=readout_decay, fused=fused, n_neurons=layout.n_neurons, n_inputs=layout.n_inputs,
         n_cols=layout.n_cols, ring=layout.ring, dt=dt,
-        population_bounds=tuple((p.offset, p.offset + p.size) for p in net.populations))
+        population_bounds=tuple((p.offset, p.offset + p.size) for p in net.populations),
+        threads=int(threads))
     return params, initial_state(net, params)
 
 
@@ -394,7 +399,8 @@ def _fused_chunk(net: Network, state: NetworkState, input_spikes: Array, record:
     v, g, aux, lastspike, buffer, counts, spikes = native.lif_chunk(
         state.t, state.v, state.g, state.aux, state.lastspike, state.buffer,
         input_spikes.astype(bool), net.fused.float_params, net.fused.int_params, rows.row_ptr,
-        rows.offsets, rows.weights, ring=net.ring, n_cols=net.n_cols, record=record)
+        rows.offsets, rows.weights, ring=net.ring, n_cols=net.n_cols, record=record,
+        threads=net.threads)
     state = state._replace(t=state.t + input_spikes.shape[0], v=v, g=g, aux=aux,
                            lastspike=lastspike, buffer=buffer)
     return state, ChunkOutput(counts=counts, trace=None, spikes=spikes if record else None)

@@ -113,11 +113,12 @@ def lif_step(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_pa
 
 
 def lif_chunk(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params, row_ptr,
-              offsets, weights, *, ring: int, n_cols: int, record: bool):
+              offsets, weights, *, ring: int, n_cols: int, record: bool, threads: int = 1):
     """``k = input_spikes.shape[0]`` fused steps in one call; returns ``(v, g, aux, lastspike,
     buffer, counts, spikes)``: the state updated in place, int32 spike counts per population
     (row of ``int_params``) and the bool ``(k, N)`` spikes (``(0, N)`` unless ``record``).
-    ``t`` is the first step's index; the caller advances it by k."""
+    ``t`` is the first step's index; the caller advances it by k. Batched (vmapped)
+    instances are spread over ``threads`` threads."""
     require()
     k, n = input_spikes.shape[0], v.shape[0]
     out = (jax.ShapeDtypeStruct(v.shape, v.dtype), jax.ShapeDtypeStruct(g.shape, g.dtype),
@@ -129,4 +130,5 @@ def lif_chunk(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_p
     call = jax.ffi.ffi_call("spark_lif_chunk", out, vmap_method="expand_dims",
                             input_output_aliases={1: 0, 2: 1, 3: 2, 4: 3, 5: 4})
     return call(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params, row_ptr,
-                offsets, weights, ring=np.int64(ring), n_cols=np.int64(n_cols))
+                offsets, weights, ring=np.int64(ring), n_cols=np.int64(n_cols),
+                threads=np.int64(threads))

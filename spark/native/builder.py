@@ -31,7 +31,7 @@ from pathlib import Path
 
 SOURCE = Path(__file__).with_name("kernels.cc")
 BASE_FLAGS = ("-O3", "-std=c++17", "-fPIC", "-shared", "-ffp-contract=off",
-              "-fno-fast-math", "-fno-trapping-math")
+              "-fno-fast-math", "-fno-trapping-math", "-pthread")
 
 
 class BuildError(RuntimeError):

@@ -23,8 +23,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -413,7 +415,8 @@ ffi::Error lif_chunk_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, 
                           ffi::Result<ffi::AnyBuffer> aux_out,
                           ffi::Result<ffi::AnyBuffer> last_out, ffi::Result<ffi::AnyBuffer> buf_out,
                           ffi::Result<ffi::AnyBuffer> counts_out,
-                          ffi::Result<ffi::AnyBuffer> spikes_out, int64_t ring, int64_t n_cols) {
+                          ffi::Result<ffi::AnyBuffer> spikes_out, int64_t ring, int64_t n_cols,
+                          int64_t threads) {
   auto o = operands<T>(t, v, g, aux, last, buf, inputs, 2, fparams, iparams, row_ptr, offset,
                        weight, v_out, g_out, aux_out, last_out, buf_out);
   auto counts = result_view<int32_t>(counts_out, 1, o.shape, "counts (result)");
@@ -425,11 +428,13 @@ ffi::Error lif_chunk_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, 
   const bool record = spikes.size != 0;
   if (error.empty() && record && spikes.size != steps * o.n) error = "spikes must be (k, N) or (0, N)";
   if (!error.empty()) return invalid(error);
-  std::vector<char> scratch(record ? 0 : o.n);
-  for (int64_t b = 0; b < o.shape.batch; ++b) {
+  // Instances are independent: with threads > 1 they are spread over that many threads
+  // (each with its own scratch lists), which changes no result.
+  auto run_instance = [&](int64_t b) {
+    std::vector<char> scratch(record ? 0 : o.n);
     copy_state(o, b);
     int32_t* count = counts.at(b);
-    for (int64_t k = 0; k < o.n_seg; ++k) count[k] = 0;
+    for (int64_t seg = 0; seg < o.n_seg; ++seg) count[seg] = 0;
     const int32_t t0 = *o.t.at(b);
     const int32_t* ip = o.iparams.at(b);
     for (int64_t k = 0; k < steps; ++k) {
@@ -442,7 +447,16 @@ ffi::Error lif_chunk_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, 
         ++count[seg];
       }
     }
+  };
+  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(threads, o.shape.batch));
+  std::vector<std::thread> pool;
+  for (int64_t w = 1; w < workers; ++w) {
+    pool.emplace_back([&, w] {
+      for (int64_t b = w; b < o.shape.batch; b += workers) run_instance(b);
+    });
   }
+  for (int64_t b = 0; b < o.shape.batch; b += workers) run_instance(b);
+  for (auto& thread : pool) thread.join();
   return ffi::Error::Success();
 }
 
@@ -481,15 +495,16 @@ ffi::Error lif_chunk(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::
                      ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
                      ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
                      ffi::Result<ffi::AnyBuffer> buf_out, ffi::Result<ffi::AnyBuffer> counts_out,
-                     ffi::Result<ffi::AnyBuffer> spikes_out, int64_t ring, int64_t n_cols) {
+                     ffi::Result<ffi::AnyBuffer> spikes_out, int64_t ring, int64_t n_cols,
+                     int64_t threads) {
   SPARK_DISPATCH_FLOAT(
       v.element_type(),
       lif_chunk_impl<float>(t, v, g, aux, last, buf, inputs, fparams, iparams, row_ptr, offset,
                             weight, v_out, g_out, aux_out, last_out, buf_out, counts_out,
-                            spikes_out, ring, n_cols),
+                            spikes_out, ring, n_cols, threads),
       lif_chunk_impl<double>(t, v, g, aux, last, buf, inputs, fparams, iparams, row_ptr, offset,
                              weight, v_out, g_out, aux_out, last_out, buf_out, counts_out,
-                             spikes_out, ring, n_cols))
+                             spikes_out, ring, n_cols, threads))
 }
 
 }  // namespace
@@ -551,4 +566,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifChunk, lif_chunk,
                                   .Ret<ffi::AnyBuffer>()  // counts per segment (int32)
                                   .Ret<ffi::AnyBuffer>()  // spikes (bool, (k, N) or (0, N))
                                   .Attr<int64_t>("ring")
-                                  .Attr<int64_t>("n_cols"));
+                                  .Attr<int64_t>("n_cols")
+                                  .Attr<int64_t>("threads"));
