@@ -268,17 +268,17 @@ def build(net: MaterialisedNetwork, layout: Layout | None = None, *,
     readout_decay = None
     if readout_tau is not None:
         readout_decay = jnp.asarray(np.asarray(np.exp(-dt / readout_tau), dtype=dtype))
+    bounds = tuple((p.offset, p.offset + p.size) for p in net.populations)
     fused = None
     if layout.method == "native" and not layout.plastic_size:
-        fused = fuse_cells(tuple(cells), tuple((p.offset, p.offset + p.size) for p in net.populations),
-                           v_reset, ref_steps, g_decay.astype(dtype))
+        fused = fuse_cells(tuple(cells), bounds, v_reset, ref_steps, g_decay.astype(dtype))
     params = Network(
-        cells=() if fused is not None else tuple(cells), v_reset=jnp.asarray(v_reset), ref_steps=jnp.asarray(ref_steps),
+        cells=() if fused is not None else tuple(cells), v_reset=jnp.asarray(v_reset),
+        ref_steps=jnp.asarray(ref_steps),
         g_decay=jnp.asarray(g_decay.astype(dtype)), propagator=propagator, plastic=plastic,
         readout_decay=readout_decay, fused=fused, n_neurons=layout.n_neurons, n_inputs=layout.n_inputs,
         n_cols=layout.n_cols, ring=layout.ring, dt=dt,
-        population_bounds=tuple((p.offset, p.offset + p.size) for p in net.populations),
-        threads=int(threads))
+        population_bounds=bounds, threads=int(threads))
     return params, initial_state(net, params)
 
 
