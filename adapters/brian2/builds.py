@@ -29,7 +29,8 @@ from ..spec.materialise import MaterialisedNetwork
 STAMP = "spark_build.ok"
 TRANSLATION = 3
 """Version of the spec -> Brian2 object mapping (2: merged groups/pathways, see
-:func:`.translate.merge_plan`); part of the build key, so older projects are rebuilt."""
+:func:`.translate.merge_plan`; 3: synaptic weight named ``w_syn``, AdEx/Izhikevich updates
+in the order the formulas read); part of the build key, so older projects are rebuilt."""
 
 
 @dataclass(frozen=True)

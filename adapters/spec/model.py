@@ -30,7 +30,9 @@ Discrete updates (what "exact" means, so every backend computes the same numbers
            + g * tau_syn/(tau_syn - tau_m) * (exp(-dt/tau_syn) - exp(-dt/tau_m))`` and
     ``g' = g * exp(-dt/tau_syn)``. ALIF: ``theta' = theta * exp(-dt/tau_adapt)``.
     AdEx/Izhikevich: one forward-Euler step with every right-hand side evaluated at the
-    old state; g decays exactly as above.
+    old state, each formula of the model docstrings evaluated left to right as written
+    (``x' = x + dt * (dx/dt)``, with ``dx/dt = (...) / tau`` divided, not multiplied by a
+    precomputed ``dt/tau``; ``0.04*v**2`` as ``(0.04*v)*v``); g decays exactly as above.
 
 Synapses
     ``Delta``: ``v += w`` (w in mV). ``Exponential``: ``g += w`` and ``dg/dt = -g/tau_syn``
