@@ -9,7 +9,7 @@
 //   spark_lif_chunk  : k such steps in one call, with spike counts per population (and the
 //                      spikes when recording): a chunk program that is a single call.
 //
-// Both must agree bit for bit with the pure-JAX path (spark/network.py, spark/connectivity.py):
+// All must agree bit for bit with the pure-JAX path (spark/network.py, spark/connectivity.py):
 //   * each ring-buffer entry accumulates in ascending presynaptic order, then row order (the
 //     order of the scatter-add);
 //   * XLA:CPU contracts `a * b + c` inside a fusion into one fused multiply-add when the CPU
@@ -19,11 +19,13 @@
 //
 // Batching (jax.vmap with vmap_method="expand_dims"): every operand may carry one extra
 // leading axis of size B (batched) or 1 (shared); the kernel loops over the B instances.
-// Shapes are checked and a mismatch is returned as an FFI error, never read out of bounds.
+// Shapes are checked and a mismatch is returned as an FFI error. The contents of the
+// synapse rows (monotone row_ptr, offsets < 2 * ring * n_cols) are trusted: they are built
+// by spark.connectivity.build_native from a validated, materialised spec.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <string>
 #include <thread>
