@@ -523,48 +523,37 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPropagate, propagate,
                                   .Attr<int64_t>("ring")
                                   .Attr<int64_t>("n_cols"));
 
+// The operands the two LIF handlers share: the state, the inputs, the parameter tables and
+// the synapse rows, then the five updated state buffers (aliased to their inputs).
+static auto lif_binding() {
+  return ffi::Ffi::Bind()
+      .Arg<ffi::AnyBuffer>()   // t (int32 scalar)
+      .Arg<ffi::AnyBuffer>()   // v
+      .Arg<ffi::AnyBuffer>()   // g
+      .Arg<ffi::AnyBuffer>()   // aux
+      .Arg<ffi::AnyBuffer>()   // lastspike
+      .Arg<ffi::AnyBuffer>()   // buffer
+      .Arg<ffi::AnyBuffer>()   // input spikes: (n_in,) for a step, (k, n_in) for a chunk
+      .Arg<ffi::AnyBuffer>()   // float parameters (S, 8)
+      .Arg<ffi::AnyBuffer>()   // int32 parameters (S, 5)
+      .Arg<ffi::AnyBuffer>()   // row_ptr
+      .Arg<ffi::AnyBuffer>()   // offsets
+      .Arg<ffi::AnyBuffer>()   // weights
+      .Ret<ffi::AnyBuffer>()   // v
+      .Ret<ffi::AnyBuffer>()   // g
+      .Ret<ffi::AnyBuffer>()   // aux
+      .Ret<ffi::AnyBuffer>()   // lastspike
+      .Ret<ffi::AnyBuffer>();  // buffer
+}
+
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifStep, lif_step,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::AnyBuffer>()  // t
-                                  .Arg<ffi::AnyBuffer>()  // v
-                                  .Arg<ffi::AnyBuffer>()  // g
-                                  .Arg<ffi::AnyBuffer>()  // aux
-                                  .Arg<ffi::AnyBuffer>()  // lastspike
-                                  .Arg<ffi::AnyBuffer>()  // buffer
-                                  .Arg<ffi::AnyBuffer>()  // input spikes
-                                  .Arg<ffi::AnyBuffer>()  // float parameters (S, 8)
-                                  .Arg<ffi::AnyBuffer>()  // int32 parameters (S, 5)
-                                  .Arg<ffi::AnyBuffer>()  // row_ptr
-                                  .Arg<ffi::AnyBuffer>()  // offsets
-                                  .Arg<ffi::AnyBuffer>()  // weights
-                                  .Ret<ffi::AnyBuffer>()  // v
-                                  .Ret<ffi::AnyBuffer>()  // g
-                                  .Ret<ffi::AnyBuffer>()  // aux
-                                  .Ret<ffi::AnyBuffer>()  // lastspike
-                                  .Ret<ffi::AnyBuffer>()  // buffer
+                              lif_binding()
                                   .Ret<ffi::AnyBuffer>()  // spiked (bool)
                                   .Attr<int64_t>("ring")
                                   .Attr<int64_t>("n_cols"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifChunk, lif_chunk,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::AnyBuffer>()  // t
-                                  .Arg<ffi::AnyBuffer>()  // v
-                                  .Arg<ffi::AnyBuffer>()  // g
-                                  .Arg<ffi::AnyBuffer>()  // aux
-                                  .Arg<ffi::AnyBuffer>()  // lastspike
-                                  .Arg<ffi::AnyBuffer>()  // buffer
-                                  .Arg<ffi::AnyBuffer>()  // input spikes (k, n_in)
-                                  .Arg<ffi::AnyBuffer>()  // float parameters (S, 8)
-                                  .Arg<ffi::AnyBuffer>()  // int32 parameters (S, 5)
-                                  .Arg<ffi::AnyBuffer>()  // row_ptr
-                                  .Arg<ffi::AnyBuffer>()  // offsets
-                                  .Arg<ffi::AnyBuffer>()  // weights
-                                  .Ret<ffi::AnyBuffer>()  // v
-                                  .Ret<ffi::AnyBuffer>()  // g
-                                  .Ret<ffi::AnyBuffer>()  // aux
-                                  .Ret<ffi::AnyBuffer>()  // lastspike
-                                  .Ret<ffi::AnyBuffer>()  // buffer
+                              lif_binding()
                                   .Ret<ffi::AnyBuffer>()  // counts per segment (int32)
                                   .Ret<ffi::AnyBuffer>()  // spikes (bool, (k, N) or (0, N))
                                   .Attr<int64_t>("ring")
