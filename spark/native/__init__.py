@@ -8,8 +8,9 @@ the reference (tests check the two agree bit for bit) and the fallback.
 
 * :func:`available` / :func:`unavailable_reason`: whether the kernels could be built and
   loaded here (built on first use; see :mod:`spark.native.builder`).
-* :func:`propagate`, :func:`lif_step`, :func:`lif_chunk`: the FFI calls (compose with ``jit``, ``lax.scan``
-  and ``vmap``; batched instances are looped over natively).
+* :func:`propagate`, :func:`lif_step`, :func:`lif_chunk`: the FFI calls (compose with
+  ``jit``, ``lax.scan`` and ``vmap``; batched instances are looped over natively).
+* CPU only: with a GPU default backend they are unavailable and the pure-JAX path runs.
 """
 
 from __future__ import annotations
@@ -49,13 +50,25 @@ def _load() -> None:
         _state.update(ok=True, lib=lib, path=path, reason="")
 
 
+def _on_cpu() -> bool:
+    """The kernels are registered for XLA:CPU only; on a GPU default backend they cannot
+    be lowered (the pure-JAX path is the GPU path)."""
+    return jax.default_backend() == "cpu"
+
+
 def available() -> bool:
-    """Build (once, cached on disk) and load the kernels; False when that fails."""
+    """Build (once, cached on disk) and load the kernels; False when that fails or when
+    JAX's default backend is not the CPU."""
+    if not _on_cpu():
+        return False
     _load()
     return bool(_state["ok"])
 
 
 def unavailable_reason() -> str:
+    if not _on_cpu():
+        return ("the native kernels are CPU-only and JAX's default backend is "
+                f"{jax.default_backend()}")
     _load()
     return str(_state["reason"])
 
@@ -63,7 +76,8 @@ def unavailable_reason() -> str:
 def require() -> None:
     """Raise NativeUnavailable (with the compiler's message) unless the kernels load."""
     if not available():
-        raise NativeUnavailable(f"spark native kernels unavailable: {_state['detail']}")
+        detail = _state.get("detail") if _on_cpu() else unavailable_reason()
+        raise NativeUnavailable(f"spark native kernels unavailable: {detail}")
 
 
 def notice_fallback() -> None:

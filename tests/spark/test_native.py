@@ -210,3 +210,13 @@ def test_library_is_cached_by_content(tmp_path, monkeypatch):
     assert native_build.library_path(other) != first
     assert not list(tmp_path.glob("*.tmp")), "no temporary file left behind"
     assert "-march=native" not in tc.flags
+
+
+def test_gpu_default_backend_means_unavailable(monkeypatch):
+    """The kernels are CPU-only: with a GPU default backend they are reported unavailable
+    (the pure-JAX path runs there) instead of failing to lower."""
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert not native.available()
+    assert "CPU-only" in native.unavailable_reason() and "gpu" in native.unavailable_reason()
+    with pytest.raises(native.NativeUnavailable, match="CPU-only"):
+        native.require()
