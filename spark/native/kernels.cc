@@ -95,6 +95,19 @@ ffi::Error invalid(const std::string& message) {
   return ffi::Error(ffi::ErrorCode::kInvalidArgument, "spark native kernel: " + message);
 }
 
+// Call `body(T{})` with T the C++ type of a float32/float64 element type.
+template <typename Body>
+ffi::Error by_float_type(ffi::DataType type, Body&& body) {
+  switch (type) {
+    case ffi::DataType::F32:
+      return body(float{});
+    case ffi::DataType::F64:
+      return body(double{});
+    default:
+      return invalid("state must be float32 or float64");
+  }
+}
+
 // Compressed synapse rows in global presynaptic numbering (neurons, then inputs):
 // row p is [row_ptr[p], row_ptr[p + 1]); offset = delay * C + column.
 struct Rows {
@@ -175,16 +188,10 @@ ffi::Error propagate_impl(ffi::AnyBuffer buffer_in, ffi::AnyBuffer spikes_in, ff
 ffi::Error propagate(ffi::AnyBuffer buffer_in, ffi::AnyBuffer spikes, ffi::AnyBuffer t,
                      ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset, ffi::AnyBuffer weight,
                      ffi::Result<ffi::AnyBuffer> buffer_out, int64_t ring, int64_t n_cols) {
-  switch (buffer_in.element_type()) {
-    case ffi::DataType::F32:
-      return propagate_impl<float>(buffer_in, spikes, t, row_ptr, offset, weight, buffer_out,
-                                   ring, n_cols);
-    case ffi::DataType::F64:
-      return propagate_impl<double>(buffer_in, spikes, t, row_ptr, offset, weight, buffer_out,
-                                    ring, n_cols);
-    default:
-      return invalid("buffer must be float32 or float64");
-  }
+  return by_float_type(buffer_in.element_type(), [&](auto zero) {
+    return propagate_impl<decltype(zero)>(buffer_in, spikes, t, row_ptr, offset, weight,
+                                          buffer_out, ring, n_cols);
+  });
 }
 
 // ------------------------------------------------------------------ spark_lif_step
@@ -462,16 +469,6 @@ ffi::Error lif_chunk_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, 
   return ffi::Error::Success();
 }
 
-#define SPARK_DISPATCH_FLOAT(element_type, call_f32, call_f64)      \
-  switch (element_type) {                                           \
-    case ffi::DataType::F32:                                        \
-      return call_f32;                                              \
-    case ffi::DataType::F64:                                        \
-      return call_f64;                                              \
-    default:                                                        \
-      return invalid("state must be float32 or float64");          \
-  }
-
 ffi::Error lif_step(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
                     ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
                     ffi::AnyBuffer fparams, ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr,
@@ -480,14 +477,11 @@ ffi::Error lif_step(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::A
                     ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
                     ffi::Result<ffi::AnyBuffer> buf_out, ffi::Result<ffi::AnyBuffer> spiked_out,
                     int64_t ring, int64_t n_cols) {
-  SPARK_DISPATCH_FLOAT(
-      v.element_type(),
-      lif_step_impl<float>(t, v, g, aux, last, buf, inputs, fparams, iparams, row_ptr, offset,
-                           weight, v_out, g_out, aux_out, last_out, buf_out, spiked_out, ring,
-                           n_cols),
-      lif_step_impl<double>(t, v, g, aux, last, buf, inputs, fparams, iparams, row_ptr, offset,
-                            weight, v_out, g_out, aux_out, last_out, buf_out, spiked_out, ring,
-                            n_cols))
+  return by_float_type(v.element_type(), [&](auto zero) {
+    return lif_step_impl<decltype(zero)>(t, v, g, aux, last, buf, inputs, fparams, iparams,
+                                         row_ptr, offset, weight, v_out, g_out, aux_out,
+                                         last_out, buf_out, spiked_out, ring, n_cols);
+  });
 }
 
 ffi::Error lif_chunk(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
@@ -499,14 +493,12 @@ ffi::Error lif_chunk(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::
                      ffi::Result<ffi::AnyBuffer> buf_out, ffi::Result<ffi::AnyBuffer> counts_out,
                      ffi::Result<ffi::AnyBuffer> spikes_out, int64_t ring, int64_t n_cols,
                      int64_t threads) {
-  SPARK_DISPATCH_FLOAT(
-      v.element_type(),
-      lif_chunk_impl<float>(t, v, g, aux, last, buf, inputs, fparams, iparams, row_ptr, offset,
-                            weight, v_out, g_out, aux_out, last_out, buf_out, counts_out,
-                            spikes_out, ring, n_cols, threads),
-      lif_chunk_impl<double>(t, v, g, aux, last, buf, inputs, fparams, iparams, row_ptr, offset,
-                             weight, v_out, g_out, aux_out, last_out, buf_out, counts_out,
-                             spikes_out, ring, n_cols, threads))
+  return by_float_type(v.element_type(), [&](auto zero) {
+    return lif_chunk_impl<decltype(zero)>(t, v, g, aux, last, buf, inputs, fparams, iparams,
+                                          row_ptr, offset, weight, v_out, g_out, aux_out,
+                                          last_out, buf_out, counts_out, spikes_out, ring,
+                                          n_cols, threads);
+  });
 }
 
 }  // namespace
