@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -120,7 +121,9 @@ def run_sweep(config: SweepConfig, out: Path, console: Console | None = None) ->
         write_json_atomic(out / "provenance.json", provenance.collect(
             sweep_id=sweep_id, network=spec.name, spec_digest=_spec_digest(config),
             profile=config.profile, duration_ms=config.duration_ms or spec.simulation.duration,
-            threads=config.threads, settings=asdict(config)))
+            threads=config.threads, settings=asdict(config),
+            cpu_pinning=(f"each backend process pinned to {config.threads} core(s)"
+                         if hasattr(os, "sched_setaffinity") else "none (no affinity control)")))
     cells = {u: unit_cells(u) for u in units}
     done = finished_cells(out)
     total = sum(len(c) for c in cells.values())

@@ -2,31 +2,48 @@
 
 The sweep starts one worker per unit so that Brian2's global device, JAX's memory and any
 crash stay inside it. Progress events go to stdout as JSON lines prefixed with ``@@``.
+
+Before anything else the worker pins itself (and so every thread and subprocess it starts:
+XLA's thread pool, a Brian2 binary, NEST) to ``unit.threads`` cores, so that "1 thread" means
+one core for every backend. Without it XLA:CPU keeps a thread pool as wide as the machine and
+hands work between cores (measured on paper8, pure-JAX Spark at k = 1: 170 us per chunk
+unpinned, 117 us pinned to one core).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-
-from .protocol import Unit, run_unit
 
 EVENT_PREFIX = "@@"
 
 
-def unit_from_json(text: str) -> Unit:
-    data = json.loads(text)
-    data["timesteps"] = tuple(data["timesteps"])
-    return Unit(**data)
+def pin_to_cores(threads: int) -> list[int] | None:
+    """Restrict this process to the first ``threads`` of its allowed cores; the cores used,
+    or None where the OS offers no affinity control (the unit then runs unpinned)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    cores = allowed[:max(1, threads)]
+    os.sched_setaffinity(0, cores)
+    return cores
 
 
 def main(argv: list[str]) -> int:
-    unit = unit_from_json(argv[0])
+    data = json.loads(argv[0])
+    cores = pin_to_cores(int(data["threads"]))
+    # Imported only now: nothing may start a thread pool before the affinity is set.
+    from .protocol import Unit, run_unit
+
+    data["timesteps"] = tuple(data["timesteps"])
+    unit = Unit(**data)
 
     def emit(event: dict) -> None:
         print(EVENT_PREFIX + json.dumps(event), flush=True)
 
+    emit({"event": "pinned", "cores": cores})
     run_unit(unit, Path(argv[1]), emit)
     return 0
 

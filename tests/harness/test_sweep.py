@@ -84,3 +84,15 @@ def test_killed_sweep_resumes_without_losing_or_duplicating_rows(tmp_path: Path,
     assert not keys.duplicated().any()
     loops = rows[rows.phase == "loop"]
     assert len(loops) == 3 * 2 * 2 and set(loops.status) == {"ok"}
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity control here")
+def test_worker_pins_itself_to_the_stated_thread_count():
+    """"1 thread" means one core for every backend (XLA's pool and Brian2's binary included):
+    checked in a child process, so that this test process stays unpinned."""
+    code = ("import json, os; from benchmarks.worker import pin_to_cores; "
+            "print(json.dumps([pin_to_cores(1), sorted(os.sched_getaffinity(0))]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    cores, affinity = json.loads(out)
+    assert len(cores) == 1 and affinity == cores
