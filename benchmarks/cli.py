@@ -261,6 +261,7 @@ def cmd_roofline(args: argparse.Namespace) -> int:
 
     from . import roofline
     from .registry import load_backend
+    from .worker import pin_to_cores
 
     spec = load_spec(args.network)
     sim = replace(spec.simulation, dtype=args.dtype or spec.simulation.dtype,
@@ -278,8 +279,9 @@ def cmd_roofline(args: argparse.Namespace) -> int:
         raise UsageError("no requested backend is available")
     reference = load_backend(args.reference)
     options = BackendOptions(threads=1, cache_dir=Path(args.cache_dir))
+    pin_to_cores(1)  # the figures are per core: one core for every backend, as in a sweep
     print(f"{spec.name}, {net.dtype}, {sim.duration:g} ms, {net.n_synapses} synapses; "
-          "open loop, 1 thread; measuring...", file=sys.stderr)
+          "open loop, pinned to 1 core; measuring...", file=sys.stderr)
     bandwidth, rows = roofline.measure(net, backends, reference, options, runs=args.runs)
     print(roofline.format_table(bandwidth, rows, net.dtype))
     return 0
