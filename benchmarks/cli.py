@@ -284,6 +284,9 @@ def cmd_roofline(args: argparse.Namespace) -> int:
           "open loop, pinned to 1 core; measuring...", file=sys.stderr)
     bandwidth, rows = roofline.measure(net, backends, reference, options, runs=args.runs)
     print(roofline.format_table(bandwidth, rows, net.dtype))
+    if args.out:
+        path = roofline.write_csv(Path(args.out), spec.name, net.dtype, bandwidth, rows)
+        print(f"wrote {path} (spark-bench report {args.out} shows it)", file=sys.stderr)
     return 0
 
 
@@ -358,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     roof.add_argument("--duration", type=float, default=None, help="simulated ms")
     roof.add_argument("--runs", type=int, default=3)
     roof.add_argument("--cache-dir", default=".cache/spark-bench")
+    roof.add_argument("--out", default=None,
+                      help="also write roofline.csv into this results directory (for its report)")
     roof.set_defaults(func=cmd_roofline)
 
     rep = sub.add_parser("report", help="figures, tables and an HTML/Markdown report; two dirs compare")

@@ -19,12 +19,16 @@ spikes (open loop: the inputs are known in advance, the uninterrupted best case)
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from adapters.base import Backend, BackendOptions
+from adapters.files import write_text_atomic
 from adapters.spec.inputs import InputStream
 from adapters.spec.materialise import MaterialisedNetwork
 
@@ -134,3 +138,30 @@ def format_table(bandwidth: Bandwidth, rows: list[RooflineRow], dtype: str) -> s
         lines.append(f"{r.backend:<28} {r.loop_seconds / r.sim_seconds:>12.4f} {r.events:>12d} "
                      f"{r.events_per_second:>12.3e} {100 * r.fraction_of_bound:>8.1f}%")
     return "\n".join(lines)
+
+
+CSV_NAME = "roofline.csv"
+"""Written into a results directory by ``spark-bench roofline --out DIR``; the report shows
+it when present."""
+
+CSV_FIELDS = ("network", "dtype", "backend", "sim_seconds", "loop_seconds", "events",
+              "events_per_second", "bandwidth_bytes_per_second", "bound_events_per_second",
+              "fraction_of_bound")
+
+
+def write_csv(results_dir: Path, network: str, dtype: str, bandwidth: Bandwidth,
+              rows: list[RooflineRow]) -> Path:
+    """The rows as ``results_dir/roofline.csv`` (atomic; replaces an earlier one)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(dict(network=network, dtype=dtype, backend=r.backend,
+                             sim_seconds=r.sim_seconds, loop_seconds=r.loop_seconds,
+                             events=r.events, events_per_second=r.events_per_second,
+                             bandwidth_bytes_per_second=bandwidth.bytes_per_second,
+                             bound_events_per_second=r.bound_events_per_second,
+                             fraction_of_bound=r.fraction_of_bound))
+    path = Path(results_dir) / CSV_NAME
+    write_text_atomic(path, buf.getvalue())
+    return path

@@ -134,6 +134,43 @@ def display_tables(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[str, pd.D
     return out
 
 
+ROOFLINE_CSV = "roofline.csv"  # written by `spark-bench roofline --out DIR`
+
+
+def roofline_table(results_dir: Path) -> pd.DataFrame | None:
+    """The roofline rows of ``results_dir``, or None when it has none."""
+    path = Path(results_dir) / ROOFLINE_CSV
+    if not path.exists():
+        return None
+    frame = pd.read_csv(path)
+    missing = {"backend", "events_per_second", "bound_events_per_second",
+               "fraction_of_bound"} - set(frame.columns)
+    if missing:
+        raise agg.ReportError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
+                              "re-run spark-bench roofline --out")
+    return frame
+
+
+def roofline_display(frame: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    title = ("Synaptic events/s against the memory-bandwidth bound (open loop, one core; "
+             "spark-bench roofline)")
+    return title, pd.DataFrame([{
+        "backend": r["backend"], "dtype": r["dtype"],
+        "loop (s / sim s)": fmt(r["loop_seconds"] / r["sim_seconds"]),
+        "events": str(int(r["events"])), "events/s": f"{r['events_per_second']:.3g}",
+        "bound (events/s)": f"{r['bound_events_per_second']:.3g}",
+        "of bound (%)": fmt(100 * r["fraction_of_bound"])} for _, r in frame.iterrows()])
+
+
+def roofline_sentence(frame: pd.DataFrame) -> str:
+    first = frame.iloc[0]
+    parts = [f"{r['backend']} {fmt(100 * r['fraction_of_bound'])} % "
+             f"({r['events_per_second']:.3g} events/s)" for _, r in frame.iterrows()]
+    return (f"Against the memory-bandwidth bound ({fmt(first['bandwidth_bytes_per_second'] / 1e9)}"
+            f" GB/s measured copy bandwidth, {first['bound_events_per_second']:.3g} synaptic "
+            "events/s; open loop, one core): " + "; ".join(parts) + ".")
+
+
 # --------------------------------------------------------------------------- provenance
 
 
@@ -286,6 +323,13 @@ def build(results_dir: Path, out_dir: Path, formats: tuple[str, ...] = FORMATS,
 
     lines = summary_lines(frame, provenance, normaliser)
     shown = display_tables(tables)
+    roof = roofline_table(results_dir)
+    if roof is not None:
+        path = out_dir / "tables" / "roofline.csv"
+        write_text_atomic(path, roof.to_csv(index=False))
+        written["roofline_csv"] = path
+        shown["roofline"] = roofline_display(roof)
+        lines.append(roofline_sentence(roof))
     prov = provenance_items(provenance)
     title = f"spark-bench report: {provenance.get('network', '?')} ({results_dir.name})"
     note_norm = (f"Sweep {provenance.get('sweep_id', '?')}, created "

@@ -262,3 +262,31 @@ def test_error_for_empty_results_dir(tmp_path):
     assert not (tmp_path / "out" / "report.html").exists()
     with pytest.raises(FileNotFoundError):  # NoResults is a FileNotFoundError too
         reports.compare(empty, empty, tmp_path / "cmp")
+
+
+def test_roofline_rows_appear_in_the_report(tmp_path):
+    """``spark-bench roofline --out DIR`` rows: a table and a summary sentence with the
+    written numbers; no roofline file, no section (the default reports above)."""
+    import shutil
+
+    from benchmarks import roofline
+
+    results = write_synthetic_results(tmp_path / "results", seed=0)
+    bw = roofline.Bandwidth(bytes_per_second=32e9, array_mb=256.0, repeats=5)
+    rows = [roofline.RooflineRow(backend="spark-native", loop_seconds=0.1, sim_seconds=1.0,
+                                 events=40_000_000, events_per_second=4e8,
+                                 bound_events_per_second=4e9),
+            roofline.RooflineRow(backend="brian2-cpp-uninterrupted", loop_seconds=0.4,
+                                 sim_seconds=1.0, events=40_000_000, events_per_second=1e8,
+                                 bound_events_per_second=4e9)]
+    roofline.write_csv(results, "paper8", "float32", bw, rows)
+    written = reports.build_report(results, tmp_path / "out")
+    md = written["md"].read_text()
+    assert "Synaptic events/s against the memory-bandwidth bound" in md
+    assert "spark-native 10 % (4e+08 events/s); brian2-cpp-uninterrupted 2.5 %" in md
+    assert "32 GB/s measured copy bandwidth" in md
+    assert written["roofline_csv"].exists()
+    (results / "roofline.csv").write_text("backend,events\nx,1\n")
+    with pytest.raises(reports.ReportError, match="missing column"):
+        reports.build_report(results, tmp_path / "out2")
+    shutil.rmtree(tmp_path / "out2", ignore_errors=True)
