@@ -352,14 +352,19 @@ def _trace(net: Network, trace: Array | None, spiked: Array) -> Array | None:
     return trace * net.readout_decay + spiked.astype(trace.dtype)
 
 
+def _native_operands(net: Network, state: NetworkState, input_spikes: Array) -> tuple:
+    """The positional operands of :func:`spark.native.lif_step` / ``lif_chunk``."""
+    rows = net.propagator
+    return (state.t, state.v, state.g, state.aux, state.lastspike, state.buffer,
+            input_spikes.astype(bool), net.fused.float_params, net.fused.int_params,
+            rows.row_ptr, rows.offsets, rows.weights)
+
+
 def _fused_step(net: Network, state: NetworkState, input_spikes: Array,
                 ) -> tuple[NetworkState, Array]:
     """The same step as :func:`step`, as one native call (state updated in place)."""
-    rows = net.propagator
     v, g, aux, lastspike, buffer, spiked = native.lif_step(
-        state.t, state.v, state.g, state.aux, state.lastspike, state.buffer,
-        input_spikes.astype(bool), net.fused.float_params, net.fused.int_params, rows.row_ptr,
-        rows.offsets, rows.weights, ring=net.ring, n_cols=net.n_cols)
+        *_native_operands(net, state, input_spikes), ring=net.ring, n_cols=net.n_cols)
     return state._replace(t=state.t + 1, v=v, g=g, aux=aux, lastspike=lastspike, buffer=buffer,
                           trace=_trace(net, state.trace, spiked)), spiked
 
@@ -395,12 +400,9 @@ def _fused_chunk(net: Network, state: NetworkState, input_spikes: Array, record:
     """The whole chunk as one native call (no plasticity, no trace: nothing else to do),
     which keeps the program a single operation (XLA:CPU hands independent operations to
     its thread pool, ~30 us per hand-off on 2 cores, more than a paper8 step)."""
-    rows = net.propagator
     v, g, aux, lastspike, buffer, counts, spikes = native.lif_chunk(
-        state.t, state.v, state.g, state.aux, state.lastspike, state.buffer,
-        input_spikes.astype(bool), net.fused.float_params, net.fused.int_params, rows.row_ptr,
-        rows.offsets, rows.weights, ring=net.ring, n_cols=net.n_cols, record=record,
-        threads=net.threads)
+        *_native_operands(net, state, input_spikes), ring=net.ring, n_cols=net.n_cols,
+        record=record, threads=net.threads)
     state = state._replace(t=state.t + input_spikes.shape[0], v=v, g=g, aux=aux,
                            lastspike=lastspike, buffer=buffer)
     return state, ChunkOutput(counts=counts, trace=None, spikes=spikes if record else None)

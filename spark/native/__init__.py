@@ -89,11 +89,6 @@ def notice_fallback() -> None:
               "using the pure-JAX path", file=sys.stderr)
 
 
-def library_path() -> str:
-    require()
-    return str(_state["path"])
-
-
 def propagate(buffer: jax.Array, spikes: jax.Array, t: jax.Array, row_ptr: jax.Array,
               offsets: jax.Array, weights: jax.Array, *, ring: int, n_cols: int) -> jax.Array:
     """Add the spikes of step ``t`` into the flat ring buffer (updated in place)."""
@@ -102,6 +97,14 @@ def propagate(buffer: jax.Array, spikes: jax.Array, t: jax.Array, row_ptr: jax.A
                             vmap_method="expand_dims", input_output_aliases={0: 0})
     return call(buffer, spikes, t, row_ptr, offsets, weights, ring=np.int64(ring),
                 n_cols=np.int64(n_cols))
+
+
+STATE_ALIASES = {1: 0, 2: 1, 3: 2, 4: 3, 5: 4}
+"""Operands v, g, aux, lastspike, buffer (1-5) are updated in place as results 0-4."""
+
+
+def _state_shapes(v, g, aux, lastspike, buffer) -> tuple[jax.ShapeDtypeStruct, ...]:
+    return tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in (v, g, aux, lastspike, buffer))
 
 
 FLOAT_PARAMS = ("decay", "v_inf", "syn_coef", "v_thresh", "theta_decay", "beta", "v_reset",
@@ -116,13 +119,9 @@ def lif_step(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_pa
     updated in place. ``float_params`` ``(S, 8)`` and ``int_params`` ``(S, 5)`` int32 hold
     one row per population (columns :data:`FLOAT_PARAMS`, :data:`INT_PARAMS`)."""
     require()
-    out = (jax.ShapeDtypeStruct(v.shape, v.dtype), jax.ShapeDtypeStruct(g.shape, g.dtype),
-           jax.ShapeDtypeStruct(aux.shape, aux.dtype),
-           jax.ShapeDtypeStruct(lastspike.shape, lastspike.dtype),
-           jax.ShapeDtypeStruct(buffer.shape, buffer.dtype),
-           jax.ShapeDtypeStruct(v.shape, np.bool_))
+    out = (*_state_shapes(v, g, aux, lastspike, buffer), jax.ShapeDtypeStruct(v.shape, np.bool_))
     call = jax.ffi.ffi_call("spark_lif_step", out, vmap_method="expand_dims",
-                            input_output_aliases={1: 0, 2: 1, 3: 2, 4: 3, 5: 4})
+                            input_output_aliases=STATE_ALIASES)
     return call(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params, row_ptr,
                 offsets, weights, ring=np.int64(ring), n_cols=np.int64(n_cols))
 
@@ -136,14 +135,11 @@ def lif_chunk(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_p
     instances are spread over ``threads`` threads."""
     require()
     k, n = input_spikes.shape[0], v.shape[0]
-    out = (jax.ShapeDtypeStruct(v.shape, v.dtype), jax.ShapeDtypeStruct(g.shape, g.dtype),
-           jax.ShapeDtypeStruct(aux.shape, aux.dtype),
-           jax.ShapeDtypeStruct(lastspike.shape, lastspike.dtype),
-           jax.ShapeDtypeStruct(buffer.shape, buffer.dtype),
+    out = (*_state_shapes(v, g, aux, lastspike, buffer),
            jax.ShapeDtypeStruct((int_params.shape[0],), np.int32),
            jax.ShapeDtypeStruct((k if record else 0, n), np.bool_))
     call = jax.ffi.ffi_call("spark_lif_chunk", out, vmap_method="expand_dims",
-                            input_output_aliases={1: 0, 2: 1, 3: 2, 4: 3, 5: 4})
+                            input_output_aliases=STATE_ALIASES)
     return call(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params, row_ptr,
                 offsets, weights, ring=np.int64(ring), n_cols=np.int64(n_cols),
                 threads=np.int64(threads))
