@@ -17,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from .spec.materialise import MaterialisedNetwork
+from .spec.model import NetworkSpec
 
 
 class BackendUnavailable(RuntimeError):
@@ -44,18 +45,49 @@ class UnsupportedSpec(ValueError):
     """The spec uses a feature this backend cannot express identically."""
 
 
+ALL_DTYPES = frozenset({"float32", "float64"})
+
+
 @dataclass(frozen=True, kw_only=True)
 class Capabilities:
-    """What a backend supports; the harness skips unsupported cells up front."""
+    """What a backend supports. The kind sets are the keys of the backend's translation
+    tables; the sweep refuses unsupported cells from these, before any worker starts
+    (:meth:`refusal`)."""
 
     closed_loop: bool  # run_chunk carries state between chunks with new inputs
     open_loop: bool  # run_uninterrupted: whole run, inputs known in advance
-    dtypes: frozenset[str] = frozenset({"float32", "float64"})
-    neuron_models: frozenset[str] = frozenset({"lif", "alif", "adex", "izhikevich"})
-    synapses: frozenset[str] = frozenset({"delta", "exponential"})
+    dtypes: frozenset[str] = ALL_DTYPES
+    neuron_models: frozenset[str]
+    synapses: frozenset[str]
     plasticity: frozenset[str] = frozenset()
-    needs_gpu: bool = False
-    threads: bool = False  # honours BackendOptions.threads
+    needs_gpu: bool = False  # runs only where a CUDA GPU is present
+    threads: bool = False  # honours BackendOptions.threads > 1 (else it runs on one)
+    why_not: dict[str, str] = field(default_factory=dict)  # kind -> why it is missing
+
+    def refusal(self, spec: NetworkSpec, threads: int = 1, gpu: bool | None = None) -> str | None:
+        """Why this backend cannot run ``spec`` (at ``threads``, with or without a GPU;
+        ``gpu=None``: not checked), or None when it can."""
+        dtype = spec.simulation.dtype
+        if dtype not in self.dtypes:
+            return f"computes in {', '.join(sorted(self.dtypes))} only; the spec asks for {dtype}"
+        for pop in spec.populations:
+            if pop.model.kind not in self.neuron_models:
+                return self._missing("neuron model", pop.model.kind, f"population {pop.name!r}")
+        for proj in spec.projections:
+            where = f"projection {proj.name!r}"
+            if proj.synapse.kind not in self.synapses:
+                return self._missing("synapse", proj.synapse.kind, where)
+            if proj.plasticity is not None and proj.plasticity.kind not in self.plasticity:
+                return self._missing("plasticity", proj.plasticity.kind, where)
+        if threads > 1 and not self.threads:
+            return f"runs on one thread only; {threads} were asked for"
+        if gpu is False and self.needs_gpu:
+            return "needs a CUDA GPU; none was found on this machine"
+        return None
+
+    def _missing(self, what: str, kind: str, where: str) -> str:
+        why = self.why_not.get(kind)
+        return f"no {what} {kind!r} ({where})" + (f": {why}" if why else "")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,20 +178,6 @@ def sorted_spikes(steps: list[np.ndarray] | np.ndarray,
 
 def check_supported(backend: type[Backend], net: MaterialisedNetwork) -> None:
     """Raise :class:`UnsupportedSpec` naming the first feature ``backend`` lacks."""
-    caps = backend.capabilities
-    if net.dtype not in caps.dtypes:
-        raise UnsupportedSpec(f"{backend.name} does not support dtype {net.dtype}")
-    for pop in net.spec.populations:
-        if pop.model.kind not in caps.neuron_models:
-            raise UnsupportedSpec(
-                f"{backend.name} does not support neuron model {pop.model.kind!r} "
-                f"(population {pop.name!r})")
-    for proj in net.spec.projections:
-        if proj.synapse.kind not in caps.synapses:
-            raise UnsupportedSpec(
-                f"{backend.name} does not support synapse {proj.synapse.kind!r} "
-                f"(projection {proj.name!r})")
-        if proj.plasticity is not None and proj.plasticity.kind not in caps.plasticity:
-            raise UnsupportedSpec(
-                f"{backend.name} does not support plasticity {proj.plasticity.kind!r} "
-                f"(projection {proj.name!r})")
+    reason = backend.capabilities.refusal(net.spec)
+    if reason is not None:
+        raise UnsupportedSpec(f"{backend.name}: {reason}")

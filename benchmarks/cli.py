@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from adapters.spec import BUILTIN, SpecError, dumps_json, dumps_toml, load_spec, materialise
-from adapters.spec.model import Constant, Distribution, NetworkSpec
+from adapters.spec.model import Distribution, NetworkSpec
 
 
 class UsageError(Exception):
@@ -67,9 +67,7 @@ def describe_spec(spec: NetworkSpec, with_synapses: bool = True) -> str:
 
 
 def _dist(dist: Distribution) -> str:
-    if isinstance(dist, Constant):
-        return f"{dist.value:g}"
-    return f"{dist.kind}(" + ",".join(f"{v:g}" for v in vars(dist).values()) + ")"
+    return dist.short()
 
 
 def cmd_spec_show(args: argparse.Namespace) -> int:
@@ -118,16 +116,17 @@ def _name_list(text: str) -> tuple[str, ...]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .registry import DEFAULT_BACKENDS, LOADERS, QUICK_BACKENDS
+    from adapters.registry import BACKENDS, DEFAULT_BACKENDS, QUICK_BACKENDS
+
     from .sweep import PROFILES, SweepConfig, SweepError, run_sweep
 
     profile = "quick" if args.quick else "full"
     defaults = PROFILES[profile]
     spec = load_spec(args.network)
     backends = args.backends or (QUICK_BACKENDS if args.quick else DEFAULT_BACKENDS)
-    unknown = [b for b in backends if b not in LOADERS]
+    unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
-        raise UsageError(f"--backends: unknown {', '.join(unknown)}; known: {', '.join(LOADERS)}")
+        raise UsageError(f"--backends: unknown {', '.join(unknown)}; known: {', '.join(BACKENDS)}")
     duration = args.duration if args.duration is not None else defaults["duration_ms"]
     config = SweepConfig(
         network=args.network, backends=tuple(backends),
@@ -153,25 +152,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     With ``--rates-vs-float64`` (float32 runs only) the reference backend also runs the
     same instance in float64, and every float32 run's per-population firing rates are
     compared with those float64 rates (tolerance: the float32 rate threshold, 2 %)."""
-    from dataclasses import replace
-
     from adapters.base import BackendFailed, BackendOptions, BackendUnavailable, UnsupportedSpec
+    from adapters.registry import BACKENDS, load_backend
 
     from .fidelity import Thresholds, compare_spikes, format_rate_table, format_table
     from .protocol import record_open_loop_spikes
-    from .registry import LOADERS, load_backend
 
-    spec = load_spec(args.network)
-    sim = replace(spec.simulation, dtype=args.dtype or spec.simulation.dtype,
-                  duration=args.duration or spec.simulation.duration)
-    spec = replace(spec, simulation=sim)
+    spec = load_spec(args.network).overridden(dtype=args.dtype, duration=args.duration)
+    sim = spec.simulation
     if args.rates_vs_float64 and sim.dtype != "float32":
         raise UsageError("--rates-vs-float64 compares float32 runs with a float64 reference: "
                          f"add --dtype float32 (this run is {sim.dtype})")
     backends = args.backends
-    unknown = [b for b in backends if b not in LOADERS]
+    unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
-        raise UsageError(f"--backends: unknown {', '.join(unknown)}; known: {', '.join(LOADERS)}")
+        raise UsageError(f"--backends: unknown {', '.join(unknown)}; known: {', '.join(BACKENDS)}")
     reference = args.reference or backends[0]
     if reference not in backends:
         backends = (reference, *backends)
@@ -255,18 +250,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_roofline(args: argparse.Namespace) -> int:
     """Events/s of each backend against the measured memory-bandwidth bound."""
-    from dataclasses import replace
-
     from adapters.base import BackendOptions, BackendUnavailable
+    from adapters.registry import load_backend
 
     from . import roofline
-    from .registry import load_backend
     from .worker import pin_to_cores
 
-    spec = load_spec(args.network)
-    sim = replace(spec.simulation, dtype=args.dtype or spec.simulation.dtype,
-                  duration=args.duration or spec.simulation.duration)
-    net = materialise(replace(spec, simulation=sim))
+    spec = load_spec(args.network).overridden(dtype=args.dtype, duration=args.duration)
+    sim = spec.simulation
+    net = materialise(spec)
     backends = {}
     for name in args.backends:
         try:

@@ -1,6 +1,6 @@
-"""The measurement protocol: the one place where anything is timed.
+"""The measurement protocol: the code that times a sweep's cells.
 
-Both ``spark-bench run`` and the asv suite call these functions. Rules (DESIGN.md §5):
+Both ``spark-bench run`` and the asv suite call these functions. Rules:
 wall-clock ``time.perf_counter``; the backend returns host arrays and the protocol also
 synchronises any JAX result (``jax.block_until_ready``) before reading the clock;
 subprocess work (a resident C++ binary) is inside the timed call; state is reset before
@@ -10,6 +10,7 @@ closed-loop controller is inside the loop (it is the same numpy code for every b
 
 from __future__ import annotations
 
+import io
 import resource
 import sys
 import time
@@ -27,13 +28,14 @@ from adapters.base import (
     BuildReport,
     ChunkInput,
     UnsupportedSpec,
-    check_supported,
 )
+from adapters.files import write_bytes_atomic
+from adapters.hardware import gpu_present
+from adapters.registry import entry, load_backend
 from adapters.spec import MaterialisedNetwork, load_spec, materialise
 from adapters.spec.inputs import InputStream
 from adapters.spec.model import NetworkSpec
 
-from .registry import OPEN_LOOP_ONLY, load_backend
 from .results import ResultRow, finished_cells, write_cell
 
 Clock = Callable[[], float]
@@ -123,13 +125,25 @@ class Unit:
     fidelity_reference: str = ""
 
     def spec(self) -> NetworkSpec:
-        spec = load_spec(self.network)
-        sim = replace(spec.simulation, dtype=self.dtype,
-                      duration=self.duration_ms or spec.simulation.duration)
-        return replace(spec, simulation=sim)
+        return load_spec(self.network).overridden(dtype=self.dtype, duration=self.duration_ms)
 
     def cell_id(self, network_name: str, k: int | str) -> str:
         return f"{network_name}-i{self.instance}-{self.backend}-{self.dtype}-t{self.threads}-k{k}"
+
+    @property
+    def open_loop_only(self) -> bool:
+        """Whether the backend runs only whole runs (one cell at k = the run's steps)."""
+        return not entry(self.backend).capabilities.closed_loop
+
+    def timesteps_run(self, n_steps: int) -> tuple[int, ...]:
+        """The k of this unit's cells."""
+        return (n_steps,) if self.open_loop_only else self.timesteps
+
+    def refusal(self, spec: NetworkSpec) -> str | None:
+        """Why the backend cannot run this unit, from its declared capabilities (no
+        simulator imported, nothing materialised), or None."""
+        caps = entry(self.backend).capabilities
+        return caps.refusal(spec, self.threads, gpu_present() if caps.needs_gpu else None)
 
 
 Emit = Callable[[dict], None]
@@ -150,14 +164,13 @@ def spike_file(results_dir: Path, network: str, instance: int, backend: str, dty
 
 def save_spikes(path: Path, spikes: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     """Plain .npz of int arrays (never pickles), written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
     arrays = {}
     for pop, (steps, idx) in spikes.items():
         arrays[f"{pop}__steps"] = np.asarray(steps, dtype=np.int64)
         arrays[f"{pop}__indices"] = np.asarray(idx, dtype=np.int64)
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_spikes(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -212,24 +225,44 @@ def measure_fidelity(unit: Unit, backend_cls: type[Backend], net: MaterialisedNe
     return agreement.as_row_fields()
 
 
+def write_skipped(unit: Unit, spec: NetworkSpec, results_dir: Path, status: str, reason: str,
+                  rows: list[ResultRow] | None = None, emit: Emit = lambda event: None) -> None:
+    """Write the unit's build cell and every unfinished k cell as ``status`` (skipped or
+    failed) with ``reason``; ``rows`` are build rows already measured (kept)."""
+    done = finished_cells(results_dir)
+    todo = [k for k in unit.timesteps_run(spec.simulation.n_steps)
+            if unit.cell_id(spec.name, k) not in done]
+    loop = "open" if unit.open_loop_only else "closed"
+    rows = list(rows or []) + [_row(unit, spec, loop="", k=0, run=-1, phase="compile_warm",
+                                    seconds=float("nan"), status=status, reason=reason)]
+    write_cell(results_dir, unit.cell_id(spec.name, "build"), rows)
+    for k in todo:
+        write_cell(results_dir, unit.cell_id(spec.name, k), [
+            _row(unit, spec, loop=loop, k=k, run=0, phase="loop", seconds=float("nan"),
+                 status=status, reason=reason)])
+    emit({"event": "unit", "backend": unit.backend, "status": status, "reason": reason,
+          "cells": len(todo)})
+
+
 def run_unit(unit: Unit, results_dir: Path, emit: Emit = lambda event: None,
              clock: Clock = time.perf_counter) -> None:
     """Measure every unfinished cell of ``unit`` and write their rows."""
     results_dir = Path(results_dir)
     spec = unit.spec()
-    n_steps = spec.simulation.n_steps
     build_id = unit.cell_id(spec.name, "build")
     done = finished_cells(results_dir)
-    backend_skipped: str | None = None
+    todo = [k for k in unit.timesteps_run(spec.simulation.n_steps)
+            if unit.cell_id(spec.name, k) not in done]
+    if build_id in done and not todo:
+        return
+    refused = unit.refusal(spec)
+    if refused is not None:
+        return write_skipped(unit, spec, results_dir, "skipped", f"{unit.backend}: {refused}",
+                             emit=emit)
     try:
         backend_cls = load_backend(unit.backend)
     except BackendUnavailable as err:
-        backend_cls, backend_skipped = None, err.reason
-    open_only = unit.backend in OPEN_LOOP_ONLY
-    ks = (n_steps,) if open_only else unit.timesteps
-    todo = [k for k in ks if unit.cell_id(spec.name, k) not in done]
-    if build_id in done and not todo:
-        return
+        return write_skipped(unit, spec, results_dir, "skipped", err.reason, emit=emit)
 
     start = clock()
     net = materialise(spec, unit.instance)
@@ -237,22 +270,7 @@ def run_unit(unit: Unit, results_dir: Path, emit: Emit = lambda event: None,
     rows = [_row(unit, spec, loop="", k=0, run=-1, phase="materialise", seconds=materialise_s)]
 
     def skip_all(status: str, reason: str) -> None:
-        rows.append(_row(unit, spec, loop="", k=0, run=-1, phase="compile_warm",
-                         seconds=float("nan"), status=status, reason=reason))
-        write_cell(results_dir, build_id, rows)
-        for k in todo:
-            write_cell(results_dir, unit.cell_id(spec.name, k), [
-                _row(unit, spec, loop="open" if open_only else "closed", k=k, run=0,
-                     phase="loop", seconds=float("nan"), status=status, reason=reason)])
-        emit({"event": "unit", "backend": unit.backend, "status": status, "reason": reason,
-              "cells": len(todo)})
-
-    if backend_cls is None:
-        return skip_all("skipped", backend_skipped or "unavailable")
-    try:
-        check_supported(backend_cls, net)
-    except UnsupportedSpec as err:
-        return skip_all("skipped", str(err))
+        write_skipped(unit, spec, results_dir, status, reason, rows=rows, emit=emit)
 
     backend = backend_cls()
     fidelity: dict = {}
@@ -287,7 +305,7 @@ def run_unit(unit: Unit, results_dir: Path, emit: Emit = lambda event: None,
     stream = InputStream(net.spec)
     try:
         for k in todo:
-            cell_rows = measure_cell(unit, spec, backend, stream, k, open_only, clock)
+            cell_rows = measure_cell(unit, spec, backend, stream, k, unit.open_loop_only, clock)
             cell_rows = [replace(r, **{"fidelity_reference": unit.fidelity_reference, **fidelity})
                          if fidelity else r for r in cell_rows]
             write_cell(results_dir, unit.cell_id(spec.name, k), cell_rows)

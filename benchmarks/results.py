@@ -9,9 +9,8 @@ it with :func:`load_rows`.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -69,21 +68,15 @@ COLUMNS = tuple(f.name for f in fields(ResultRow))
 
 
 def write_cell(results_dir: Path, cell_id: str, rows: list[ResultRow]) -> Path:
-    """Write one cell's rows atomically (temp file + ``os.replace``)."""
-    cells = Path(results_dir) / "cells"
-    cells.mkdir(parents=True, exist_ok=True)
-    target = cells / f"{cell_id}.csv"
-    fd, tmp = tempfile.mkstemp(dir=cells, prefix=f".{cell_id}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(asdict(row))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write one cell's rows atomically: a reader (or a resumed sweep) sees the whole cell
+    or none of it."""
+    target = Path(results_dir) / "cells" / f"{cell_id}.csv"
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(asdict(row))
+    write_text_atomic(target, text.getvalue())
     return target
 
 

@@ -20,11 +20,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from adapters.registry import BACKENDS, FIDELITY_REFERENCE
 from adapters.spec import load_spec
 
 from . import provenance
-from .protocol import Unit
-from .registry import FIDELITY_REFERENCE, OPEN_LOOP_ONLY
+from .protocol import Unit, write_skipped
 from .results import ResultRow, finished_cells, load_provenance, write_cell, write_json_atomic
 from .worker import EVENT_PREFIX
 
@@ -66,6 +66,9 @@ def plan(config: SweepConfig) -> list[Unit]:
                              f"of the run (duration / dt)")
     if config.instances < 1 or config.runs < 1:
         raise SweepError("--instances and --runs must be >= 1")
+    unknown = [b for b in config.backends if b not in BACKENDS]
+    if unknown:
+        raise SweepError(f"--backends: unknown {', '.join(unknown)}; known: {', '.join(BACKENDS)}")
     reference = FIDELITY_REFERENCE if FIDELITY_REFERENCE in config.backends else config.backends[0]
     ordered = sorted(config.backends, key=lambda b: b != reference)
     sweep_id = config.sweep_id()
@@ -83,8 +86,7 @@ def plan(config: SweepConfig) -> list[Unit]:
 def unit_cells(unit: Unit) -> list[str]:
     """Cell ids a unit will write (open-loop backends have one cell at k = n_steps)."""
     spec = unit.spec()
-    open_only = unit.backend in OPEN_LOOP_ONLY
-    ks = (spec.simulation.n_steps,) if open_only else unit.timesteps
+    ks = unit.timesteps_run(spec.simulation.n_steps)
     return [unit.cell_id(spec.name, "build")] + [unit.cell_id(spec.name, k) for k in ks]
 
 
@@ -98,7 +100,7 @@ def _fail_unfinished(unit: Unit, out: Path, reason: str) -> int:
         write_cell(out, cell, [ResultRow(
             sweep_id=unit.sweep_id, network=spec.name, instance=unit.instance,
             backend=unit.backend,
-            loop="" if k_text == "build" else ("open" if unit.backend in OPEN_LOOP_ONLY else "closed"),
+            loop="" if k_text == "build" else ("open" if unit.open_loop_only else "closed"),
             k=0 if k_text == "build" else int(k_text),
             run=0, dtype=unit.dtype, threads=unit.threads,
             phase="compile_warm" if k_text == "build" else "loop",
@@ -135,13 +137,18 @@ def run_sweep(config: SweepConfig, out: Path, console: Console | None = None) ->
                   f"budget {config.cell_budget_s:g} s per cell) -> {out}")
     if already:
         console.print(f"resuming: {already} of {total} cells already done")
+    refused = _refuse_up_front(units, out, console)
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("cells", total=total, completed=already)
+        progress.update(task, completed=sum(
+            1 for c in cells.values() for cell in c if cell in finished_cells(out)))
         for unit in units:
+            if unit in refused:
+                continue
             todo = [c for c in cells[unit] if c not in finished_cells(out)]
             if not todo:
                 continue
@@ -151,6 +158,28 @@ def run_sweep(config: SweepConfig, out: Path, console: Console | None = None) ->
                 1 for c in cells.values() for cell in c if cell in finished_cells(out)))
     console.print(f"done: results in {out}")
     return out
+
+
+def _refuse_up_front(units: list[Unit], out: Path, console: Console) -> set[Unit]:
+    """Write ``skipped`` cells for every unit whose backend's declared capabilities cannot
+    run the spec (model, synapse, plasticity, dtype, threads, GPU), without starting a
+    worker or materialising anything; return those units."""
+    refused: set[Unit] = set()
+    said: set[str] = set()
+    done = finished_cells(out)
+    for unit in units:
+        spec = unit.spec()
+        reason = unit.refusal(spec)
+        if reason is None:
+            continue
+        refused.add(unit)
+        if all(c in done for c in unit_cells(unit)):
+            continue
+        write_skipped(unit, spec, out, "skipped", f"{unit.backend}: {reason}")
+        if unit.backend not in said:
+            said.add(unit.backend)
+            console.print(f"  {unit.backend:<26} skipped: {reason}", soft_wrap=True)
+    return refused
 
 
 def _spec_digest(config: SweepConfig) -> str:

@@ -1,12 +1,12 @@
 """Two result sets side by side: per backend x k, mean time per simulated second in A and
 B and the ratio B / A (> 1: B slower); the same for compile times. Within each set, the
-speedup over its own normaliser is shown too: on shared machines only ratios measured in one
-run are meaningful (DESIGN.md section 5), so "speedup in B / speedup in A" is the robust
-comparison when A and B ran on different machines."""
+speedup over its own normaliser is shown too: on shared, noisy machines absolute times drift
+between runs, and what stays meaningful is a ratio of two backends measured side by side in
+one run, so "speedup in B / speedup in A" is the robust comparison when A and B ran at
+different times or on different machines."""
 
 from __future__ import annotations
 
-import html
 import math
 from pathlib import Path
 
@@ -18,7 +18,8 @@ from adapters.files import write_text_atomic
 from . import aggregate as agg
 from . import figures
 from .aggregate import NORMALISER_BACKEND, fmt
-from .render import _CSS, _img, html_table, markdown_table, provenance_items
+from .document import Document, Image, Section, Sentences, Table, write_document
+from .render import provenance_items
 
 
 def _label(path: Path, provenance: dict) -> str:
@@ -114,6 +115,29 @@ def compare_summary(loop: pd.DataFrame, label_a: str, label_b: str) -> list[str]
     return lines
 
 
+def _provenance_frame(prov_a: dict, prov_b: dict) -> pd.DataFrame:
+    """Provenance fields of A and B side by side (A's order first, then B's extra fields)."""
+    a, b = dict(provenance_items(prov_a)), dict(provenance_items(prov_b))
+    return pd.DataFrame([(k, a.get(k, ""), b.get(k, "")) for k in dict.fromkeys([*a, *b])],
+                        columns=["field", "A", "B"])
+
+
+CAPTION = ("Time per simulated second of B divided by A's, per backend and k (> 1: B "
+           "slower). Speedup columns: each set against its own normaliser "
+           f"({NORMALISER_BACKEND}, loop only); 'speedup B / A' is the comparison that "
+           "survives different machines (speedups here: ratios of mean times).")
+
+
+def compare_document(title: str, lines: list[str], figure: Path, loop: pd.DataFrame,
+                     comp: pd.DataFrame, prov: pd.DataFrame) -> Document:
+    """The comparison page, once, for both formats."""
+    return Document(title=title, intro=(), sections=(
+        Section("Summary", (Sentences(tuple(lines)), Image(figure, "B / A", CAPTION))),
+        Section("Loop time per simulated second", (Table(_display_loop(loop)),)),
+        Section("Build phases", (Table(_display_compile(comp)),)),
+        Section("Provenance", (Table(prov),))))
+
+
 def compare(results_a: Path, results_b: Path, out_dir: Path) -> dict[str, Path]:
     """Write compare.html, compare.md, CSVs and a ratio figure into ``out_dir``."""
     results_a, results_b, out_dir = Path(results_a), Path(results_b), Path(out_dir)
@@ -130,34 +154,7 @@ def compare(results_a: Path, results_b: Path, out_dir: Path) -> dict[str, Path]:
     fig = figures.ratio_figure(loop[loop["present"] == "both"], label_a, label_b,
                                out_dir / "figures")
     written["compare_png"], written["compare_svg"] = fig["png"], fig["svg"]
-    lines = compare_summary(loop, label_a, label_b)
-    prov = pd.DataFrame(
-        [(k, dict(provenance_items(prov_a)).get(k, ""), dict(provenance_items(prov_b)).get(k, ""))
-         for k in dict.fromkeys([k for k, _ in provenance_items(prov_a)]
-                                + [k for k, _ in provenance_items(prov_b)])],
-        columns=["field", "A", "B"])
-    caption = ("Time per simulated second of B divided by A's, per backend and k (> 1: B "
-               "slower). Speedup columns: each set against its own normaliser "
-               f"({NORMALISER_BACKEND}, loop only); 'speedup B / A' is the comparison that "
-               "survives different machines (speedups here: ratios of mean times).")
     title = f"spark-bench comparison: {results_a.name} (A) vs {results_b.name} (B)"
-
-    md = [f"# {title}", "", "## Summary", "", *[line + "\n" for line in lines],
-          f"![B / A]({fig['png'].relative_to(out_dir).as_posix()})", "", f"*{caption}*", "",
-          "## Loop time per simulated second", "", markdown_table(_display_loop(loop)), "",
-          "## Build phases", "", markdown_table(_display_compile(comp)), "",
-          "## Provenance", "", markdown_table(prov), ""]
-    written["md"] = out_dir / "compare.md"
-    write_text_atomic(written["md"], "\n".join(md))
-
-    h = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-         f"<h1>{html.escape(title)}</h1>", "<h2>Summary</h2>",
-         *[f"<p>{html.escape(line)}</p>" for line in lines],
-         f'<figure>{_img(fig["png"], caption)}<figcaption>{html.escape(caption)}</figcaption></figure>',
-         "<h2>Loop time per simulated second</h2>", html_table(_display_loop(loop)),
-         "<h2>Build phases</h2>", html_table(_display_compile(comp)),
-         "<h2>Provenance</h2>", html_table(prov), "</body></html>"]
-    written["html"] = out_dir / "compare.html"
-    write_text_atomic(written["html"], "\n".join(h) + "\n")
-    return written
+    document = compare_document(title, compare_summary(loop, label_a, label_b), fig["png"],
+                                loop, comp, _provenance_frame(prov_a, prov_b))
+    return written | write_document(document, out_dir, "compare")

@@ -1,17 +1,19 @@
 """Figures (matplotlib, Agg canvas, no pyplot state): PNG and SVG, written atomically.
 
-Every backend has a fixed marker, line style and colour (Okabe-Ito palette), so the
-figures read in grayscale. Truncated cells are drawn with hollow markers.
+Every known backend has a fixed marker, line style and colour (Okabe-Ito palette), so the
+figures read in grayscale; any other backend gets one from a fallback palette chosen by a
+stable hash of its name, so it looks the same in every figure and every run. Truncated
+cells are drawn with hollow markers.
 """
 
 from __future__ import annotations
 
 import io
-import itertools
 import math
-import os
-import tempfile
+import zlib
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -21,10 +23,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from adapters.files import write_bytes_atomic
+
 from .aggregate import NORMALISER_BACKEND
 
 # Okabe-Ito, colour-blind safe; markers and line styles carry the identity in grayscale.
-_STYLES = {
+# Read-only: a style is a pure function of the backend name, never of call order.
+_STYLES: Mapping[str, tuple[str, str, object]] = MappingProxyType({
     "spark": ("#0072B2", "o", "-"),
     "spark-native": ("#56B4E9", "D", "-"),
     "brian2-cpp": ("#D55E00", "s", "--"),
@@ -33,42 +38,45 @@ _STYLES = {
     "brian2-numpy": ("#E69F00", "P", (0, (5, 2, 1, 2, 1, 2))),
     "brian2-cuda": ("#000000", "X", (0, (1, 1))),
     "nest": ("#999999", "*", (0, (3, 1, 1, 1))),
-}
-_OPEN_STYLES = {  # dashed horizontal lines of open-loop best cases
+})
+_OPEN_STYLES: Mapping[str, tuple[str, object]] = MappingProxyType({
+    # dashed horizontal lines of open-loop best cases
     "brian2-cpp-uninterrupted": ("#333333", (0, (6, 3))),
     "nest-uninterrupted": ("#999999", (0, (2, 2))),
-}
-_FALLBACK_MARKERS = itertools.cycle("<>hpd")
-_FALLBACK_COLOURS = itertools.cycle(["#882255", "#44AA99", "#117733", "#AA4499"])
+})
+_FALLBACK_COLOURS = ("#882255", "#44AA99", "#117733", "#AA4499")
+_FALLBACK_MARKERS = ("<", ">", "h", "p", "d")
+_FALLBACK_OPEN_LINE = (0, (4, 2, 1, 2))
 
 DPI = 150
 
 
+def _name_hash(backend: str) -> int:
+    """A hash of the name that is the same in every process (``hash()`` is salted)."""
+    return zlib.crc32(backend.encode("utf-8"))
+
+
 def style(backend: str) -> tuple[str, str, object]:
-    if backend not in _STYLES:
-        _STYLES[backend] = (next(_FALLBACK_COLOURS), next(_FALLBACK_MARKERS), "-")
-    return _STYLES[backend]
+    """(colour, marker, line style) of a closed-loop backend: the fixed table's entry, else
+    one picked from the fallback palette by a stable hash of the name."""
+    known = _STYLES.get(backend)
+    if known is not None:
+        return known
+    h = _name_hash(backend)
+    colour = _FALLBACK_COLOURS[h % len(_FALLBACK_COLOURS)]
+    marker = _FALLBACK_MARKERS[(h // len(_FALLBACK_COLOURS)) % len(_FALLBACK_MARKERS)]
+    return colour, marker, "-"
 
 
 def open_style(backend: str) -> tuple[str, object]:
-    if backend not in _OPEN_STYLES:
-        _OPEN_STYLES[backend] = (style(backend)[0], (0, (4, 2, 1, 2)))
-    return _OPEN_STYLES[backend]
+    """(colour, line style) of an open-loop best case's horizontal line."""
+    known = _OPEN_STYLES.get(backend)
+    if known is not None:
+        return known
+    return style(backend)[0], _FALLBACK_OPEN_LINE
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save(fig: Figure, out_dir: Path, name: str) -> dict[str, Path]:
@@ -82,7 +90,7 @@ def save(fig: Figure, out_dir: Path, name: str) -> dict[str, Path]:
         fig.savefig(buf, format=ext, dpi=DPI, bbox_inches="tight",
                     metadata={"Date": None} if ext == "svg" else None)
         path = Path(out_dir) / f"{name}.{ext}"
-        _write_bytes_atomic(path, buf.getvalue())
+        write_bytes_atomic(path, buf.getvalue())
         paths[ext] = path
     return paths
 

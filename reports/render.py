@@ -1,10 +1,9 @@
-"""The report: figures + tables + provenance + summary, as one self-contained HTML page
-(figures embedded as base64 PNG) and as Markdown (figures as files beside it)."""
+"""The report: figures + tables + provenance + summary, built once as a
+:class:`~reports.document.Document` and written as one self-contained HTML page (figures
+embedded as base64 PNG) and as Markdown (figures as files beside it)."""
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
 from pathlib import Path
@@ -16,9 +15,19 @@ from adapters.files import write_text_atomic
 from . import aggregate as agg
 from . import figures
 from .aggregate import NORMALISER_BACKEND, fmt
+from .document import (
+    FORMATS,
+    Code,
+    Document,
+    Image,
+    Paragraph,
+    Section,
+    Sentences,
+    Table,
+    Terms,
+    write_document,
+)
 from .summary import summary_lines
-
-FORMATS = ("html", "md")
 
 DEFINITIONS = [
     ("Time per simulated second",
@@ -192,63 +201,6 @@ def provenance_items(provenance: dict) -> list[tuple[str, str]]:
     return items or [("provenance", "provenance.json missing")]
 
 
-# --------------------------------------------------------------------------- markdown
-
-
-def _md_cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "_(none)_"
-    head = "| " + " | ".join(_md_cell(c) for c in frame.columns) + " |"
-    sep = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([head, sep, *body])
-
-
-# --------------------------------------------------------------------------- html
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1150px;margin:2em auto;
-padding:0 1em;color:#111;line-height:1.45}
-h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;font-size:.86em;margin:.6em 0}
-th,td{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#eee}td.num{text-align:right;font-variant-numeric:tabular-nums}
-figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #ddd}
-figcaption{font-size:.88em;color:#333}.summary p{margin:.35em 0}
-dl dt{font-weight:600;margin-top:.4em}dl dd{margin-left:1.2em}
-code{font-size:.92em}
-"""
-
-
-def html_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "<p><em>(none)</em></p>"
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    rows = []
-    for row in frame.itertuples(index=False):
-        cells = []
-        for v in row:
-            text = str(v)
-            cls = ' class="num"' if _looks_numeric(text) else ""
-            cells.append(f"<td{cls}>{html.escape(text)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _looks_numeric(text: str) -> bool:
-    return bool(text) and text.replace(",", "").replace(".", "").replace("-", "").replace(
-        "e+", "").replace("e", "").isdigit()
-
-
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
-
-
 # --------------------------------------------------------------------------- the report
 
 
@@ -298,84 +250,81 @@ FIGURE_CAPTIONS = {
 }
 
 
-def build(results_dir: Path, out_dir: Path, formats: tuple[str, ...] = FORMATS,
-          normaliser: str = "uninterrupted") -> dict[str, Path]:
-    formats = tuple(formats)
+def _check_options(formats: tuple[str, ...], normaliser: str) -> None:
+    """Bad options fail before anything is read or written."""
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise agg.ReportError(f"report format(s) {', '.join(bad)}: expected html and/or md")
     if normaliser not in agg.NORMALISERS:
         raise agg.ReportError(f"normaliser {normaliser!r}: expected one of "
                               f"{', '.join(agg.NORMALISERS)}")
+
+
+def _write_csv(out_dir: Path, name: str, table: pd.DataFrame) -> Path:
+    path = out_dir / "tables" / f"{name}.csv"
+    write_text_atomic(path, table.to_csv(index=False))
+    return path
+
+
+def _intro(results_dir: Path, provenance: dict, normaliser: str) -> Paragraph:
+    note = (f". Sweep {provenance.get('sweep_id', '?')}, created "
+            f"{provenance.get('created', '?')}, commit "
+            f"{str(provenance.get('git_commit', '?'))[:12] or '?'}. "
+            f"Normaliser: {agg.normaliser_label(normaliser)}.")
+    return Paragraph(("Results: ", Code(str(results_dir)), note))
+
+
+def _figures_section(figs: dict[str, dict[str, Path]]) -> Section:
+    return Section("Figures", tuple(
+        Image(paths["png"], name, FIGURE_CAPTIONS[name], svg=paths["svg"], anchor=f"fig-{name}")
+        for name, paths in figs.items()), anchor="figures")
+
+
+def _table_sections(shown: dict[str, tuple[str, pd.DataFrame]]) -> list[Section]:
+    """A "Tables" heading, then one level-3 section per table."""
+    return [Section("Tables", anchor="tables"), *(
+        Section(caption, (Table(table),), anchor=f"table-{key}", level=3)
+        for key, (caption, table) in shown.items())]
+
+
+def _provenance_section(provenance: dict) -> Section:
+    frame = pd.DataFrame(provenance_items(provenance), columns=["field", "value"])
+    raw = Paragraph(("Raw tables (CSV, unrounded) are in ", Code("tables/"), "."))
+    return Section("Provenance", (Table(frame), raw), anchor="provenance")
+
+
+def report_document(results_dir: Path, provenance: dict, normaliser: str, lines: list[str],
+                    figs: dict[str, dict[str, Path]],
+                    shown: dict[str, tuple[str, pd.DataFrame]]) -> Document:
+    """The report page, once, for both formats."""
+    return Document(
+        title=f"spark-bench report: {provenance.get('network', '?')} ({results_dir.name})",
+        intro=(_intro(results_dir, provenance, normaliser),),
+        sections=(Section("Summary", (Sentences(tuple(lines)),), anchor="summary"),
+                  _figures_section(figs),
+                  *_table_sections(shown),
+                  Section("Definitions", (Terms(tuple(DEFINITIONS)),), anchor="definitions"),
+                  _provenance_section(provenance)))
+
+
+def build(results_dir: Path, out_dir: Path, formats: tuple[str, ...] = FORMATS,
+          normaliser: str = "uninterrupted") -> dict[str, Path]:
+    """Write tables (CSV), figures and the report page(s); return ``{name: path}``."""
+    formats = tuple(formats)
+    _check_options(formats, normaliser)
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     frame, provenance = agg.load(results_dir)
     tables = agg.all_tables(frame, normaliser)
-    written: dict[str, Path] = {}
-
-    for name, table in tables.items():
-        path = out_dir / "tables" / f"{name}.csv"
-        write_text_atomic(path, table.to_csv(index=False))
-        written[f"{name}_csv"] = path
+    written = {f"{name}_csv": _write_csv(out_dir, name, table) for name, table in tables.items()}
     figs = make_figures(frame, provenance, tables, out_dir / "figures", normaliser)
-    for name, paths in figs.items():
-        for ext, path in paths.items():
-            written[f"{name}_{ext}"] = path
+    written |= {f"{name}_{ext}": path for name, paths in figs.items() for ext, path in paths.items()}
 
     lines = summary_lines(frame, provenance, normaliser)
     shown = display_tables(tables)
     roof = roofline_table(results_dir)
     if roof is not None:
-        path = out_dir / "tables" / "roofline.csv"
-        write_text_atomic(path, roof.to_csv(index=False))
-        written["roofline_csv"] = path
+        written["roofline_csv"] = _write_csv(out_dir, "roofline", roof)
         shown["roofline"] = roofline_display(roof)
         lines.append(roofline_sentence(roof))
-    prov = provenance_items(provenance)
-    title = f"spark-bench report: {provenance.get('network', '?')} ({results_dir.name})"
-    note_norm = (f"Sweep {provenance.get('sweep_id', '?')}, created "
-                 f"{provenance.get('created', '?')}, commit "
-                 f"{str(provenance.get('git_commit', '?'))[:12] or '?'}. "
-                 f"Normaliser: {agg.normaliser_label(normaliser)}.")
-
-    if "md" in formats:
-        md = [f"# {title}", "", f"Results: `{results_dir}`. {note_norm}", "", "## Summary", ""]
-        md += [line + "\n" for line in lines]
-        md += ["## Figures", ""]
-        for name, paths in figs.items():
-            rel = paths["png"].relative_to(out_dir).as_posix()
-            svg = paths["svg"].relative_to(out_dir).as_posix()
-            md += [f"![{name}]({rel})", "", f"*{FIGURE_CAPTIONS[name]}* ([SVG]({svg}))", ""]
-        md += ["## Tables", ""]
-        for _, (caption, table) in shown.items():
-            md += [f"### {caption}", "", markdown_table(table), ""]
-        md += ["## Definitions", ""]
-        md += [f"- **{term}**: {text}" for term, text in DEFINITIONS]
-        md += ["", "## Provenance", "", markdown_table(pd.DataFrame(prov, columns=["field", "value"])),
-               "", "Raw tables (CSV, unrounded) are in `tables/`.", ""]
-        path = out_dir / "report.md"
-        write_text_atomic(path, "\n".join(md))
-        written["md"] = path
-
-    if "html" in formats:
-        h = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>",
-             f"<p>Results: <code>{html.escape(str(results_dir))}</code>. {html.escape(note_norm)}</p>",
-             '<h2 id="summary">Summary</h2><div class="summary">']
-        h += [f"<p>{html.escape(line)}</p>" for line in lines]
-        h += ["</div>", '<h2 id="figures">Figures</h2>']
-        for name, paths in figs.items():
-            h.append(f'<figure id="fig-{name}">{_img(paths["png"], FIGURE_CAPTIONS[name])}'
-                     f"<figcaption>{html.escape(FIGURE_CAPTIONS[name])}</figcaption></figure>")
-        h.append('<h2 id="tables">Tables</h2>')
-        for key, (caption, table) in shown.items():
-            h.append(f'<h3 id="table-{key}">{html.escape(caption)}</h3>{html_table(table)}')
-        h.append('<h2 id="definitions">Definitions</h2><dl>')
-        h += [f"<dt>{html.escape(term)}</dt><dd>{html.escape(text)}</dd>" for term, text in DEFINITIONS]
-        h.append('</dl><h2 id="provenance">Provenance</h2>')
-        h.append(html_table(pd.DataFrame(prov, columns=["field", "value"])))
-        h.append("</body></html>")
-        path = out_dir / "report.html"
-        write_text_atomic(path, "\n".join(h) + "\n")
-        written["html"] = path
-    return written
+    document = report_document(results_dir, provenance, normaliser, lines, figs, shown)
+    return written | write_document(document, out_dir, "report", formats)

@@ -1,24 +1,28 @@
 """Spark: a modular spiking-network engine in plain JAX.
 
-Importing spark enables ``jax_enable_x64`` globally, so float64 networks really run in
-float64; float32 networks keep every array float32 (dtypes are explicit throughout).
+Spark stands alone: compose a network from :mod:`spark.models` with
+:class:`NetworkBuilder` (or a :class:`NetworkDef` of explicit arrays) and run it with
+:class:`Simulator`, k steps per compiled call. The benchmark suite reaches it through
+``adapters.spark``, exactly as it reaches Brian2 and NEST.
+
+Importing spark changes no JAX setting: float64 networks run inside
+``jax.enable_x64(True)`` scoped to their own calls, float32 networks never need it.
 """
 
-import jax
-
-jax.config.update("jax_enable_x64", True)
-
-from .api import NetworkBuilder  # noqa: E402
-from .batched import run_batched  # noqa: E402
-from .connectivity import Dense, EventDriven  # noqa: E402
-from .engine import BatchedSimulator, ChunkResult, CompileRecord, Simulator, use_cache_dir  # noqa: E402
-from .network import ChunkOutput, Layout, Network, NetworkState, build, make_layout, run_chunk, step  # noqa: E402
-from .neurons import ALIFCells, AdExCells, IzhikevichCells, LIFCells  # noqa: E402
-from .plasticity import PlasticState, PlasticSynapses  # noqa: E402
+from .api import NetworkBuilder
+from .connectivity import Dense, EventDriven
+from .definition import NetworkDef, Population, Synapses
+from .engine import (BatchedSimulator, ChunkResult, CompileRecord, Simulator,
+                     compilation_cache_dir, precision)
+from .models import ALIF, LIF, STDP, AdEx, Izhikevich, RewardSTDP
+from .network import ChunkOutput, Layout, Network, NetworkState, build, make_layout, run_chunk, step
+from .neurons import AdExCells, ALIFCells, IzhikevichCells, LIFCells
+from .plasticity import PlasticState, PlasticSynapses
 
 __all__ = [
-    "ALIFCells", "AdExCells", "BatchedSimulator", "ChunkOutput", "ChunkResult", "CompileRecord",
-    "Dense", "EventDriven", "IzhikevichCells", "LIFCells", "Layout", "Network", "NetworkBuilder",
-    "NetworkState", "PlasticState", "PlasticSynapses", "Simulator", "build", "make_layout",
-    "run_batched", "run_chunk", "step", "use_cache_dir",
+    "ALIF", "ALIFCells", "AdEx", "AdExCells", "BatchedSimulator", "ChunkOutput", "ChunkResult",
+    "CompileRecord", "Dense", "EventDriven", "Izhikevich", "IzhikevichCells", "LIF", "LIFCells",
+    "Layout", "Network", "NetworkBuilder", "NetworkDef", "NetworkState", "PlasticState",
+    "PlasticSynapses", "Population", "RewardSTDP", "STDP", "Simulator", "Synapses", "build",
+    "compilation_cache_dir", "make_layout", "precision", "run_chunk", "step",
 ]

@@ -1,7 +1,7 @@
 """Synaptic propagation into a ring buffer of future input, event-driven or dense.
 
-Global numbering: presynaptic rows are the network's neurons (populations concatenated,
-``MaterialisedPopulation.offset``) followed by the input neurons. Targets are *columns*:
+Global numbering: presynaptic rows are the network's neurons (populations concatenated in order,
+see :meth:`spark.definition.NetworkDef.bounds`) followed by the input neurons. Targets are *columns*:
 column ``j`` is the delta input (``v += w``) of neuron ``j``, column ``N + j`` its
 exponential input (``g += w``), present only when some projection is exponential.
 
@@ -17,7 +17,7 @@ spikes, as the tests check), not bit for bit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +25,7 @@ import numpy as np
 from jax import lax
 
 from . import native
+from .pytree import static
 
 Array = jax.Array
 
@@ -48,10 +49,6 @@ class SynapseTable:
         return max(1, int(np.bincount(self.pre, minlength=n_pre).max()))
 
 
-def _static(**kwargs) -> dict:
-    return field(metadata=dict(static=True), **kwargs)
-
-
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
 class EventDriven:
@@ -66,12 +63,12 @@ class EventDriven:
 
     offsets: Array  # int32 (n_pre + 1, L)
     weights: Array  # float (n_pre + 1, L)
-    n_pre: int = _static()
-    n_cols: int = _static()
-    ring: int = _static()
-    k: int = _static()
-    block: int = _static()
-    split: bool = _static(default=True)
+    n_pre: int = static()
+    n_cols: int = static()
+    ring: int = static()
+    k: int = static()
+    block: int = static()
+    split: bool = static(default=True)
 
     def propagate(self, flat: Array, spikes: Array, t: Array) -> Array:
         """Add the spikes of step ``t`` (bool ``(n_pre,)``) into the flat buffer ``(D * C,)``
@@ -188,9 +185,9 @@ class Dense:
     step is one vector-matrix product added to buffer rows ``(t + d) % D``."""
 
     matrix: Array
-    n_pre: int = _static()
-    n_cols: int = _static()
-    ring: int = _static()
+    n_pre: int = static()
+    n_cols: int = static()
+    ring: int = static()
 
     def propagate(self, buf: Array, spikes: Array, t: Array) -> Array:
         contrib = (spikes.astype(self.matrix.dtype) @ self.matrix).reshape(self.ring - 1, self.n_cols)
@@ -209,9 +206,9 @@ class NativeEvent:
     row_ptr: Array  # int32 (n_pre + 1,)
     offsets: Array  # int32 (nnz,)
     weights: Array  # float (nnz,)
-    n_pre: int = _static()
-    n_cols: int = _static()
-    ring: int = _static()
+    n_pre: int = static()
+    n_cols: int = static()
+    ring: int = static()
 
     def propagate(self, flat: Array, spikes: Array, t: Array) -> Array:
         return native.propagate(flat, spikes, t, self.row_ptr, self.offsets, self.weights,

@@ -4,17 +4,21 @@
 jitted ``lax.scan`` over k steps with the state donated, and its outputs are synchronised
 (copied to numpy) before it returns, so a wall clock around it covers all device work.
 
-Compilation goes through JAX's persistent compilation cache in a directory the caller
-chooses; compile seconds and whether the cache was hit (JAX's own monitoring events) are
-recorded per k.
+Nothing here changes process-wide JAX settings for longer than a call: a float64 network
+builds, compiles and runs inside ``jax.enable_x64(True)`` (float32 networks never need
+it), and a persistent compilation cache directory given as ``cache_dir`` is set only
+around the compilation (:func:`compilation_cache_dir`), then the previous setting is
+restored. Compile seconds and whether that cache was hit (JAX's own monitoring events)
+are recorded per k.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,54 +27,82 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental.compilation_cache import compilation_cache
 
-from adapters.spec.materialise import MaterialisedNetwork
-
 from . import network as netmod
+from .definition import NetworkDef
 from .network import ChunkOutput, Layout, Network, NetworkState
 
-# ---------------------------------------------------------------- compilation cache
+# ---------------------------------------------------------------- precision and caches
+
+
+def precision(dtype: str | np.dtype) -> contextlib.AbstractContextManager:
+    """The JAX setting a network of ``dtype`` runs under: 64-bit types for float64, the
+    caller's setting otherwise."""
+    return jax.enable_x64(True) if np.dtype(dtype) == np.float64 else contextlib.nullcontext()
+
 
 _cache_lock = threading.Lock()
-_cache_events = {"hits": 0, "misses": 0}
+_cache_events = {"misses": 0}
 
 
 def _on_event(event: str, **_: object) -> None:
-    if event == "/jax/compilation_cache/cache_hits":
-        _cache_events["hits"] += 1
-    elif event == "/jax/compilation_cache/cache_misses":
+    """Counts programs the persistent cache could not serve (JAX's monitoring event)."""
+    if event == "/jax/compilation_cache/cache_misses":
         _cache_events["misses"] += 1
 
 
 jax.monitoring.register_event_listener(_on_event)
 
+_CACHE_SETTINGS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+                   "jax_persistent_cache_min_entry_size_bytes")
 
-def use_cache_dir(path: Path | str | None) -> None:
-    """Point JAX's persistent compilation cache at ``path`` (None: disable). Every
-    compiled program is cached, however small or quick to compile."""
+
+@contextlib.contextmanager
+def compilation_cache_dir(path: Path | str | None) -> Iterator[None]:
+    """Compile into (and load from) JAX's persistent cache at ``path`` for the duration of
+    the block, caching every program however small or quick; the previous settings are
+    restored afterwards. ``None``: leave the caller's settings alone."""
+    if path is None:
+        yield
+        return
     with _cache_lock:
-        new = None if path is None else str(Path(path).resolve())
-        if new is not None:
-            Path(new).mkdir(parents=True, exist_ok=True)
-        if jax.config.jax_compilation_cache_dir != new:
-            jax.config.update("jax_compilation_cache_dir", new)
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-            jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+        new = str(Path(path).resolve())
+        Path(new).mkdir(parents=True, exist_ok=True)
+        before = {name: getattr(jax.config, name) for name in _CACHE_SETTINGS}
+        jax.config.update("jax_compilation_cache_dir", new)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+        compilation_cache.reset_cache()
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                jax.config.update(name, value)
             compilation_cache.reset_cache()
 
 
 @dataclass(frozen=True)
 class CompileRecord:
+    """Seconds to get a compiled program, and whether it was compiled afresh
+    (``cache_hit`` False), loaded from the persistent cache or reused from this process's
+    in-memory cache (True; :func:`jax.clear_caches` first to measure a fresh process), or
+    None without a persistent cache."""
+
     seconds: float
-    cache_hit: bool | None  # None: no persistent cache in use
+    cache_hit: bool | None
 
 
-@contextmanager
-def _count_cache_events():
-    before = dict(_cache_events)
-    box: dict[str, int] = {}
-    yield box
-    box["hits"] = _cache_events["hits"] - before["hits"]
-    box["misses"] = _cache_events["misses"] - before["misses"]
+def _compile(lowering, cache_dir: Path | str | None) -> tuple[jax.stages.Compiled, CompileRecord]:
+    """Compile a lowered program (through the persistent cache at ``cache_dir``), timed."""
+    with compilation_cache_dir(cache_dir):
+        misses_before = _cache_events["misses"]
+        start = time.perf_counter()
+        program = lowering().compile()
+        seconds = time.perf_counter() - start
+        misses = _cache_events["misses"] - misses_before
+    # No miss: loaded from the persistent cache, or reused from this process's own
+    # in-memory cache (no compilation either way).
+    hit = None if cache_dir is None else misses == 0
+    return program, CompileRecord(seconds=seconds, cache_hit=hit)
 
 
 # ---------------------------------------------------------------- the jitted chunk functions
@@ -125,18 +157,8 @@ class ChunkResult:
     spikes: np.ndarray | None  # bool (k, N)
 
 
-class _Copier:
-    """Fresh device copies of one pytree (the initial state must survive donation), by a
-    program compiled once and held here: a plain ``jnp.array(x, copy=True)`` recompiles its
-    copy after every ``jax.clear_caches()`` (which :meth:`Simulator.compile` calls), ~5 ms
-    per array, and a reset must stay cheap."""
-
-    def __init__(self, tree):
-        copy = jax.jit(lambda t: jax.tree_util.tree_map(jnp.copy, t))
-        self._program = copy.lower(tree).compile()
-
-    def __call__(self, tree):
-        return self._program(tree)
+copy_tree = jax.jit(lambda tree: jax.tree_util.tree_map(jnp.copy, tree))
+"""Fresh device copies of a pytree in one call (the initial state must survive donation)."""
 
 
 class Simulator:
@@ -145,25 +167,26 @@ class Simulator:
     ``method``: ``"auto"`` (cheaper of dense and event-driven, see
     :func:`spark.connectivity.choose`), ``"event"``, ``"dense"`` or ``"native"`` (the C++
     kernels of :mod:`spark.native`; falls back to ``"auto"`` with a notice when they cannot
-    be built). ``k_bound``: static
-    spike bound of the event path (default :func:`spark.connectivity.default_k`).
-    ``readout_tau`` (ms): also keep an exponential spike trace per neuron.
+    be built). ``k_bound``: static spike bound of the event path (default
+    :func:`spark.connectivity.default_k`). ``readout_tau`` (ms): also keep an exponential
+    spike trace per neuron. ``cache_dir``: JAX persistent compilation cache used while
+    compiling (None: the caller's settings).
     """
 
-    def __init__(self, net: MaterialisedNetwork, *, method: str = "auto", k_bound: int | None = None,
+    def __init__(self, net: NetworkDef, *, method: str = "auto", k_bound: int | None = None,
                  readout_tau: float | None = None, record_spikes: bool = False,
                  cache_dir: Path | str | None = None):
         self.net = net
-        self.layout: Layout = netmod.make_layout([net], method, k_bound)
-        self.params, self._initial = netmod.build(net, self.layout, readout_tau=readout_tau)
         self.record = bool(record_spikes)
         self.cache_dir = cache_dir
         self.compiled: dict[int, CompileRecord] = {}
         self._programs: dict[int, jax.stages.Compiled] = {}
-        self._copy = _Copier(self._initial)
-        self.state = self._copy(self._initial)
         self._recorded: list[tuple[int, np.ndarray]] = []
         self._readout = np.asarray(net.readout_indices(), dtype=np.int64)
+        with precision(net.dtype):
+            self.layout: Layout = netmod.make_layout([net], method, k_bound)
+            self.params, self._initial = netmod.build(net, self.layout, readout_tau=readout_tau)
+            self.state = copy_tree(self._initial)
 
     @property
     def notes(self) -> str:
@@ -174,8 +197,9 @@ class Simulator:
             shape = f"{kernel}, {lay.nnz} synapses, ring={lay.ring}, columns={lay.n_cols}"
         else:
             shape = f"K={lay.k}, row={lay.row_len}, ring={lay.ring}, columns={lay.n_cols}"
+        x64 = "x64 scoped to this network" if self.dtype == np.float64 else "x64 not used"
         return (f"connectivity={lay.method} ({shape}); plastic synapses={lay.plastic_size}; "
-                f"dtype={self.net.dtype}; x64=global")
+                f"dtype={self.net.dtype}; {x64}")
 
     @property
     def dtype(self) -> np.dtype:
@@ -185,26 +209,20 @@ class Simulator:
         """Compile (or load from the persistent cache) the chunk program for ``k`` steps."""
         if k in self.compiled:
             return self.compiled[k]
-        use_cache_dir(self.cache_dir)
-        if self.cache_dir is not None:
-            # Measure what a fresh process pays: persistent cache, not in-memory caches.
-            jax.clear_caches()
         spikes = jax.ShapeDtypeStruct((k, self.layout.n_inputs), jnp.bool_)
         modulator = jax.ShapeDtypeStruct((), self.dtype)
-        with _count_cache_events() as events:
-            start = time.perf_counter()
-            program = chunk_fn.lower(self.params, self.state, spikes, modulator,
-                                     record=self.record).compile()
-            seconds = time.perf_counter() - start
-        hit = None if self.cache_dir is None else (events["hits"] > 0 and events["misses"] == 0)
-        record = CompileRecord(seconds=seconds, cache_hit=hit)
+        with precision(self.dtype):
+            program, record = _compile(
+                lambda: chunk_fn.lower(self.params, self.state, spikes, modulator,
+                                       record=self.record), self.cache_dir)
         self.compiled[k] = record
         self._programs[k] = program
         return record
 
     def reset(self) -> None:
         """Back to the initial state (no recompilation)."""
-        self.state = self._copy(self._initial)
+        with precision(self.dtype):
+            self.state = copy_tree(self._initial)
         self._recorded = []
 
     def run_chunk(self, spikes: np.ndarray, modulator: float = 0.0) -> ChunkResult:
@@ -217,18 +235,21 @@ class Simulator:
         if k not in self._programs:
             self.compile(k)
         t0 = int(self.state.t) if self.record else 0
-        self.state, out = self._programs[k](self.params, self.state, spikes,
-                                            np.asarray(modulator, self.dtype))
-        return self._to_host(out, t0)
+        with precision(self.dtype):
+            self.state, out = self._programs[k](self.params, self.state, spikes,
+                                                np.asarray(modulator, self.dtype))
+            return self._to_host(out, t0)
 
     def run_poisson(self, rates_hz: np.ndarray, key: jax.Array, k: int,
                     modulator: float = 0.0) -> ChunkResult:
         """Users' mode: ``k`` steps with on-device Poisson input at ``rates_hz`` (per input)."""
         probability = np.asarray(rates_hz, np.float64) * self.net.dt * 1e-3
         t0 = int(self.state.t) if self.record else 0
-        self.state, out = poisson_fn(self.params, self.state, probability.astype(self.dtype), key,
-                                     np.asarray(modulator, self.dtype), k=int(k), record=self.record)
-        return self._to_host(out, t0)
+        with precision(self.dtype):
+            self.state, out = poisson_fn(self.params, self.state, probability.astype(self.dtype),
+                                         key, np.asarray(modulator, self.dtype), k=int(k),
+                                         record=self.record)
+            return self._to_host(out, t0)
 
     def _to_host(self, out: ChunkOutput, t0: int) -> ChunkResult:
         counts = np.asarray(out.counts).astype(np.int64)
@@ -257,50 +278,46 @@ class Simulator:
 
 
 class BatchedSimulator:
-    """B instances of one spec (different seeds) in one compiled, vmapped program.
-    ``threads`` > 1 spreads the instances over threads (native fused kernel only)."""
+    """B instances of one network structure (e.g. different seeds) in one compiled,
+    vmapped program. ``threads`` > 1 spreads the instances over threads (native fused
+    kernel only)."""
 
-    def __init__(self, nets: list[MaterialisedNetwork], *, method: str = "auto",
+    def __init__(self, nets: list[NetworkDef], *, method: str = "auto",
                  k_bound: int | None = None, cache_dir: Path | str | None = None,
                  threads: int = 1):
         if not nets:
             raise ValueError("BatchedSimulator needs at least one network instance")
-        names = {net.spec.name for net in nets}
-        if len(names) != 1 or len({net.dtype for net in nets}) != 1:
-            raise ValueError("batched instances must share one spec (and dtype)")
+        if len({net.name for net in nets}) != 1 or len({net.dtype for net in nets}) != 1:
+            raise ValueError("batched instances must share one network (name) and dtype")
         self.nets = nets
-        self.layout = netmod.make_layout(nets, method, k_bound)
-        built = [netmod.build(net, self.layout, threads=threads) for net in nets]
-        self.params = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[b[0] for b in built])
-        self._initial = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[b[1] for b in built])
-        self._initial = self._initial._replace(t=built[0][1].t)
-        self.cache_dir = cache_dir
-        self._copy = _Copier(self._initial)
-        self.state = self._copy(self._initial)
         self.dtype = np.dtype(nets[0].dtype)
+        self.cache_dir = cache_dir
         self._programs: dict[int, jax.stages.Compiled] = {}
+        with precision(self.dtype):
+            self.layout = netmod.make_layout(nets, method, k_bound)
+            built = [netmod.build(net, self.layout, threads=threads) for net in nets]
+            stack = functools.partial(jax.tree_util.tree_map, lambda *xs: jnp.stack(xs))
+            self.params = stack(*[b[0] for b in built])
+            self._initial = stack(*[b[1] for b in built])._replace(t=built[0][1].t)
+            self.state = copy_tree(self._initial)
 
     @property
     def batch(self) -> int:
         return len(self.nets)
 
     def reset(self) -> None:
-        self.state = self._copy(self._initial)
+        with precision(self.dtype):
+            self.state = copy_tree(self._initial)
 
     def compile(self, k: int) -> CompileRecord:
         """Compile (or load) the batched program for chunks of ``k`` steps."""
-        use_cache_dir(self.cache_dir)
-        if self.cache_dir is not None:
-            jax.clear_caches()
         spikes = jax.ShapeDtypeStruct((self.batch, k, self.layout.n_inputs), jnp.bool_)
         modulator = jax.ShapeDtypeStruct((self.batch,), self.dtype)
-        with _count_cache_events() as events:
-            start = time.perf_counter()
-            self._programs[k] = batched_chunk_fn.lower(self.params, self.state, spikes,
-                                                       modulator).compile()
-            seconds = time.perf_counter() - start
-        hit = None if self.cache_dir is None else (events["hits"] > 0 and events["misses"] == 0)
-        return CompileRecord(seconds=seconds, cache_hit=hit)
+        with precision(self.dtype):
+            self._programs[k], record = _compile(
+                lambda: batched_chunk_fn.lower(self.params, self.state, spikes, modulator),
+                self.cache_dir)
+        return record
 
     def run_chunk(self, spikes: np.ndarray, modulator: np.ndarray | None = None) -> np.ndarray:
         """``spikes`` ``(B, k, n_inputs)``; returns int64 counts ``(B, n_populations)``."""
@@ -309,5 +326,6 @@ class BatchedSimulator:
         k = spikes.shape[1]
         if k not in self._programs:
             self.compile(k)
-        self.state, out = self._programs[k](self.params, self.state, spikes, mod)
-        return np.asarray(out.counts).astype(np.int64)
+        with precision(self.dtype):
+            self.state, out = self._programs[k](self.params, self.state, spikes, mod)
+            return np.asarray(out.counts).astype(np.int64)

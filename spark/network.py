@@ -1,6 +1,7 @@
 """A whole network as one pytree, its state, and the pure step / chunk functions.
 
-Step order (pinned by :mod:`adapters.spec.model`, Brian2's default schedule), for step t:
+Step order (Brian2's default schedule, the order the benchmark's specification pins), for
+step t:
 
 1. state update of every neuron with synaptic currents from *before* this step's
    deliveries; refractory neurons (``t - lastspike < R``) keep ``v``; ``g`` decays exactly;
@@ -14,7 +15,7 @@ Step order (pinned by :mod:`adapters.spec.model`, Brian2's default schedule), fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
@@ -22,13 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from adapters.spec.materialise import MaterialisedNetwork
-from adapters.spec.model import Exponential, reset_of
-
 from . import connectivity as conn
 from . import native
-from .neurons import ALIFCells, AbstractCells, LIFCells, aux_name, make_cells
+from .definition import NetworkDef
+from .neurons import ALIFCells, AbstractCells, LIFCells
 from .plasticity import PlasticRecord, PlasticState, PlasticSynapses, build_plastic
+from .pytree import static
 
 Array = jax.Array
 NEVER = -(2**30)
@@ -54,10 +54,6 @@ class ChunkOutput(NamedTuple):
     counts: Array  # int32 (n_populations,), spikes of the chunk per population
     trace: Array | None  # (N,) exponential readout trace at the chunk's end
     spikes: Array | None  # bool (k, N) per-step spikes, only when recording
-
-
-def _static(default=None) -> dict:
-    return field(default=default, metadata=dict(static=True))
 
 
 @jax.tree_util.register_dataclass
@@ -110,13 +106,13 @@ class Network:
     plastic: PlasticSynapses | None
     readout_decay: Array | None
     fused: FusedLIF | None
-    n_neurons: int = _static()
-    n_inputs: int = _static()
-    n_cols: int = _static()
-    ring: int = _static()
-    dt: float = _static()
-    population_bounds: tuple[tuple[int, int], ...] = _static()
-    threads: int = _static(default=1)  # native chunk kernel: threads over batched instances
+    n_neurons: int = static()
+    n_inputs: int = static()
+    n_cols: int = static()
+    ring: int = static()
+    dt: float = static()
+    population_bounds: tuple[tuple[int, int], ...] = static()
+    threads: int = static(default=1)  # native chunk kernel: threads over batched instances
 
 
 @dataclass(frozen=True)
@@ -139,25 +135,29 @@ class Layout:
         return self.n_neurons + self.n_inputs
 
 
-def synapse_tables(net: MaterialisedNetwork) -> tuple[conn.SynapseTable, list[PlasticRecord]]:
+RECEPTOR_BLOCK = {"delta": 0, "exponential": 1}
+"""Which block of target columns a receptor adds to: ``v`` (columns ``0..N-1``) or ``g``
+(columns ``N..2N-1``)."""
+
+
+def synapse_tables(net: NetworkDef) -> tuple[conn.SynapseTable, list[PlasticRecord]]:
     """Static synapses in global numbering, sorted stably by presynaptic row (so rows keep
-    projection order, then ascending target), and the plastic projections apart."""
+    synapse-list order, then ascending target), and the plastic synapse lists apart."""
     n = net.n_neurons
-    offsets = {p.name: p.offset for p in net.populations}
     parts: list[tuple[np.ndarray, ...]] = []
     plastic: list[PlasticRecord] = []
-    for proj in net.projections:
-        spec = proj.spec
-        src = n if spec.source == net.spec.input.name else offsets[spec.source]
-        pre = proj.pre.astype(np.int64) + src
-        post = proj.post.astype(np.int64) + offsets[spec.target]
-        col = post + (n if isinstance(spec.synapse, Exponential) else 0)
-        delay = proj.delay_steps.astype(np.int64)
-        if spec.plasticity is not None:
-            plastic.append(PlasticRecord(rule=spec.plasticity, pre=pre, col=col, post=post,
-                                         delay=delay, weight=proj.weight))
+    for syn in net.synapses:
+        src = n if syn.source == net.input_name else net.offsets[syn.source]
+        pre = np.asarray(syn.pre).astype(np.int64) + src
+        post = np.asarray(syn.post).astype(np.int64) + net.offsets[syn.target]
+        col = post + n * RECEPTOR_BLOCK[syn.receptor]
+        delay = np.asarray(syn.delay_steps).astype(np.int64)
+        weight = np.asarray(syn.weight, dtype=np.float64)
+        if syn.plasticity is not None:
+            plastic.append(PlasticRecord(rule=syn.plasticity, pre=pre, col=col, post=post,
+                                         delay=delay, weight=weight))
         else:
-            parts.append((pre, col, delay, proj.weight.astype(np.float64)))
+            parts.append((pre, col, delay, weight))
     if parts:
         pre, col, delay, weight = (np.concatenate(a) for a in zip(*parts))
     else:
@@ -168,20 +168,19 @@ def synapse_tables(net: MaterialisedNetwork) -> tuple[conn.SynapseTable, list[Pl
                              weight=weight[order]), plastic
 
 
-def n_columns(net: MaterialisedNetwork) -> int:
-    has_exp = any(isinstance(p.spec.synapse, Exponential) for p in net.projections)
-    return net.n_neurons * (2 if has_exp else 1)
+def n_columns(net: NetworkDef) -> int:
+    return net.n_neurons * (2 if net.has_exponential else 1)
 
 
-def make_layout(nets: list[MaterialisedNetwork], method: str = "auto", k: int | None = None,
+def make_layout(nets: list[NetworkDef], method: str = "auto", k: int | None = None,
                 ) -> Layout:
-    """One layout covering every instance in ``nets`` (same spec, any seeds). ``"native"``
+    """One layout covering every instance in ``nets`` (same structure, any seeds). ``"native"``
     falls back to ``"auto"`` (with a one-line notice) when the kernels cannot be built."""
     if method == "native" and not native.available():
         native.notice_fallback()
         method = "auto"
     first = nets[0]
-    n, n_in = first.n_neurons, first.spec.input.size
+    n, n_in = first.n_neurons, first.n_inputs
     n_pre = n + n_in
     n_cols = n_columns(first)
     ring = max(net.max_delay_steps for net in nets) + 1
@@ -200,55 +199,34 @@ def make_layout(nets: list[MaterialisedNetwork], method: str = "auto", k: int | 
                   nnz=max(t.size for t, _ in tables))
 
 
-def _segments(net: MaterialisedNetwork) -> list[list[int]]:
-    """Maximal runs of consecutive populations with the same model kind."""
-    runs: list[list[int]] = []
-    for i, pop in enumerate(net.populations):
-        if runs and net.populations[runs[-1][0]].spec.model.kind == pop.spec.model.kind:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    return runs
-
-
-def _tau_syn(net: MaterialisedNetwork) -> dict[str, float]:
-    """The one exponential-synapse time constant of each population that has one."""
-    taus: dict[str, float] = {}
-    for proj in net.projections:
-        syn = proj.spec.synapse
-        if isinstance(syn, Exponential):
-            known = taus.setdefault(proj.spec.target, syn.tau_syn)
-            if known != syn.tau_syn:
-                raise ValueError(
-                    f"population {proj.spec.target!r} receives exponential synapses with "
-                    f"tau_syn {known} and {syn.tau_syn}; the spec allows one g per population")
-    return taus
-
-
-def build(net: MaterialisedNetwork, layout: Layout | None = None, *,
+def build(net: NetworkDef, layout: Layout | None = None, *,
           readout_tau: float | None = None, threads: int = 1) -> tuple[Network, NetworkState]:
-    """Parameters and initial state of one instance (arrays in the spec's dtype).
-    ``threads``: how many threads the native chunk kernel spreads batched instances over."""
+    """Parameters and initial state of one instance (arrays in the network's dtype; a
+    float64 network must be built and run under ``jax.enable_x64(True)``, which
+    :class:`spark.Simulator` does for you). ``threads``: how many threads the native chunk
+    kernel spreads batched instances over."""
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     layout = make_layout([net]) if layout is None else layout
     dtype = np.dtype(net.dtype)
     if dtype == np.float64 and not jax.config.jax_enable_x64:
-        raise RuntimeError("float64 needs jax_enable_x64 (spark enables it at import)")
+        raise RuntimeError("a float64 network needs 64-bit JAX: build it inside "
+                           "`with jax.enable_x64(True):` (spark.Simulator does)")
     dt = net.dt
-    taus = _tau_syn(net)
     cells = []
-    for run in _segments(net):
+    for run in net.segments:
         pops = [net.populations[i] for i in run]
-        cells.append(make_cells([p.spec.model for p in pops], [p.size for p in pops],
-                                pops[0].offset, dt, [taus.get(p.name) for p in pops], dtype))
+        model_type = type(pops[0].model)
+        cells.append(model_type.segment_cells([p.model for p in pops], [p.size for p in pops],
+                                              net.offsets[pops[0].name], dt,
+                                              [p.tau_syn for p in pops], dtype))
 
     def per_neuron(fn) -> np.ndarray:
         return np.concatenate([np.full(p.size, fn(p)) for p in net.populations])
 
-    v_reset = per_neuron(lambda p: reset_of(p.spec.model)).astype(dtype)
-    ref_steps = per_neuron(lambda p: int(round(p.spec.model.t_ref / dt))).astype(np.int32)
-    g_decay = per_neuron(lambda p: np.exp(-dt / taus[p.name]) if p.name in taus else 0.0)
+    v_reset = per_neuron(lambda p: p.model.reset_value).astype(dtype)
+    ref_steps = per_neuron(lambda p: p.refractory_steps).astype(np.int32)
+    g_decay = per_neuron(lambda p: 0.0 if p.tau_syn is None else np.exp(-dt / p.tau_syn))
     table, plastic_records = synapse_tables(net)
     n_pre = layout.n_pre
     if layout.method == "event":
@@ -268,7 +246,7 @@ def build(net: MaterialisedNetwork, layout: Layout | None = None, *,
     readout_decay = None
     if readout_tau is not None:
         readout_decay = jnp.asarray(np.asarray(np.exp(-dt / readout_tau), dtype=dtype))
-    bounds = tuple((p.offset, p.offset + p.size) for p in net.populations)
+    bounds = net.bounds()
     fused = None
     if layout.method == "native" and not layout.plastic_size:
         fused = fuse_cells(tuple(cells), bounds, v_reset, ref_steps, g_decay.astype(dtype))
@@ -282,19 +260,22 @@ def build(net: MaterialisedNetwork, layout: Layout | None = None, *,
     return params, initial_state(net, params)
 
 
-def initial_state(net: MaterialisedNetwork, params: Network) -> NetworkState:
-    """The materialised initial state, t = 0, empty queues."""
+def initial_state(net: NetworkDef, params: Network) -> NetworkState:
+    """The given initial state, t = 0, empty queues. ``aux`` holds each model's second
+    state variable (zeros for LIF)."""
     dtype = np.dtype(net.dtype)
-    v = np.concatenate([p.initial["v"] for p in net.populations]).astype(dtype)
+    v = np.concatenate([np.asarray(p.initial["v"], np.float64) for p in net.populations])
     aux = np.concatenate([
-        p.initial[name] if (name := aux_name(p.spec.model)) else np.zeros(p.size)
-        for p in net.populations]).astype(dtype)
+        np.asarray(p.initial[p.model.state_variables[1]], np.float64)
+        if len(p.model.state_variables) > 1 else np.zeros(p.size)
+        for p in net.populations])
     n = params.n_neurons
     history = None
     if params.plastic is not None:
         history = jnp.zeros((params.ring, n + params.n_inputs), bool)
     return NetworkState(
-        t=jnp.asarray(0, jnp.int32), v=jnp.asarray(v), g=jnp.zeros(n, dtype), aux=jnp.asarray(aux),
+        t=jnp.asarray(0, jnp.int32), v=jnp.asarray(v.astype(dtype)), g=jnp.zeros(n, dtype),
+        aux=jnp.asarray(aux.astype(dtype)),
         lastspike=jnp.full(n, NEVER, jnp.int32),
         buffer=jnp.zeros(params.ring * params.n_cols, dtype), history=history,
         plastic=None if params.plastic is None else params.plastic.init(),

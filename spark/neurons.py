@@ -6,22 +6,21 @@ state vectors ``v`` (membrane), ``g`` (exponential synaptic current) and ``aux``
 model's second variable: ALIF ``theta``, AdEx ``w``, Izhikevich ``u``; zeros for LIF), so a
 network's state is a handful of flat arrays whatever the mix of models.
 
-The discrete updates are exactly those pinned in :mod:`adapters.spec.model`: exact
-propagators for LIF/ALIF, one forward-Euler step with old-state right-hand sides for AdEx
-and Izhikevich. Refractory masking, deliveries and the reset value ``v_reset`` are applied
-by the network step (:mod:`spark.network`), not here.
+The discrete updates are those documented in :mod:`spark.models` (which builds these
+cells): exact propagators for LIF/ALIF, one forward-Euler step with old-state right-hand
+sides for AdEx and Izhikevich. Refractory masking, deliveries and the reset value are
+applied by the network step (:mod:`spark.network`), not here.
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from adapters.spec.model import ALIF, LIF, AdEx, Izhikevich, NeuronModel
+from .pytree import static
 
 Array = jax.Array
 
@@ -45,10 +44,6 @@ class AbstractCells(abc.ABC):
         """Jump of ``aux`` at a spike (``v`` is reset by the network)."""
 
 
-def _static() -> dict:
-    return field(metadata=dict(static=True))
-
-
 def _exact_membrane(cells: "LIFCells | ALIFCells", v: Array, g: Array) -> Array:
     """The pinned exact LIF update shared by LIF and ALIF (same operation order, so the
     same roundings): ``v_inf + (v - v_inf) * decay [+ g * syn_coef]``."""
@@ -68,9 +63,9 @@ class LIFCells(AbstractCells):
     v_inf: Array
     syn_coef: Array
     v_thresh: Array
-    start: int = _static()
-    stop: int = _static()
-    has_syn: bool = _static()
+    start: int = static()
+    stop: int = static()
+    has_syn: bool = static()
 
     def integrate(self, v, g, aux):
         return _exact_membrane(self, v, g), aux
@@ -94,9 +89,9 @@ class ALIFCells(AbstractCells):
     v_thresh: Array
     theta_decay: Array
     beta: Array
-    start: int = _static()
-    stop: int = _static()
-    has_syn: bool = _static()
+    start: int = static()
+    stop: int = static()
+    has_syn: bool = static()
 
     def integrate(self, v, g, aux):
         return _exact_membrane(self, v, g), aux * self.theta_decay
@@ -123,8 +118,8 @@ class AdExCells(AbstractCells):
     a: Array
     b: Array
     v_peak: Array
-    start: int = _static()
-    stop: int = _static()
+    start: int = static()
+    stop: int = static()
 
     def integrate(self, v, g, aux):
         w = aux
@@ -151,8 +146,8 @@ class IzhikevichCells(AbstractCells):
     d: Array
     i_offset: Array
     v_peak: Array
-    start: int = _static()
-    stop: int = _static()
+    start: int = static()
+    stop: int = static()
 
     def integrate(self, v, g, aux):
         u = aux
@@ -165,66 +160,3 @@ class IzhikevichCells(AbstractCells):
 
     def on_spike(self, aux, spiked):
         return jnp.where(spiked, aux + self.d, aux)
-
-
-def _col(models: list[NeuronModel], sizes: list[int], values) -> np.ndarray:
-    """Per-neuron float64 array from one value per population."""
-    return np.concatenate([np.full(n, float(values(m))) for m, n in zip(models, sizes)])
-
-
-def make_cells(models: list[NeuronModel], sizes: list[int], start: int, dt: float,
-               tau_syn: list[float | None], dtype: np.dtype) -> AbstractCells:
-    """Cells for consecutive populations of one model kind, parameters computed in float64
-    on the host and cast once to ``dtype`` (round to nearest).
-
-    ``tau_syn`` is the exponential-synapse time constant per population (None: no such
-    input)."""
-    stop = start + sum(sizes)
-    kind = models[0].kind
-
-    def col(fn) -> Array:
-        return jnp.asarray(_col(models, sizes, fn).astype(dtype))
-
-    dt_arr = jnp.asarray(np.asarray(dt, dtype=dtype))
-    if isinstance(models[0], (LIF, ALIF)):
-        coefs = []
-        for m, ts in zip(models, tau_syn):
-            if ts is None:
-                coefs.append(0.0)
-            elif ts == m.tau_m:
-                raise ValueError(
-                    f"exponential synapse with tau_syn == tau_m ({ts} ms) has no exact "
-                    "propagator of the pinned form; choose a different tau_syn")
-            else:
-                coefs.append(ts / (ts - m.tau_m) * (np.exp(-dt / ts) - np.exp(-dt / m.tau_m)))
-        syn = jnp.asarray(np.concatenate([np.full(n, c) for c, n in zip(coefs, sizes)]).astype(dtype))
-        common = dict(decay=col(lambda m: np.exp(-dt / m.tau_m)),
-                      v_inf=col(lambda m: m.v_rest + m.i_offset), syn_coef=syn,
-                      v_thresh=col(lambda m: m.v_thresh), start=start, stop=stop,
-                      has_syn=any(ts is not None for ts in tau_syn))
-        if kind == LIF.kind:
-            return LIFCells(**common)
-        return ALIFCells(**common, theta_decay=col(lambda m: np.exp(-dt / m.tau_adapt)),
-                         beta=col(lambda m: m.beta))
-    if isinstance(models[0], AdEx):
-        return AdExCells(dt=dt_arr, tau_m=col(lambda m: m.tau_m), v_rest=col(lambda m: m.v_rest),
-                         v_t=col(lambda m: m.v_t), delta_t=col(lambda m: m.delta_t),
-                         i_offset=col(lambda m: m.i_offset), tau_w=col(lambda m: m.tau_w),
-                         a=col(lambda m: m.a), b=col(lambda m: m.b),
-                         v_peak=col(lambda m: m.v_peak), start=start, stop=stop)
-    if isinstance(models[0], Izhikevich):
-        return IzhikevichCells(dt=dt_arr, a=col(lambda m: m.a), b=col(lambda m: m.b),
-                               d=col(lambda m: m.d), i_offset=col(lambda m: m.i_offset),
-                               v_peak=col(lambda m: m.v_peak), start=start, stop=stop)
-    raise TypeError(f"unknown neuron model {models[0]!r}")
-
-
-def aux_name(model: NeuronModel) -> str | None:
-    """The state variable stored in ``aux`` for this model (None for LIF)."""
-    if isinstance(model, ALIF):
-        return "theta"
-    if isinstance(model, AdEx):
-        return "w"
-    if isinstance(model, Izhikevich):
-        return "u"
-    return None

@@ -19,14 +19,15 @@ spec leaves a choice, Brian2's canonical STDP example decides):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adapters.spec.model import STDP, RewardModulatedSTDP
+from .models import PlasticityRule
+from .pytree import static
 
 Array = jax.Array
 
@@ -36,10 +37,6 @@ class PlasticState(NamedTuple):
     x_pre: Array
     x_post: Array
     elig: Array
-
-
-def _static() -> dict:
-    return field(metadata=dict(static=True))
 
 
 @jax.tree_util.register_dataclass
@@ -62,8 +59,8 @@ class PlasticSynapses:
     post_decay: Array
     elig_decay: Array
     initial_weight: Array
-    n_cols: int = _static()
-    ring: int = _static()
+    n_cols: int = static()
+    ring: int = static()
 
     def init(self) -> PlasticState:
         zeros = jnp.zeros_like(self.initial_weight)
@@ -103,7 +100,7 @@ class PlasticSynapses:
 class PlasticRecord:
     """Host-side list of the synapses of one plastic projection (global numbering)."""
 
-    rule: STDP | RewardModulatedSTDP
+    rule: PlasticityRule
     pre: np.ndarray
     col: np.ndarray
     post: np.ndarray
@@ -133,23 +130,14 @@ def build_plastic(records: list[PlasticRecord], size: int, n_cols: int, ring: in
         post=cat(lambda r: r.post, 0, np.int32),
         delay=cat(lambda r: r.delay, 1, np.int32),
         valid=cat(lambda r: True, False, np.bool_),
-        reward=cat(lambda r: isinstance(r.rule, RewardModulatedSTDP), False, np.bool_),
+        reward=cat(lambda r: r.rule.modulated, False, np.bool_),
         a_plus=cat(lambda r: r.rule.a_plus, 0.0, dtype),
         a_minus=cat(lambda r: r.rule.a_minus, 0.0, dtype),
         w_min=cat(lambda r: r.rule.w_min, 0.0, dtype),
         w_max=cat(lambda r: r.rule.w_max, 0.0, dtype),
-        lr=cat(lambda r: learning_rate(r.rule), 0.0, dtype),
+        lr=cat(lambda r: r.rule.learning_rate, 0.0, dtype),
         pre_decay=cat(lambda r: decay(r.rule.tau_pre), 0.0, dtype),
         post_decay=cat(lambda r: decay(r.rule.tau_post), 0.0, dtype),
-        elig_decay=cat(lambda r: elig_decay(r.rule, dt), 0.0, dtype),
+        elig_decay=cat(lambda r: r.rule.eligibility_decay(dt), 0.0, dtype),
         initial_weight=cat(lambda r: r.weight, 0.0, dtype),
         n_cols=n_cols, ring=ring)
-
-
-def learning_rate(rule: STDP | RewardModulatedSTDP) -> float:
-    """Learning rate of the three-factor rule (0 for plain STDP, which has none)."""
-    return rule.lr if isinstance(rule, RewardModulatedSTDP) else 0.0
-
-
-def elig_decay(rule: STDP | RewardModulatedSTDP, dt: float) -> float:
-    return float(np.exp(-dt / rule.tau_elig)) if isinstance(rule, RewardModulatedSTDP) else 0.0

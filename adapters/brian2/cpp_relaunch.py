@@ -45,7 +45,7 @@ from ..base import (
 from ..spec.materialise import MaterialisedNetwork
 from .builds import build_dir, build_key, locked
 from .standalone import NET_NAME, Layout, generate_and_compile
-from .translate import SUPPORTED_MODELS, merge_plan
+from .translate import FEATURES, merge_plan
 
 FLAVOUR = "cpp-relaunch"
 NEVER = -1e4  # Brian2's initial lastspike (seconds)
@@ -120,7 +120,7 @@ class Brian2CppRelaunchBackend(Backend):
     """``cpp_standalone`` binary relaunched per chunk with the full state carried."""
 
     name = "brian2-cpp-relaunch"
-    capabilities = Capabilities(closed_loop=True, open_loop=True, neuron_models=SUPPORTED_MODELS)
+    capabilities = Capabilities(closed_loop=True, open_loop=True, **FEATURES)  # one thread: see prepare
 
     def prepare(self, net: MaterialisedNetwork, options: BackendOptions) -> BuildReport:
         check_supported(type(self), net)
@@ -157,10 +157,10 @@ class Brian2CppRelaunchBackend(Backend):
         if saved.get("pathways") != [pw.name for pw in self._plan.pathways] or \
                 set(self._state_files) != {gp.name for gp in self._plan.groups}:
             raise BackendFailed(self.name, "build directory does not match the merge plan", bdir.log)
-        self._sources = {net.spec.input.name: None, **{p.name: None for p in net.populations}}
+        self._sources = {net.input_name: None, **{p.name: None for p in net.populations}}
         self._path_rows = []
         for pw in self._plan.pathways:  # synapse indices per presynaptic neuron, in index order
-            n_src = (net.spec.input.size if pw.source == net.spec.input.name
+            n_src = (net.n_inputs if pw.source == net.input_name
                      else self._plan.group(pw.source).size)
             order = np.argsort(pw.pre, kind="stable")
             starts = np.searchsorted(pw.pre[order], np.arange(n_src + 1))
@@ -207,7 +207,7 @@ class Brian2CppRelaunchBackend(Backend):
     def _source_spikes(self, source: str) -> tuple[np.ndarray, np.ndarray]:
         """Recent spikes of a pathway's source (the input, or a merged group with its
         members' indices shifted to the group), sorted by (step, index)."""
-        if source == self._net.spec.input.name:
+        if source == self._net.input_name:
             parts = [(s, i) for s, i in self._history[source]]
         else:
             parts = [(s, np.asarray(i, np.int64) + start)
@@ -266,7 +266,7 @@ class Brian2CppRelaunchBackend(Backend):
 
     def _read_results(self, in_steps, in_idx, k) -> np.ndarray:
         dt_s = self._layout.dt_s
-        spikes = {self._net.spec.input.name: (in_steps.astype(np.int64) + self._offset, in_idx)}
+        spikes = {self._net.input_name: (in_steps.astype(np.int64) + self._offset, in_idx)}
         for group, files in self._state_files.items():
             st = self._state[group]
             for var in files:

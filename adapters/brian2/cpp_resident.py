@@ -37,7 +37,7 @@ from ..base import (
 from ..spec.materialise import MaterialisedNetwork
 from .builds import build_dir, build_key, locked
 from .standalone import Layout, generate_and_compile
-from .translate import SUPPORTED_MODELS
+from .translate import FEATURES
 
 HELLO = 0x5350524B
 FLAVOUR = "cpp-resident"
@@ -174,8 +174,7 @@ class Brian2CppResidentBackend(_ResidentBinaryBackend):
     """Resident ``cpp_standalone`` binary fed chunk by chunk through a pipe (closed loop)."""
 
     name = "brian2-cpp"
-    capabilities = Capabilities(closed_loop=True, open_loop=True, neuron_models=SUPPORTED_MODELS,
-                                threads=True)
+    capabilities = Capabilities(closed_loop=True, open_loop=True, threads=True, **FEATURES)
 
     def run_chunk(self, chunk: ChunkInput) -> np.ndarray:
         return self._run(chunk.spikes)
@@ -186,8 +185,7 @@ class Brian2CppUninterruptedBackend(_ResidentBinaryBackend):
     (open loop only): the normaliser."""
 
     name = "brian2-cpp-uninterrupted"
-    capabilities = Capabilities(closed_loop=False, open_loop=True, neuron_models=SUPPORTED_MODELS,
-                                threads=True)
+    capabilities = Capabilities(closed_loop=False, open_loop=True, threads=True, **FEATURES)
 
     def run_chunk(self, chunk: ChunkInput) -> np.ndarray:
         raise NotImplementedError(f"{self.name} is open loop only: use run_uninterrupted")

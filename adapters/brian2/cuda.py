@@ -42,29 +42,19 @@ from ..base import (
 )
 from ..spec.materialise import MaterialisedNetwork
 from .builds import build_dir, build_key, locked
-from .translate import SUPPORTED_MODELS
+from ..hardware import gpu_present
+from .translate import FEATURES
 
 INSTALL = "pip install --no-deps brian2cuda==1.0a7 && pip install nvidia-curand"
 FLAVOUR = "cuda"
-
-
-def gpu_present() -> bool:
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return False
-    try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return out.returncode == 0 and "GPU" in out.stdout
 
 
 class Brian2CudaBackend(Backend):
     """brian2cuda: code generation and nvcc compile measured; execution needs a GPU."""
 
     name = "brian2-cuda"
-    capabilities = Capabilities(closed_loop=True, open_loop=True, neuron_models=SUPPORTED_MODELS,
-                                needs_gpu=True)
+    # Open loop only (one generated binary, inputs in advance), and only on a GPU.
+    capabilities = Capabilities(closed_loop=False, open_loop=True, needs_gpu=True, **FEATURES)
 
     def __init__(self) -> None:
         self._reason = "not prepared"

@@ -37,9 +37,9 @@ from ..base import (
 )
 from ..spec.materialise import MaterialisedNetwork
 from .device_context import apply_prefs, base_prefs
-from .translate import SUPPORTED_MODELS, BrianModel, build_model
+from .translate import FEATURES, BrianModel, build_model
 
-CAPS = Capabilities(closed_loop=True, open_loop=True, neuron_models=SUPPORTED_MODELS)
+CAPS = Capabilities(closed_loop=True, open_loop=True, **FEATURES)  # single-threaded
 
 
 def import_brian2(name: str):

@@ -207,7 +207,7 @@ def generate_and_compile(net: MaterialisedNetwork, options: BackendOptions, bdir
         model = build_model(net, host_input_group(src_dir), record=record)
         network = b2.Network(*model.objects(), name=NET_NAME)
         network.run(0 * b2.ms)
-        layout = Layout(n_inputs=net.spec.input.size, readouts=tuple(net.spec.readout_names),
+        layout = Layout(n_inputs=net.n_inputs, readouts=tuple(net.spec.readout_names),
                         recorded=recorded, dt_s=float(model.clock.dt_))
         device.headers.append('"spark_host_io.h"')
         code, info = insert(model, device, layout)

@@ -45,14 +45,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..spec.materialise import MaterialisedNetwork, MaterialisedPopulation
-from ..spec.model import ALIF, LIF, AdEx, Exponential, Izhikevich, reset_of, threshold_of
-
-SUPPORTED_MODELS = frozenset({"lif", "alif", "adex", "izhikevich"})
-
-
-def refractory_steps(t_ref: float, dt: float) -> int:
-    """``t_ref`` as a whole number of steps R (validated upstream to be one)."""
-    return int(round(t_ref / dt))
 
 
 @dataclass(frozen=True)
@@ -70,89 +62,104 @@ class PopulationCode:
     state_variables: tuple[str, ...]
 
 
-def _g_targets(net: MaterialisedNetwork) -> dict[str, float]:
-    """Populations receiving exponential synapses -> their (shared) tau_syn."""
-    taus: dict[str, float] = {}
-    for proj in net.projections:
-        if isinstance(proj.spec.synapse, Exponential):
-            taus.setdefault(proj.spec.target, proj.spec.synapse.tau_syn)
-    return taus
+@dataclass
+class _Code:
+    """The pieces of one population's Brian2 code while they are assembled."""
+
+    lines: list[str]  # update statements (two operands each), results in _sp_<var>
+    eqs: list[str]
+    ns: dict[str, float]  # numbers (cast to the spec's dtype)
+    ns_units: dict[str, float]  # time constants in ms (unit attached at build time)
+    threshold: str = "v > v_th"
+    extra_reset: tuple[str, ...] = ()
 
 
-def population_code(pop: MaterialisedPopulation, dt: float, tau_syn: float | None) -> PopulationCode:
+def _exact_code(m, dt: float, tau_syn: float | None) -> _Code:
+    """LIF/ALIF: ``v' = v_inf + (v - v_inf) * P_m [+ g * P_gm]`` (ALIF: ``theta' = theta * P_a``)."""
+    ns = {"v_inf": m.v_rest + m.i_offset, "P_m": math.exp(-dt / m.tau_m)}
+    lines = ["_sp_a = v - v_inf", "_sp_b = _sp_a * P_m", "_sp_v = v_inf + _sp_b"]
+    if tau_syn is not None:
+        p_g = math.exp(-dt / tau_syn)
+        ns["P_g"] = p_g
+        ns["P_gm"] = tau_syn / (tau_syn - m.tau_m) * (p_g - ns["P_m"])
+        lines = lines[:-1] + ["_sp_c = v_inf + _sp_b", "_sp_d = g * P_gm", "_sp_v = _sp_c + _sp_d"]
+    return _Code(lines=lines, eqs=["dv/dt = (v_inf - v) / tau_m_q : 1 (unless refractory)"],
+                 ns=ns, ns_units={"tau_m_q": m.tau_m})
+
+
+def _alif_code(m, dt: float, tau_syn: float | None) -> _Code:
+    code = _exact_code(m, dt, tau_syn)
+    code.ns.update(P_a=math.exp(-dt / m.tau_adapt), beta=float(m.beta))
+    code.lines.append("_sp_theta = theta * P_a")
+    code.eqs.append("dtheta/dt = -theta / tau_a_q : 1")
+    code.ns_units["tau_a_q"] = m.tau_adapt
+    code.threshold = "v > v_th + theta"
+    code.extra_reset = ("theta = theta + beta",)
+    return code
+
+
+def _adex_code(m, dt: float, tau_syn: float | None) -> _Code:
+    """Forward Euler, every right-hand side at the old state, in the order the formula
+    reads (the order of spark.neurons.AdExCells and of the naive references):
+    dv = (((((v_rest - v) + delta_t*exp((v - v_t)/delta_t)) - w) + i_offset) + g) / tau_m
+    v' = v + dt*dv;  dw = (a*(v - v_rest) - w) / tau_w;  w' = w + dt*dw"""
+    lines = ["_sp_e1 = v - v_t", "_sp_e2 = _sp_e1 / delta_t", "_sp_e3 = exp(_sp_e2)",
+             "_sp_e4 = delta_t * _sp_e3", "_sp_r1 = v_rest - v", "_sp_r2 = _sp_r1 + _sp_e4",
+             "_sp_r3 = _sp_r2 - w", "_sp_r4 = _sp_r3 + i_off"]
+    last = "_sp_r4"
+    if tau_syn is not None:
+        lines.append("_sp_r5 = _sp_r4 + g")
+        last = "_sp_r5"
+    lines += [f"_sp_r6 = {last} / tau_m_n", "_sp_dv = dt_ms * _sp_r6", "_sp_v = v + _sp_dv",
+              "_sp_w1 = v - v_rest", "_sp_w2 = a_w * _sp_w1", "_sp_w3 = _sp_w2 - w",
+              "_sp_w4 = _sp_w3 / tau_w_n", "_sp_dw = dt_ms * _sp_w4", "_sp_w = w + _sp_dw"]
+    return _Code(lines=lines,
+                 eqs=["dv/dt = (v_rest - v) / tau_m_q : 1 (unless refractory)",
+                      "dw/dt = -w / tau_w_q : 1"],
+                 ns=dict(v_rest=m.v_rest, v_t=m.v_t, delta_t=m.delta_t, i_off=m.i_offset,
+                         tau_m_n=m.tau_m, tau_w_n=m.tau_w, dt_ms=dt, a_w=m.a, b_w=m.b),
+                 ns_units={"tau_m_q": m.tau_m, "tau_w_q": m.tau_w},
+                 extra_reset=("w = w + b_w",))
+
+
+def _izhikevich_code(m, dt: float, tau_syn: float | None) -> _Code:
+    """v' = v + dt*(((((((0.04*v)*v) + 5*v) + 140) - u) + i_offset) + g)
+    u' = u + dt*(a*(b*v - u))   (the order the formula reads, as spark.neurons)"""
+    lines = ["_sp_q1 = c004 * v", "_sp_q2 = _sp_q1 * v", "_sp_q3 = c5 * v",
+             "_sp_q4 = _sp_q2 + _sp_q3", "_sp_q5 = _sp_q4 + c140", "_sp_q6 = _sp_q5 - u",
+             "_sp_q7 = _sp_q6 + i_off"]
+    last = "_sp_q7"
+    if tau_syn is not None:
+        lines.append("_sp_q8 = _sp_q7 + g")
+        last = "_sp_q8"
+    lines += [f"_sp_dv = dt_ms * {last}", "_sp_v = v + _sp_dv",
+              "_sp_u1 = b_u * v", "_sp_u2 = _sp_u1 - u", "_sp_u3 = a_u * _sp_u2",
+              "_sp_du = dt_ms * _sp_u3", "_sp_u = u + _sp_du"]
+    return _Code(lines=lines,
+                 eqs=["dv/dt = -v / ms_q : 1 (unless refractory)", "du/dt = -u / ms_q : 1"],
+                 ns=dict(dt_ms=dt, i_off=m.i_offset, a_u=m.a, b_u=m.b, d_u=m.d,
+                         c004=0.04, c5=5.0, c140=140.0),
+                 ns_units={"ms_q": 1.0}, extra_reset=("u = u + d_u",))
+
+
+MODEL_CODE: dict[str, Callable[[object, float, float | None], _Code]] = {
+    "lif": _exact_code, "alif": _alif_code, "adex": _adex_code, "izhikevich": _izhikevich_code,
+}
+"""Spec neuron kind -> its pinned update as Brian2 abstract code (keys: what Brian2 runs)."""
+
+
+def population_code(pop: MaterialisedPopulation, dt: float) -> PopulationCode:
     """The pinned discrete update of ``pop`` as Brian2 abstract code (see module docstring)."""
-    m = pop.spec.model
-    ns: dict[str, float] = {"v_th": float(threshold_of(m)), "v_reset": float(reset_of(m))}
-    has_g = tau_syn is not None
-    lines: list[str] = []
-    eqs: list[str] = []
-    extra_reset: list[str] = []
-    threshold = "v > v_th"
-    if isinstance(m, (LIF, ALIF)):
-        ns["v_inf"] = m.v_rest + m.i_offset
-        ns["P_m"] = math.exp(-dt / m.tau_m)
-        lines += ["_sp_a = v - v_inf", "_sp_b = _sp_a * P_m", "_sp_v = v_inf + _sp_b"]
-        if has_g:
-            if tau_syn == m.tau_m:
-                raise ValueError("exponential synapse needs tau_syn != tau_m")
-            p_g = math.exp(-dt / tau_syn)
-            ns["P_g"] = p_g
-            ns["P_gm"] = tau_syn / (tau_syn - m.tau_m) * (p_g - ns["P_m"])
-            lines = lines[:-1] + ["_sp_c = v_inf + _sp_b", "_sp_d = g * P_gm", "_sp_v = _sp_c + _sp_d"]
-        eqs.append("dv/dt = (v_inf - v) / tau_m_q : 1 (unless refractory)")
-        ns_units = {"tau_m_q": m.tau_m}
-        if isinstance(m, ALIF):
-            ns["P_a"] = math.exp(-dt / m.tau_adapt)
-            ns["beta"] = float(m.beta)
-            lines.append("_sp_theta = theta * P_a")
-            eqs.append("dtheta/dt = -theta / tau_a_q : 1")
-            ns_units["tau_a_q"] = m.tau_adapt
-            threshold = "v > v_th + theta"
-            extra_reset.append("theta = theta + beta")
-    elif isinstance(m, AdEx):
-        # Forward Euler, every right-hand side at the old state, in the order the formula
-        # reads (the order of spark.neurons.AdExCells and of the naive references):
-        # dv = (((((v_rest - v) + delta_t*exp((v - v_t)/delta_t)) - w) + i_offset) + g) / tau_m
-        # v' = v + dt*dv;  dw = (a*(v - v_rest) - w) / tau_w;  w' = w + dt*dw
-        ns.update(v_rest=m.v_rest, v_t=m.v_t, delta_t=m.delta_t, i_off=m.i_offset,
-                  tau_m_n=m.tau_m, tau_w_n=m.tau_w, dt_ms=dt, a_w=m.a, b_w=m.b)
-        lines += ["_sp_e1 = v - v_t", "_sp_e2 = _sp_e1 / delta_t", "_sp_e3 = exp(_sp_e2)",
-                  "_sp_e4 = delta_t * _sp_e3", "_sp_r1 = v_rest - v", "_sp_r2 = _sp_r1 + _sp_e4",
-                  "_sp_r3 = _sp_r2 - w", "_sp_r4 = _sp_r3 + i_off"]
-        last = "_sp_r4"
-        if has_g:
-            lines.append("_sp_r5 = _sp_r4 + g")
-            last = "_sp_r5"
-        lines += [f"_sp_r6 = {last} / tau_m_n", "_sp_dv = dt_ms * _sp_r6", "_sp_v = v + _sp_dv",
-                  "_sp_w1 = v - v_rest", "_sp_w2 = a_w * _sp_w1", "_sp_w3 = _sp_w2 - w",
-                  "_sp_w4 = _sp_w3 / tau_w_n", "_sp_dw = dt_ms * _sp_w4", "_sp_w = w + _sp_dw"]
-        eqs += ["dv/dt = (v_rest - v) / tau_m_q : 1 (unless refractory)",
-                "dw/dt = -w / tau_w_q : 1"]
-        ns_units = {"tau_m_q": m.tau_m, "tau_w_q": m.tau_w}
-        extra_reset.append("w = w + b_w")
-    elif isinstance(m, Izhikevich):
-        # v' = v + dt*(((((((0.04*v)*v) + 5*v) + 140) - u) + i_offset) + g)
-        # u' = u + dt*(a*(b*v - u))   (the order the formula reads, as spark.neurons)
-        ns.update(dt_ms=dt, i_off=m.i_offset, a_u=m.a, b_u=m.b, d_u=m.d,
-                  c004=0.04, c5=5.0, c140=140.0)
-        lines += ["_sp_q1 = c004 * v", "_sp_q2 = _sp_q1 * v", "_sp_q3 = c5 * v",
-                  "_sp_q4 = _sp_q2 + _sp_q3", "_sp_q5 = _sp_q4 + c140", "_sp_q6 = _sp_q5 - u",
-                  "_sp_q7 = _sp_q6 + i_off"]
-        last = "_sp_q7"
-        if has_g:
-            lines.append("_sp_q8 = _sp_q7 + g")
-            last = "_sp_q8"
-        lines += [f"_sp_dv = dt_ms * {last}", "_sp_v = v + _sp_dv",
-                  "_sp_u1 = b_u * v", "_sp_u2 = _sp_u1 - u", "_sp_u3 = a_u * _sp_u2",
-                  "_sp_du = dt_ms * _sp_u3", "_sp_u = u + _sp_du"]
-        eqs += ["dv/dt = -v / ms_q : 1 (unless refractory)", "du/dt = -u / ms_q : 1"]
-        ns_units = {"ms_q": 1.0}
-        extra_reset.append("u = u + d_u")
-    else:  # pragma: no cover - validated by capabilities
-        raise TypeError(f"unsupported neuron model {m!r}")
-    if has_g:
-        if "P_g" not in ns:
-            ns["P_g"] = math.exp(-dt / tau_syn)
+    m = pop.model
+    tau_syn = pop.tau_syn
+    code = MODEL_CODE[m.kind](m, dt, tau_syn)
+    ns: dict[str, float] = {"v_th": float(m.spike_threshold), "v_reset": float(m.reset_potential),
+                            **code.ns}
+    lines = list(code.lines)
+    eqs = list(code.eqs)
+    ns_units = dict(code.ns_units)
+    if tau_syn is not None:
+        ns.setdefault("P_g", math.exp(-dt / tau_syn))
         lines.append("_sp_g = g * P_g")
         eqs.append("dg/dt = -g / tau_g_q : 1")
         ns_units["tau_g_q"] = tau_syn
@@ -162,11 +169,12 @@ def population_code(pop: MaterialisedPopulation, dt: float, tau_syn: float | Non
             lines.append(f"{var} = _sp_{var}")
     namespace = {k: float(v) for k, v in ns.items()}
     namespace.update({k: float(v) for k, v in ns_units.items()})  # ms, unit attached later
+    has_g = tau_syn is not None
     return PopulationCode(
-        equations="\n".join(eqs), update="\n".join(lines), threshold=threshold,
-        reset="\n".join(["v = v_reset", *extra_reset]), namespace=namespace,
-        refractory_steps=refractory_steps(m.t_ref, dt), has_g=has_g,
-        state_variables=tuple(pop.spec.model.state_variables) + (("g",) if has_g else ()))
+        equations="\n".join(eqs), update="\n".join(lines), threshold=code.threshold,
+        reset="\n".join(["v = v_reset", *code.extra_reset]), namespace=namespace,
+        refractory_steps=pop.refractory_steps, has_g=has_g,
+        state_variables=tuple(m.state_variables) + (("g",) if has_g else ()))
 
 
 def _state_updater(code: str) -> Callable:
@@ -180,8 +188,13 @@ def _state_updater(code: str) -> Callable:
 
 
 ON_PRE = {"delta": "v_post += w_syn * int(not_refractory_post)", "exponential": "g_post += w_syn"}
-"""Synaptic weights are ``w_syn`` (not ``w``: Brian2 refuses a synaptic variable named like a
-postsynaptic one, and AdEx has a state variable ``w``)."""
+"""Spec synapse kind -> Brian2 ``on_pre``. Synaptic weights are ``w_syn`` (not ``w``: Brian2
+refuses a synaptic variable named like a postsynaptic one, and AdEx has a state variable
+``w``)."""
+
+FEATURES = dict(neuron_models=frozenset(MODEL_CODE), synapses=frozenset(ON_PRE))
+"""What the Brian2 translation tables express (plasticity: none yet), for every mode's
+:class:`~adapters.base.Capabilities`."""
 
 
 @dataclass(frozen=True)
@@ -244,10 +257,9 @@ def merge_plan(net: MaterialisedNetwork) -> MergePlan:
     gives exactly the objects of a one-to-one translation.
     """
     dt = net.dt
-    taus = _g_targets(net)
     buckets: list[tuple[PopulationCode, list]] = []
     for pop in net.populations:
-        code = population_code(pop, dt, taus.get(pop.name))
+        code = population_code(pop, dt)
         for bcode, members in buckets:
             if bcode == code:
                 members.append(pop)
@@ -264,18 +276,18 @@ def merge_plan(net: MaterialisedNetwork) -> MergePlan:
             slot[pop.name] = (name, start, start + pop.size)
             start += pop.size
         groups.append(GroupPlan(name=name, code=code, members=tuple(members)))
-    in_name = net.spec.input.name
+    in_name = net.input_name
     keyed: dict[tuple, list] = {}
     for proj in net.projections:
-        src = in_name if proj.spec.source == in_name else slot[proj.spec.source][0]
-        keyed.setdefault((src, slot[proj.spec.target][0], proj.spec.synapse.kind), []).append(proj)
+        src = in_name if proj.from_input else slot[proj.spec.source][0]
+        keyed.setdefault((src, slot[proj.spec.target][0], proj.receptor), []).append(proj)
     pathways = []
     for (src, tgt, kind), projs in keyed.items():
         if len(projs) == 1:
             name = f"syn_{projs[0].name}"
         else:
             name = _unique(f"syn_{projs[0].name}_m{len(projs)}", taken)
-        pre = np.concatenate([p.pre.astype(np.int64) + (0 if src == in_name else slot[p.spec.source][1])
+        pre = np.concatenate([p.pre.astype(np.int64) + (0 if p.from_input else slot[p.spec.source][1])
                               for p in projs])
         post = np.concatenate([p.post.astype(np.int64) + slot[p.spec.target][1] for p in projs])
         weight = np.concatenate([np.asarray(p.weight, dtype=np.float64) for p in projs])
@@ -362,10 +374,10 @@ def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], ob
         groups[gp.name] = group
         for name, start, stop in gp.members:
             views[name] = group if len(gp.members) == 1 else group[start:stop]
-    input_group = make_input(net.spec.input.size, clock)
+    input_group = make_input(net.n_inputs, clock)
     synapses = {}
     for pw in plan.pathways:
-        src = input_group if pw.source == net.spec.input.name else groups[pw.source]
+        src = input_group if pw.source == net.input_name else groups[pw.source]
         syn = b2.Synapses(src, groups[pw.target], "w_syn : 1", on_pre=ON_PRE[pw.kind],
                           clock=clock, name=pw.name)
         if pw.pre.size:

@@ -19,33 +19,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import (
-    AllToAll,
-    Constant,
-    Distribution,
-    Explicit,
-    FixedInDegree,
-    FixedProbability,
-    Izhikevich,
-    NetworkSpec,
-    Normal,
-    OneToOne,
-    Population,
-    Projection,
-    Uniform,
-)
+from .model import NetworkSpec, Population, Projection
 
 _CONNECTIVITY, _WEIGHTS, _DELAYS, _INITIAL = 1, 2, 3, 4
 
 
 @dataclass(frozen=True, eq=False)
 class MaterialisedPopulation:
-    """A population with its initial state. ``offset`` is its first index in the global
-    neuron numbering (populations concatenated in declaration order, input excluded)."""
+    """A population with its initial state and the discrete facts every backend reads.
+
+    ``offset`` is its first index in the global neuron numbering (populations concatenated
+    in declaration order, input excluded); ``refractory_steps`` is ``t_ref`` in whole
+    steps (validated to be one); ``tau_syn`` the time constant of its exponential
+    receptor (None when no exponential projection targets it; validation allows one)."""
 
     spec: Population
     offset: int
     initial: dict[str, np.ndarray]  # state variable -> float64 array of shape (size,)
+    refractory_steps: int
+    tau_syn: float | None
 
     @property
     def name(self) -> str:
@@ -55,16 +47,28 @@ class MaterialisedPopulation:
     def size(self) -> int:
         return self.spec.size
 
+    @property
+    def model(self):
+        """The spec's neuron model (see :data:`adapters.spec.model.NeuronModel`)."""
+        return self.spec.model
+
+    @property
+    def stop(self) -> int:
+        return self.offset + self.size
+
 
 @dataclass(frozen=True, eq=False)
 class MaterialisedProjection:
-    """Explicit synapses: ``pre``/``post`` are indices local to source/target population."""
+    """Explicit synapses: ``pre``/``post`` are indices local to source/target population;
+    ``delay_steps`` are ``max(1, rint(delay / dt))``; ``from_input`` says whether the
+    source is the input population."""
 
     spec: Projection
     pre: np.ndarray  # int32
     post: np.ndarray  # int32
     weight: np.ndarray  # float64
     delay_steps: np.ndarray  # int32, >= 1
+    from_input: bool
 
     @property
     def name(self) -> str:
@@ -73,6 +77,11 @@ class MaterialisedProjection:
     @property
     def n_synapses(self) -> int:
         return int(self.pre.size)
+
+    @property
+    def receptor(self) -> str:
+        """``"delta"`` or ``"exponential"``: which target variable a delivery adds to."""
+        return self.spec.synapse.kind
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,8 +114,29 @@ class MaterialisedNetwork:
         return sum(p.n_synapses for p in self.projections)
 
     @property
+    def n_inputs(self) -> int:
+        return self.spec.input.size
+
+    @property
+    def input_name(self) -> str:
+        return self.spec.input.name
+
+    @property
     def max_delay_steps(self) -> int:
+        """The longest delay of any synapse, in steps (1 without synapses)."""
         return max((int(p.delay_steps.max()) for p in self.projections if p.n_synapses), default=1)
+
+    @property
+    def segments(self) -> tuple[tuple[int, ...], ...]:
+        """Maximal runs of consecutive populations (their positions) with one model kind:
+        what an engine can update as one vectorised block."""
+        runs: list[list[int]] = []
+        for i, pop in enumerate(self.populations):
+            if runs and self.populations[runs[-1][0]].model.kind == pop.model.kind:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        return tuple(tuple(r) for r in runs)
 
     def population(self, name: str) -> MaterialisedPopulation:
         for pop in self.populations:
@@ -135,99 +165,33 @@ class MaterialisedNetwork:
         """The same instance with another precision (arrays shared, spec updated)."""
         from dataclasses import replace
 
-        spec = replace(self.spec, simulation=replace(self.spec.simulation, dtype=dtype))
-        return replace(self, spec=spec)
+        return replace(self, spec=self.spec.overridden(dtype=dtype))
 
 
 def _rng(instance_seed: int, stream: int, index: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([instance_seed, stream, index])))
 
 
-def draw(dist: Distribution, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` float64 draws from ``dist`` (a constant draws no random numbers)."""
-    if isinstance(dist, Constant):
-        return np.full(n, float(dist.value))
-    if isinstance(dist, Uniform):
-        return rng.uniform(dist.low, dist.high, size=n)
-    if isinstance(dist, Normal):
-        return rng.normal(dist.mean, dist.std, size=n)
-    raise TypeError(f"unknown distribution {dist!r}")
-
-
-def connect(proj: Projection, n_pre: int, n_post: int, same_population: bool,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(pre, post) int32 arrays sorted by (pre, post) for the projection's connector."""
-    c = proj.connector
-    no_self = same_population and not allows_self(c)
-    if isinstance(c, FixedProbability):
-        # Bernoulli draws row by row in blocks (memory stays bounded; the stream is the
-        # same as one big draw because numpy fills arrays sequentially).
-        rows_per_block = max(1, 4_000_000 // max(n_post, 1))
-        pre_parts, post_parts = [], []
-        for start in range(0, n_pre, rows_per_block):
-            stop = min(n_pre, start + rows_per_block)
-            hit = rng.random((stop - start, n_post)) < c.p
-            if no_self:
-                rows = np.arange(start, stop)
-                hit[rows - start, rows] = False
-            i, j = np.nonzero(hit)
-            pre_parts.append((i + start).astype(np.int32))
-            post_parts.append(j.astype(np.int32))
-        pre = np.concatenate(pre_parts) if pre_parts else np.zeros(0, np.int32)
-        post = np.concatenate(post_parts) if post_parts else np.zeros(0, np.int32)
-    elif isinstance(c, FixedInDegree):
-        pre_parts, post_parts = [], []
-        for j in range(n_post):
-            if no_self:
-                candidates = np.delete(np.arange(n_pre), j)
-            else:
-                candidates = np.arange(n_pre)
-            sources = np.sort(rng.choice(candidates, size=c.n, replace=False))
-            pre_parts.append(sources.astype(np.int32))
-            post_parts.append(np.full(c.n, j, dtype=np.int32))
-        pre = np.concatenate(pre_parts) if pre_parts else np.zeros(0, np.int32)
-        post = np.concatenate(post_parts) if post_parts else np.zeros(0, np.int32)
-    elif isinstance(c, OneToOne):
-        pre = np.arange(n_pre, dtype=np.int32)
-        post = pre.copy()
-    elif isinstance(c, AllToAll):
-        pre, post = (a.ravel().astype(np.int32) for a in np.meshgrid(
-            np.arange(n_pre), np.arange(n_post), indexing="ij"))
-        if no_self:
-            keep = pre != post
-            pre, post = pre[keep], post[keep]
-    elif isinstance(c, Explicit):
-        pre = np.asarray(c.pre, dtype=np.int32)
-        post = np.asarray(c.post, dtype=np.int32)
-    else:
-        raise TypeError(f"unknown connector {c!r}")
-    order = np.lexsort((post, pre))
-    return pre[order], post[order]
-
-
-def allows_self(connector: object) -> bool:
-    """Whether a connector permits i -> i inside one population (one-to-one and explicit
-    lists say so by construction)."""
-    if isinstance(connector, (FixedProbability, FixedInDegree, AllToAll)):
-        return connector.allow_self
-    return True
-
-
 def initial_state(pop: Population, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Initial arrays for every state variable of the population's model."""
-    model = pop.model
+    """Initial arrays for every state variable of the population's model, in the model's
+    order (a variable the spec leaves out takes the model's default)."""
     state: dict[str, np.ndarray] = {}
-    for var in model.state_variables:
+    for var in pop.model.state_variables:
         if var in pop.initial:
-            state[var] = draw(pop.initial[var], pop.size, rng)
-        elif var == "v":
-            rest = model.c if isinstance(model, Izhikevich) else model.v_rest
-            state[var] = np.full(pop.size, float(rest))
-        elif var == "u" and isinstance(model, Izhikevich):
-            state[var] = model.b * state["v"]
+            state[var] = pop.initial[var].draw(pop.size, rng)
         else:
-            state[var] = np.zeros(pop.size)
+            state[var] = pop.model.default_initial(var, state, pop.size)
     return state
+
+
+def _receptors(spec: NetworkSpec) -> dict[str, float]:
+    """Target population -> its exponential receptor's tau_syn (validation made it one)."""
+    taus: dict[str, float] = {}
+    for proj in spec.projections:
+        tau = proj.synapse.time_constant
+        if tau is not None:
+            taus.setdefault(proj.target, tau)
+    return taus
 
 
 def materialise(spec: NetworkSpec, instance_seed: int | None = None) -> MaterialisedNetwork:
@@ -237,22 +201,24 @@ def materialise(spec: NetworkSpec, instance_seed: int | None = None) -> Material
     (see :func:`adapters.spec.validate.validate`)."""
     seed = spec.simulation.seed if instance_seed is None else int(instance_seed)
     dt = spec.simulation.dt
+    receptors = _receptors(spec)
     pops = []
     offset = 0
     for index, pop in enumerate(spec.populations):
-        pops.append(MaterialisedPopulation(spec=pop, offset=offset,
-                                           initial=initial_state(pop, _rng(seed, _INITIAL, index))))
+        pops.append(MaterialisedPopulation(
+            spec=pop, offset=offset, initial=initial_state(pop, _rng(seed, _INITIAL, index)),
+            refractory_steps=int(round(pop.model.t_ref / dt)), tau_syn=receptors.get(pop.name)))
         offset += pop.size
     projs = []
     for index, proj in enumerate(spec.projections):
-        n_pre = spec.size_of(proj.source)
-        n_post = spec.size_of(proj.target)
-        pre, post = connect(proj, n_pre, n_post, proj.source == proj.target,
-                            _rng(seed, _CONNECTIVITY, index))
-        weight = draw(proj.weight, pre.size, _rng(seed, _WEIGHTS, index))
-        delay_ms = draw(proj.delay, pre.size, _rng(seed, _DELAYS, index))
+        pre, post = proj.connector.connect(spec.size_of(proj.source), spec.size_of(proj.target),
+                                           proj.source == proj.target,
+                                           _rng(seed, _CONNECTIVITY, index))
+        weight = proj.weight.draw(pre.size, _rng(seed, _WEIGHTS, index))
+        delay_ms = proj.delay.draw(pre.size, _rng(seed, _DELAYS, index))
         delay_steps = np.maximum(1, np.rint(delay_ms / dt)).astype(np.int32)
         projs.append(MaterialisedProjection(spec=proj, pre=pre, post=post, weight=weight,
-                                            delay_steps=delay_steps))
+                                            delay_steps=delay_steps,
+                                            from_input=proj.source == spec.input.name))
     return MaterialisedNetwork(spec=spec, instance_seed=seed, populations=tuple(pops),
                                projections=tuple(projs))

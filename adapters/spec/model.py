@@ -48,8 +48,13 @@ random numbers of their own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:  # only for annotations: validation calls back into the checker
+    from .validate import Check
 
 FORMAT_VERSION = 1
 """Written into every spec file and checked on read."""
@@ -70,6 +75,20 @@ class Constant:
     kind: ClassVar[str] = "constant"
     value: float
 
+    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` float64 draws (a constant consumes no random numbers)."""
+        return np.full(n, float(self.value))
+
+    def short(self) -> str:
+        """A compact label for summaries: ``2.5``, ``uniform(1,2)``."""
+        return f"{self.value:g}"
+
+    def check(self, check: Check, path: str) -> None:
+        pass
+
+    def check_delay(self, check: Check, path: str) -> None:
+        check.whole_steps(path, self.value, minimum=1)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Uniform:
@@ -79,6 +98,21 @@ class Uniform:
     low: float
     high: float
 
+    def short(self) -> str:
+        return f"{self.kind}(" + ",".join(f"{v:g}" for v in (self.low, self.high)) + ")"
+
+    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.uniform(self.low, self.high, size=n)
+
+    def check(self, check: Check, path: str) -> None:
+        if not self.high >= self.low:
+            check.fail(f"{path}.high", self.high, f">= low ({self.low})")
+
+    def check_delay(self, check: Check, path: str) -> None:
+        if self.low < check.dt * (1 - check.step_tolerance):
+            check.fail(f"{path}.low", self.low,
+                       f">= dt ({check.dt} ms): delays are at least one step")
+
 
 @dataclass(frozen=True, kw_only=True)
 class Normal:
@@ -87,6 +121,21 @@ class Normal:
     kind: ClassVar[str] = "normal"
     mean: float
     std: float
+
+    def short(self) -> str:
+        return f"{self.kind}(" + ",".join(f"{v:g}" for v in (self.mean, self.std)) + ")"
+
+    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.normal(self.mean, self.std, size=n)
+
+    def check(self, check: Check, path: str) -> None:
+        if self.std < 0:
+            check.fail(f"{path}.std", self.std, "a standard deviation >= 0")
+
+    def check_delay(self, check: Check, path: str) -> None:
+        if self.mean < check.dt:
+            check.fail(f"{path}.mean", self.mean,
+                       f">= dt ({check.dt} ms); draws below one step are set to one step")
 
 
 Distribution = Constant | Uniform | Normal
@@ -115,6 +164,30 @@ class LIF:
     t_ref: float = 2.0
     i_offset: float = 0.0
 
+    @property
+    def spike_threshold(self) -> float:
+        """The (static part of the) threshold, compared with a strict ``>``."""
+        return self.v_thresh
+
+    @property
+    def reset_potential(self) -> float:
+        """``v`` after a spike and while refractory."""
+        return self.v_reset
+
+    @property
+    def exact_tau_m(self) -> float | None:
+        """The membrane time constant of the exact propagator (None: Euler model)."""
+        return self.tau_m
+
+    def default_initial(self, var: str, state: dict[str, np.ndarray], size: int) -> np.ndarray:
+        """Initial value of a state variable the spec does not set."""
+        return np.full(size, float(self.v_rest)) if var == "v" else np.zeros(size)
+
+    def check(self, check: Check, path: str) -> None:
+        check.positive(f"{path}.tau_m", self.tau_m)
+        if not self.v_thresh > self.v_reset:
+            check.fail(f"{path}.v_thresh", self.v_thresh, f"> v_reset ({self.v_reset})")
+
 
 @dataclass(frozen=True, kw_only=True)
 class ALIF:
@@ -135,6 +208,28 @@ class ALIF:
     i_offset: float = 0.0
     tau_adapt: float = 100.0
     beta: float = 1.0
+
+    @property
+    def spike_threshold(self) -> float:
+        """The static part of the threshold (``theta`` is added per neuron)."""
+        return self.v_thresh
+
+    @property
+    def reset_potential(self) -> float:
+        return self.v_reset
+
+    @property
+    def exact_tau_m(self) -> float | None:
+        return self.tau_m
+
+    def default_initial(self, var: str, state: dict[str, np.ndarray], size: int) -> np.ndarray:
+        return np.full(size, float(self.v_rest)) if var == "v" else np.zeros(size)
+
+    def check(self, check: Check, path: str) -> None:
+        check.positive(f"{path}.tau_m", self.tau_m)
+        if not self.v_thresh > self.v_reset:
+            check.fail(f"{path}.v_thresh", self.v_thresh, f"> v_reset ({self.v_reset})")
+        check.positive(f"{path}.tau_adapt", self.tau_adapt)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,6 +256,28 @@ class AdEx:
     t_ref: float = 0.0
     i_offset: float = 0.0
 
+    @property
+    def spike_threshold(self) -> float:
+        return self.v_peak
+
+    @property
+    def reset_potential(self) -> float:
+        return self.v_reset
+
+    @property
+    def exact_tau_m(self) -> float | None:
+        return None
+
+    def default_initial(self, var: str, state: dict[str, np.ndarray], size: int) -> np.ndarray:
+        return np.full(size, float(self.v_rest)) if var == "v" else np.zeros(size)
+
+    def check(self, check: Check, path: str) -> None:
+        check.positive(f"{path}.tau_m", self.tau_m)
+        check.positive(f"{path}.tau_w", self.tau_w)
+        check.positive(f"{path}.delta_t", self.delta_t)
+        if not self.v_peak > self.v_reset:
+            check.fail(f"{path}.v_peak", self.v_peak, f"> v_reset ({self.v_reset})")
+
 
 @dataclass(frozen=True, kw_only=True)
 class Izhikevich:
@@ -182,22 +299,28 @@ class Izhikevich:
     t_ref: float = 0.0
     i_offset: float = 0.0
 
+    @property
+    def spike_threshold(self) -> float:
+        return self.v_peak
+
+    @property
+    def reset_potential(self) -> float:
+        return self.c
+
+    @property
+    def exact_tau_m(self) -> float | None:
+        return None
+
+    def default_initial(self, var: str, state: dict[str, np.ndarray], size: int) -> np.ndarray:
+        """``v`` starts at ``c``; ``u`` at ``b * v`` (``v`` is drawn first)."""
+        return np.full(size, float(self.c)) if var == "v" else self.b * state["v"]
+
+    def check(self, check: Check, path: str) -> None:
+        if not self.v_peak > self.c:
+            check.fail(f"{path}.v_peak", self.v_peak, f"> c ({self.c})")
+
 
 NeuronModel = LIF | ALIF | AdEx | Izhikevich
-
-
-def threshold_of(model: NeuronModel) -> float:
-    """The (static part of the) spike threshold, a strict ``>`` comparison."""
-    if isinstance(model, (AdEx, Izhikevich)):
-        return model.v_peak
-    return model.v_thresh
-
-
-def reset_of(model: NeuronModel) -> float:
-    """The membrane value after a spike and during refractoriness."""
-    if isinstance(model, Izhikevich):
-        return model.c
-    return model.v_reset
 
 
 # --------------------------------------------------------------------------- synapses
@@ -209,6 +332,11 @@ class Delta:
 
     kind: ClassVar[str] = "delta"
 
+    @property
+    def time_constant(self) -> float | None:
+        """The receptor's decay time constant (None: an instantaneous jump)."""
+        return None
+
 
 @dataclass(frozen=True, kw_only=True)
 class Exponential:
@@ -216,6 +344,10 @@ class Exponential:
 
     kind: ClassVar[str] = "exponential"
     tau_syn: float = 5.0
+
+    @property
+    def time_constant(self) -> float | None:
+        return self.tau_syn
 
 
 SynapseModel = Delta | Exponential
@@ -242,6 +374,12 @@ class STDP:
     w_min: float = 0.0
     w_max: float = 1.0
 
+    def check(self, check: Check, path: str) -> None:
+        check.positive(f"{path}.tau_pre", self.tau_pre)
+        check.positive(f"{path}.tau_post", self.tau_post)
+        if not self.w_max >= self.w_min:
+            check.fail(f"{path}.w_max", self.w_max, f">= w_min ({self.w_min})")
+
 
 @dataclass(frozen=True, kw_only=True)
 class RewardModulatedSTDP:
@@ -260,11 +398,26 @@ class RewardModulatedSTDP:
     w_min: float = 0.0
     w_max: float = 1.0
 
+    def check(self, check: Check, path: str) -> None:
+        check.positive(f"{path}.tau_pre", self.tau_pre)
+        check.positive(f"{path}.tau_post", self.tau_post)
+        if not self.w_max >= self.w_min:
+            check.fail(f"{path}.w_max", self.w_max, f">= w_min ({self.w_min})")
+        check.positive(f"{path}.tau_elig", self.tau_elig)
+
 
 Plasticity = STDP | RewardModulatedSTDP
 
 
 # --------------------------------------------------------------------------- connectors
+
+
+def _sorted_pairs(pre: np.ndarray, post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.lexsort((post, pre))
+    return pre[order].astype(np.int32), post[order].astype(np.int32)
+
+
+_EMPTY = np.zeros(0, np.int32)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -275,6 +428,31 @@ class FixedProbability:
     p: float
     allow_self: bool = False
 
+    def connect(self, n_pre: int, n_post: int, same_population: bool,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(pre, post) int32 arrays sorted by (pre, post). Bernoulli draws row by row in
+        blocks (memory stays bounded; the stream equals one big draw because numpy fills
+        arrays sequentially)."""
+        no_self = same_population and not self.allow_self
+        rows_per_block = max(1, 4_000_000 // max(n_post, 1))
+        pre_parts, post_parts = [], []
+        for start in range(0, n_pre, rows_per_block):
+            stop = min(n_pre, start + rows_per_block)
+            hit = rng.random((stop - start, n_post)) < self.p
+            if no_self:
+                rows = np.arange(start, stop)
+                hit[rows - start, rows] = False
+            i, j = np.nonzero(hit)
+            pre_parts.append(i + start)
+            post_parts.append(j)
+        if not pre_parts:
+            return _EMPTY, _EMPTY
+        return _sorted_pairs(np.concatenate(pre_parts), np.concatenate(post_parts))
+
+    def check(self, check: Check, path: str, n_pre: int, n_post: int, same: bool) -> None:
+        if not 0.0 <= self.p <= 1.0:
+            check.fail(f"{path}.p", self.p, "a probability in [0, 1]")
+
 
 @dataclass(frozen=True, kw_only=True)
 class FixedInDegree:
@@ -284,12 +462,39 @@ class FixedInDegree:
     n: int
     allow_self: bool = False
 
+    def connect(self, n_pre: int, n_post: int, same_population: bool,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        no_self = same_population and not self.allow_self
+        pre_parts, post_parts = [], []
+        for j in range(n_post):
+            candidates = np.delete(np.arange(n_pre), j) if no_self else np.arange(n_pre)
+            pre_parts.append(np.sort(rng.choice(candidates, size=self.n, replace=False)))
+            post_parts.append(np.full(self.n, j))
+        if not pre_parts:
+            return _EMPTY, _EMPTY
+        return _sorted_pairs(np.concatenate(pre_parts), np.concatenate(post_parts))
+
+    def check(self, check: Check, path: str, n_pre: int, n_post: int, same: bool) -> None:
+        available = n_pre - (1 if same and not self.allow_self else 0)
+        if not 0 <= self.n <= available:
+            check.fail(f"{path}.n", self.n,
+                       f"an in-degree in [0, {available}] (distinct sources available)")
+
 
 @dataclass(frozen=True, kw_only=True)
 class OneToOne:
     """``i -> i``; source and target sizes must be equal."""
 
     kind: ClassVar[str] = "one_to_one"
+
+    def connect(self, n_pre: int, n_post: int, same_population: bool,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        pre = np.arange(n_pre, dtype=np.int32)
+        return pre, pre.copy()
+
+    def check(self, check: Check, path: str, n_pre: int, n_post: int, same: bool) -> None:
+        if n_pre != n_post:
+            check.fail(path, f"{n_pre} -> {n_post}", "equal source and target sizes for one_to_one")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -299,14 +504,40 @@ class AllToAll:
     kind: ClassVar[str] = "all_to_all"
     allow_self: bool = False
 
+    def connect(self, n_pre: int, n_post: int, same_population: bool,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        pre, post = (a.ravel() for a in np.meshgrid(np.arange(n_pre), np.arange(n_post),
+                                                     indexing="ij"))
+        if same_population and not self.allow_self:
+            keep = pre != post
+            pre, post = pre[keep], post[keep]
+        return _sorted_pairs(pre, post)
+
+    def check(self, check: Check, path: str, n_pre: int, n_post: int, same: bool) -> None:
+        pass
+
 
 @dataclass(frozen=True, kw_only=True)
 class Explicit:
-    """An explicit list of (pre, post) index pairs, given as two equal-length lists."""
+    """An explicit list of (pre, post) index pairs, given as two equal-length lists
+    (self-connections included as listed)."""
 
     kind: ClassVar[str] = "explicit"
     pre: tuple[int, ...]
     post: tuple[int, ...]
+
+    def connect(self, n_pre: int, n_post: int, same_population: bool,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return _sorted_pairs(np.asarray(self.pre, dtype=np.int64),
+                             np.asarray(self.post, dtype=np.int64))
+
+    def check(self, check: Check, path: str, n_pre: int, n_post: int, same: bool) -> None:
+        if len(self.pre) != len(self.post):
+            check.fail(f"{path}.post", len(self.post), f"as many entries as pre ({len(self.pre)})")
+        for name, idx, size in (("pre", self.pre, n_pre), ("post", self.post, n_post)):
+            for j, v in enumerate(idx):
+                if not 0 <= v < size:
+                    check.fail(f"{path}.{name}[{j}]", v, f"an index in [0, {size})")
 
 
 Connector = FixedProbability | FixedInDegree | OneToOne | AllToAll | Explicit
@@ -398,6 +629,14 @@ class NetworkSpec:
     projections: tuple[Projection, ...]
     readouts: tuple[str, ...] = ()
     simulation: Simulation = field(default_factory=Simulation)
+
+    def overridden(self, *, dtype: str | None = None, duration: float | None = None,
+                   ) -> NetworkSpec:
+        """The same network with another precision and/or run duration (ms); None keeps
+        the spec's own. The one way the harness overrides a spec's run settings."""
+        sim = self.simulation
+        return replace(self, simulation=replace(sim, dtype=dtype or sim.dtype,
+                                                duration=duration or sim.duration))
 
     @property
     def readout_names(self) -> tuple[str, ...]:

@@ -2,15 +2,14 @@
 
 ``paper8`` follows the Spark paper's figure-1 benchmark (8 self-recurrent pools of 1024
 neurons, "non-trivial connectivity among them", dt 0.1 ms, 1 s). The paper does not publish
-its parameters, so ours are chosen to match its description and the reference probe in
-DESIGN.md section 7 (LIF, tau_m 10 ms, p = 0.05 between every pair of pools, v += w,
-~10 Hz): each pool excites itself and, more weakly, its ring neighbour; it inhibits every
+its parameters, so ours are chosen to match its description and the project's reference
+probe network (LIF, tau_m 10 ms, p = 0.05 between every pair of pools, v += w, ~10.6 Hz): each pool excites itself and, more weakly, its ring neighbour; it inhibits every
 other pool, most strongly the opposite one (the "A vs B" bias of the paper's cartpole
 agent, generalised to 8 pools). A Poisson input of 1024 sources feeds every pool
 (p = 0.05) and is driven in closed loop by the pools' spike counts. Delays 1-2 ms.
 The constant drive (i_offset 1.5 mV) and input weight (1 mV) were tuned with a numpy
 reference of the pinned LIF semantics to ~11 Hz per pool over 1 s (float64, seed 1),
-close to the ~10.6 Hz of the DESIGN.md probe.
+close to the ~10.6 Hz of that probe.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from adapters.spec import MaterialisedNetwork, materialise
 from adapters.spec.inputs import InputStream
 from adapters.spec.networks import pools_network
 from benchmarks.protocol import Pass, closed_loop_pass, open_loop_pass
-from benchmarks.registry import load_backend
+from adapters.registry import load_backend
 
 CLOSED_LOOP_BACKENDS = ["spark", "spark-native", "brian2-cpp", "brian2-runtime"]
 TIMESTEPS = [1, 10, 100]

@@ -2,7 +2,7 @@
 
 Why: on XLA:CPU every operation of the event-driven step costs microseconds of fixed
 overhead (on paper8 compacting spike indices alone takes ~8 us per step, propagation ~27 us:
-benchmarks/engine_profile.py), while the real work (~8 spikes x ~410 targets) is a few
+benchmarks/scripts/engine_profile.py), while the real work (~8 spikes x ~410 targets) is a few
 microseconds. One C++ call per step does that work
 directly, in the same order and with the same roundings as the pure-JAX path, which stays
 the reference (tests check the two agree bit for bit) and the fallback.

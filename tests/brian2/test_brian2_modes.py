@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from adapters.base import BackendUnavailable, ChunkInput
-from adapters.brian2 import BACKENDS
+from adapters.registry import load_backend
 from adapters.spec.inputs import InputStream
 
 from .conftest import HANDMADE_INPUT_STEPS
@@ -54,7 +54,7 @@ def closed_loop_counts(backend, spec, k, n_chunks):
 
 
 def _prepared(name, net, options):
-    backend = BACKENDS[name]()
+    backend = load_backend(name)()
     report = backend.prepare(net, options)
     return backend, report
 
@@ -189,9 +189,9 @@ CUDA_COMPILE = os.environ.get("SPARK_BENCH_CUDA_COMPILE") == "1" or (os.cpu_coun
 def test_cuda_generates_and_compiles_tiny(tiny_net, options):
     from dataclasses import replace
 
-    from adapters.brian2.cuda import gpu_present
+    from adapters.hardware import gpu_present
 
-    backend = BACKENDS["brian2-cuda"]()
+    backend = load_backend("brian2-cuda")()
     report = backend.prepare(tiny_net, replace(options, record_spikes=False))
     assert report.phases["codegen_compile"] > 0 or report.cache_hit
     assert (report.log_path.parent / "main").exists()
@@ -207,12 +207,10 @@ def test_missing_brian2cuda_is_unavailable(tiny_net, options, monkeypatch):
     monkeypatch.setattr(cuda_mode.importlib.util, "find_spec",
                         lambda name, *a: None if name == "brian2cuda" else real(name, *a))
     with pytest.raises(BackendUnavailable, match="pip install --no-deps brian2cuda==1.0a7"):
-        BACKENDS["brian2-cuda"]().prepare(tiny_net, options)
+        load_backend("brian2-cuda")().prepare(tiny_net, options)
 
 
 def test_registry_names_match_labels():
-    from benchmarks.registry import load_backend
-
     for name in ("brian2-runtime", "brian2-numpy", "brian2-cpp", "brian2-cpp-uninterrupted",
                  "brian2-cpp-relaunch", "brian2-cuda"):
         assert load_backend(name).name == name
@@ -228,7 +226,7 @@ def test_compiler_error_is_backend_failed_with_log(handmade_net, options, monkey
     monkeypatch.setattr(standalone, "serve_loop",
                         lambda *a: "this_is_not_cpp spark_broken_build;")
     with pytest.raises(BackendFailed) as err:
-        BACKENDS["brian2-cpp"]().prepare(handmade_net, replace(options, cache_dir=tmp_path))
+        load_backend("brian2-cpp")().prepare(handmade_net, replace(options, cache_dir=tmp_path))
     assert err.value.log_path is not None
     assert "spark_broken_build" in err.value.log_path.read_text()
 

@@ -54,8 +54,9 @@ import pytest
 
 pytest.importorskip("brian2")
 
+from adapters.spark.translate import to_spark
 from adapters.base import BackendOptions, ChunkInput  # noqa: E402
-from adapters.brian2 import BACKENDS  # noqa: E402
+from adapters.registry import load_backend  # noqa: E402
 from adapters.spec.inputs import InputStream  # noqa: E402
 from adapters.spec.materialise import materialise  # noqa: E402
 from adapters.spec.model import (  # noqa: E402
@@ -158,7 +159,7 @@ def spark_run(net, inputs):
     """Spark's spikes per population and its final state per population."""
     from spark.engine import Simulator
 
-    sim = Simulator(net, record_spikes=True)
+    sim = Simulator(to_spark(net), record_spikes=True)
     sim.run_chunk(inputs)
     steps, idx = sim.recorded()
     spikes, state = {}, {}
@@ -176,7 +177,7 @@ def spark_run(net, inputs):
 
 @pytest.fixture(scope="module")
 def cpp_uninterrupted(net, inputs, options):
-    backend = BACKENDS["brian2-cpp-uninterrupted"]()
+    backend = load_backend("brian2-cpp-uninterrupted")()
     backend.prepare(net, options)
     backend.reset()
     backend.run_uninterrupted(inputs)
@@ -233,7 +234,7 @@ def test_spark_native_identical_to_brian2(cpp_uninterrupted, net, inputs):
 
     if not spark.native.available():
         pytest.skip(f"native kernels unavailable: {spark.native.unavailable_reason()}")
-    sim = Simulator(net, method="native", record_spikes=True)
+    sim = Simulator(to_spark(net), method="native", record_spikes=True)
     assert sim.layout.method == "native"
     sim.run_chunk(inputs)
     steps, idx = sim.recorded()
@@ -247,7 +248,7 @@ def test_spark_native_identical_to_brian2(cpp_uninterrupted, net, inputs):
 def test_brian2_cpp_chunked_identical_to_spark(spark_run, cpp_uninterrupted, net, inputs, options):
     """The resident binary (same build) in chunks of 7 steps: every state variable and the
     spikes in flight carried across 429 chunk boundaries."""
-    backend = BACKENDS["brian2-cpp"]()
+    backend = load_backend("brian2-cpp")()
     report = backend.prepare(net, options)
     assert report.cache_hit  # the project cpp_uninterrupted built
     try:
@@ -261,7 +262,7 @@ def test_brian2_cpp_chunked_identical_to_spark(spark_run, cpp_uninterrupted, net
 
 
 def _runtime_spikes_and_state(name, net, inputs, options):
-    backend = BACKENDS[name]()
+    backend = load_backend(name)()
     backend.prepare(net, options)
     try:
         backend.reset()

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from adapters.base import Backend, BackendOptions, BuildReport, Capabilities, ChunkInput
-from benchmarks import registry
 from benchmarks.cli import main
 from benchmarks.fidelity import compare_spikes, format_rate_table
+
+from ..harness.fakes import EVERY_KIND, register
 
 
 def test_tiny_spark_float32_rates_against_float64(tmp_path, capsys):
@@ -42,7 +43,7 @@ class _DtypeSensitive(Backend):
     population ``a`` (of ``tiny``: 40 neurons) stay silent."""
 
     name = "fake-dtype"
-    capabilities = Capabilities(closed_loop=True, open_loop=True)
+    capabilities = Capabilities(closed_loop=True, open_loop=True, **EVERY_KIND)
     drop = 0
 
     def prepare(self, net, options: BackendOptions) -> BuildReport:
@@ -72,7 +73,7 @@ class _DtypeSensitive(Backend):
 
 @pytest.fixture
 def fake_backend(monkeypatch):
-    monkeypatch.setitem(registry.LOADERS, "fake-dtype", lambda: _DtypeSensitive)
+    register(monkeypatch, "fake-dtype", _DtypeSensitive)
     return _DtypeSensitive
 
 

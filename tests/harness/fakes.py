@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from adapters import registry
 from adapters.base import Backend, BackendOptions, BuildReport, Capabilities, ChunkInput
 from adapters.spec import MaterialisedNetwork
+from adapters.spec.model import NEURON_MODELS, SYNAPSES
+
+EVERY_KIND = dict(neuron_models=frozenset(NEURON_MODELS), synapses=frozenset(SYNAPSES))
+
+
+def register(monkeypatch, name: str, cls: type[Backend], load=None) -> None:
+    """Put a fake backend into the one registry for the duration of a test (its declared
+    capabilities are the class's; ``load`` replaces the loader, e.g. to fail an import)."""
+    monkeypatch.setitem(registry.BACKENDS, name, registry.BackendEntry(
+        name=name, capabilities=cls.capabilities, load=load or (lambda: cls), summary="fake"))
 
 
 class CountingBackend(Backend):
@@ -13,7 +24,7 @@ class CountingBackend(Backend):
     (a step counter) to check resets, and outputs that depend on the inputs."""
 
     name = "fake"
-    capabilities = Capabilities(closed_loop=True, open_loop=True)
+    capabilities = Capabilities(closed_loop=True, open_loop=True, **EVERY_KIND)
     events: list[str] = []  # shared log, for ordering checks
 
     def prepare(self, net: MaterialisedNetwork, options: BackendOptions) -> BuildReport:
@@ -44,4 +55,4 @@ class CountingBackend(Backend):
 
 class OpenLoopOnly(CountingBackend):
     name = "fake-open"
-    capabilities = Capabilities(closed_loop=False, open_loop=True)
+    capabilities = Capabilities(closed_loop=False, open_loop=True, **EVERY_KIND)

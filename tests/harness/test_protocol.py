@@ -11,11 +11,11 @@ import pytest
 from adapters.base import ChunkInput
 from adapters.spec import load_spec, materialise
 from adapters.spec.inputs import InputStream
-from benchmarks import protocol, registry
+from benchmarks import protocol
 from benchmarks.protocol import Unit, closed_loop_pass, run_unit, synchronise
 from benchmarks.results import load_rows
 
-from .fakes import CountingBackend, OpenLoopOnly
+from .fakes import CountingBackend, OpenLoopOnly, register
 
 
 class FakeClock:
@@ -81,9 +81,8 @@ def _unit(**changes) -> Unit:
 
 @pytest.fixture
 def fakes(monkeypatch):
-    monkeypatch.setitem(registry.LOADERS, "fake", lambda: CountingBackend)
-    monkeypatch.setitem(registry.LOADERS, "fake-open", lambda: OpenLoopOnly)
-    monkeypatch.setattr(protocol, "OPEN_LOOP_ONLY", registry.OPEN_LOOP_ONLY | {"fake-open"})
+    register(monkeypatch, "fake", CountingBackend)
+    register(monkeypatch, "fake-open", OpenLoopOnly)
 
 
 def test_unit_writes_build_and_one_cell_per_k(tmp_path, fakes):
@@ -125,7 +124,7 @@ def test_unavailable_backend_is_recorded_as_skipped(tmp_path, monkeypatch):
     def missing():
         raise ImportError("No module named 'brian2cuda'")
 
-    monkeypatch.setitem(registry.LOADERS, "ghost", missing)
+    register(monkeypatch, "ghost", CountingBackend, load=missing)
     run_unit(_unit(backend="ghost"), tmp_path)
     rows = load_rows(tmp_path)
     skipped = rows[rows.status == "skipped"]
@@ -147,7 +146,7 @@ def test_slow_cell_is_truncated_to_budget_never_extrapolated(tmp_path, fakes, mo
 
 
 def test_fidelity_is_measured_against_the_reference_and_repeatable(tmp_path, fakes, monkeypatch):
-    monkeypatch.setitem(registry.LOADERS, "fake-b", lambda: CountingBackend)
+    register(monkeypatch, "fake-b", CountingBackend)
     figures = []
     for attempt in ("first", "second"):
         out = tmp_path / attempt
@@ -180,7 +179,7 @@ class FirstBuildMisses(CountingBackend):
 
 def test_warm_compile_is_a_real_cache_hit(tmp_path, monkeypatch):
     FirstBuildMisses.builds = []
-    monkeypatch.setitem(registry.LOADERS, "fake", lambda: FirstBuildMisses)
+    register(monkeypatch, "fake", FirstBuildMisses)
     run_unit(_unit(), tmp_path)
     warm = load_rows(tmp_path).query("phase == 'compile_warm'").iloc[0]
     assert FirstBuildMisses.builds == [False, True]

@@ -13,7 +13,7 @@ from adapters.spec.inputs import InputStream
 from adapters.spec.networks import tiny
 from benchmarks import roofline
 from benchmarks.cli import main as cli_main
-from benchmarks.registry import load_backend
+from adapters.registry import load_backend
 
 
 def test_event_count_is_spikes_times_out_degree():

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("nest", reason="NEST is not installed (pip install -e '.[nest]')")
 
-import adapters.nest_backend as nest_backend  # noqa: E402
+import adapters.nest.kernel as nest_kernel  # noqa: E402
 from adapters.base import (  # noqa: E402
     BackendFailed,
     BackendOptions,
@@ -20,7 +20,7 @@ from adapters.base import (  # noqa: E402
     ChunkInput,
     UnsupportedSpec,
 )
-from adapters.nest_backend import NestClosedLoop, NestUninterrupted  # noqa: E402
+from adapters.nest.backends import NestClosedLoop, NestUninterrupted  # noqa: E402
 from adapters.spec.inputs import InputStream  # noqa: E402
 from adapters.spec.materialise import materialise  # noqa: E402
 from adapters.spec.model import (  # noqa: E402
@@ -263,7 +263,7 @@ def test_tiny_builds_and_runs(cls):
 def test_chunked_equals_uninterrupted(kind, monkeypatch):
     """Closed loop in chunks of k (recorders drained every few events to exercise that
     path) gives exactly the uninterrupted spikes, and per-chunk counts add up."""
-    monkeypatch.setattr(nest_backend, "RECORDER_DRAIN_EVENTS", 25)
+    monkeypatch.setattr(nest_kernel, "RECORDER_DRAIN_EVENTS", 25)
     net = materialise(variant(kind), 3)
     spikes = InputStream(net.spec).open_loop()
     whole_counts, whole = run(NestUninterrupted, net, spikes)
@@ -363,7 +363,7 @@ def test_an_instance_whose_kernel_was_taken_over_rebuilds_on_reset():
 def test_prepare_refuses_unsupported_spec_before_touching_nest():
     spec = tiny()
     pops = (replace(spec.populations[0], model=Izhikevich()),) + spec.populations[1:]
-    with pytest.raises(UnsupportedSpec, match="Izhikevich"):
+    with pytest.raises(UnsupportedSpec, match="izhikevich.*threshold"):
         NestClosedLoop().prepare(materialise(replace(spec, populations=pops), 1), BackendOptions())
 
 
@@ -372,7 +372,7 @@ def test_agrees_with_the_spark_engine(kind):
     """Cross-check against the project's own engine when it is importable: identical spikes
     for single-kind networks; for tiny's mixed population, rates within the threshold."""
     try:
-        from adapters.spark_backend import SparkBackend
+        from adapters.spark.backend import SparkBackend
     except ImportError as err:
         pytest.skip(f"spark engine not importable: {err}")
     net = materialise(variant(kind), 1)

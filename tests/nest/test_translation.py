@@ -10,7 +10,8 @@ from dataclasses import replace
 import pytest
 
 from adapters.base import BackendOptions, BackendUnavailable, UnsupportedSpec
-from adapters.nest_backend import BACKENDS, NestClosedLoop, NestUninterrupted, translate
+from adapters.nest.backends import NestClosedLoop, NestUninterrupted
+from adapters.nest.translate import translate
 from adapters.spec.materialise import materialise
 from adapters.spec.model import (
     ALIF,
@@ -25,7 +26,7 @@ from adapters.spec.model import (
     RewardModulatedSTDP,
 )
 from adapters.spec.networks import paper8, tiny
-from benchmarks.registry import load_backend
+from adapters.registry import load_backend
 
 
 def _scaled(dist, factor: float):
@@ -59,11 +60,10 @@ def variant(kind: str, t_ref: float | None = None):
 def test_registry_points_at_both_modes():
     assert load_backend("nest") is NestClosedLoop
     assert load_backend("nest-uninterrupted") is NestUninterrupted
-    assert set(BACKENDS) == {"nest", "nest-uninterrupted"}
     assert NestClosedLoop.capabilities.closed_loop and NestClosedLoop.capabilities.open_loop
     assert not NestUninterrupted.capabilities.closed_loop
     assert NestUninterrupted.capabilities.open_loop
-    for cls in BACKENDS.values():
+    for cls in (NestClosedLoop, NestUninterrupted):
         assert cls.capabilities.dtypes == frozenset({"float64"})  # NEST is float64 only
         assert cls.capabilities.neuron_models == frozenset({"lif"})
         assert cls.capabilities.threads
@@ -86,7 +86,7 @@ def test_delta_population_maps_to_iaf_psc_delta_with_the_one_step_shift():
     assert a.params["t_ref"] == pytest.approx(10 * net.dt)
     assert a.params["refractory_input"] is False
     # A delta weight w arrives one step later (d + 1) scaled by exp(-dt/tau_m).
-    assert a.transform(Delta()) == (pytest.approx(p22), 1, 0)
+    assert a.transform("delta") == (pytest.approx(p22), 1, 0)
     assert plan.resettable_in_place
     assert plan.max_nest_delay_steps == 3 + 1
 
@@ -99,7 +99,7 @@ def test_exponential_population_maps_to_iaf_psc_exp_unchanged_weights():
     assert b.params["tau_syn_ex"] == b.params["tau_syn_in"] == 2.0
     assert b.params["V_reset"] == net.spec.population("b").model.v_reset
     assert b.params["t_ref"] == pytest.approx(9 * net.dt)  # R - 1 further frozen steps
-    assert b.transform(Exponential(tau_syn=2.0)) == (1.0, 0, 0)  # w mV == w pA, delay d
+    assert b.transform("exponential") == (1.0, 0, 0)  # w mV == w pA, delay d
     assert not plan.resettable_in_place  # synaptic currents are not settable in NEST
 
 
@@ -110,21 +110,21 @@ def test_mixed_population_uses_a_fast_receptor_for_delta_inputs():
     assert b.model == "iaf_psc_exp_multisynapse"
     tau_syn, tau_fast = b.params["tau_syn"]
     assert tau_syn == 2.0 and tau_fast == pytest.approx(net.dt / 64)
-    scale, extra, receptor = b.transform(Delta())
+    scale, extra, receptor = b.transform("delta")
     # The fast current, integrated over one step by NEST's propagator, gives P22 * w.
     tau_m, h = 10.0, net.dt
     p21 = tau_fast * tau_m / (tau_m * (tau_m - tau_fast)) * (math.exp(-h / tau_m)
                                                               - math.exp(-h / tau_fast))
     assert scale * p21 == pytest.approx(math.exp(-h / tau_m), rel=1e-14)
     assert (extra, receptor) == (0, 2)
-    assert b.transform(Exponential(tau_syn=2.0)) == (1.0, 0, 1)
+    assert b.transform("exponential") == (1.0, 0, 1)
     assert any("last refractory step" in note for note in plan.notes)
 
 
 @pytest.mark.parametrize("model, words", [
-    (Izhikevich(), ["Izhikevich", "threshold"]),
-    (AdEx(), ["AdEx", "RK45", "forward-Euler"]),
-    (ALIF(), ["ALIF", "threshold"]),
+    (Izhikevich(), ["izhikevich", "threshold"]),
+    (AdEx(), ["adex", "RK45", "forward-Euler"]),
+    (ALIF(), ["alif", "threshold"]),
 ])
 def test_unsupported_models_are_refused_with_the_reason(model, words):
     spec = tiny()

@@ -4,8 +4,8 @@
 2 instances x 2 runs; backends spark, brian2-cpp (resident binary, closed loop),
 brian2-runtime (its k = 1 cell of instance 2 truncated by the cell budget), brian2-cpp-uninterrupted
 (open loop, k = n_steps: the normaliser) and brian2-cuda (skipped, with a reason);
-k = 1, 10, 100, 1000; 1 s simulated at dt = 0.1 ms. Timings follow DESIGN.md section 7
-(per-call overhead + per-simulated-second cost) with a few per cent of noise.
+k = 1, 10, 100, 1000; 1 s simulated at dt = 0.1 ms. Timings follow a simple cost model
+(a per-call overhead per chunk + a per-simulated-second cost) with a few per cent of noise.
 """
 
 from __future__ import annotations

@@ -1,18 +1,63 @@
-"""Small hand-made networks for the spark tests (built with spark's own builder API)."""
+"""Small hand-made networks for the spark tests, written as shared specs (so the tests
+exercise the same spec -> IR -> Spark path as the benchmark) with a builder shaped like
+Spark's own, and the helpers to step them."""
 
 from __future__ import annotations
 
 import jax
 import numpy as np
 
+from adapters.spark.translate import to_spark
+from adapters.spec.materialise import MaterialisedNetwork, materialise
 from adapters.spec.model import (
-    ALIF, LIF, AdEx, Constant, Explicit, Exponential, FixedProbability, Izhikevich, Normal,
-    Uniform,
+    ALIF, LIF, AdEx, Connector, Constant, Delta, Distribution, Explicit, Exponential,
+    FixedProbability, Izhikevich, NetworkSpec, NeuronModel, Normal, Plasticity, PoissonInput,
+    Population, Projection, Simulation, SynapseModel, Uniform,
 )
-from spark import NetworkBuilder
+from spark.engine import precision
 from spark.network import NetworkState, build, step
 
 DT = 0.1
+
+
+class NetworkBuilder:
+    """Collects spec populations, one input and projections; materialises an instance.
+    A missing delay is the spec's own default (:class:`~adapters.spec.model.Projection`)."""
+
+    def __init__(self, name: str, *, dt: float = DT, duration: float = 1000.0,
+                 dtype: str = "float32"):
+        self.name, self.dt, self.duration, self.dtype = name, dt, duration, dtype
+        self._pops: list[Population] = []
+        self._input = PoissonInput(name="input", size=1, rate=0.0)
+        self._projs: list[Projection] = []
+
+    def population(self, name: str, size: int, model: NeuronModel,
+                   initial: dict[str, Distribution] | None = None) -> NetworkBuilder:
+        self._pops.append(Population(name=name, size=size, model=model, initial=initial or {}))
+        return self
+
+    def inputs(self, size: int, rate: float = 0.0, name: str = "input") -> NetworkBuilder:
+        self._input = PoissonInput(name=name, size=size, rate=rate)
+        return self
+
+    def connect(self, source: str, target: str, connector: Connector, *, weight: Distribution,
+                delay: Distribution | None = None, synapse: SynapseModel | None = None,
+                plasticity: Plasticity | None = None) -> NetworkBuilder:
+        extra = {} if delay is None else {"delay": delay}
+        self._projs.append(Projection(
+            name=f"{source}_to_{target}_{len(self._projs)}", source=source, target=target,
+            connector=connector, weight=weight, synapse=synapse or Delta(),
+            plasticity=plasticity, **extra))
+        return self
+
+    def spec(self) -> NetworkSpec:
+        return NetworkSpec(name=self.name, populations=tuple(self._pops), input=self._input,
+                           projections=tuple(self._projs),
+                           simulation=Simulation(dt=self.dt, duration=self.duration,
+                                                 dtype=self.dtype, timesteps=(1,)))
+
+    def materialise(self, seed: int = 1) -> MaterialisedNetwork:
+        return materialise(self.spec(), seed)
 
 
 def single_lif(model: LIF, v0: float, dtype: str = "float64", **connect) -> NetworkBuilder:
@@ -22,10 +67,18 @@ def single_lif(model: LIF, v0: float, dtype: str = "float64", **connect) -> Netw
     return b
 
 
-def stepper(net):
-    """A jitted single step and the initial state of a materialised network."""
-    params, state = build(net)
-    fn = jax.jit(step)
+def stepper(net: MaterialisedNetwork):
+    """A jitted single step and the initial state of a materialised network, each call
+    under the network's precision (64-bit JAX for float64, scoped as in the Simulator)."""
+    spark_net = to_spark(net)
+    with precision(spark_net.dtype):
+        params, state = build(spark_net)
+    jitted = jax.jit(step)
+
+    def fn(params, state, x):
+        with precision(spark_net.dtype):
+            return jitted(params, state, x)
+
     return params, state, fn
 
 
@@ -70,4 +123,5 @@ MODELS = {
     "adex": AdEx(i_offset=25.0, t_ref=0.5),
     "izhikevich": Izhikevich(i_offset=10.0),
 }
-__all__ = ["Explicit", "MODELS"]
+__all__ = ["ALIF", "AdEx", "Constant", "Explicit", "Exponential", "FixedProbability",
+           "Izhikevich", "LIF", "MODELS", "Normal", "Uniform", "to_spark"]

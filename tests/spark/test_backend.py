@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adapters.base import BackendOptions, ChunkInput, check_supported
-from adapters.spark_backend import SparkBackend
+from adapters.spark.backend import SparkBackend
 from adapters.spec.inputs import InputStream
 from adapters.spec.materialise import materialise
 from adapters.spec.networks import tiny
@@ -83,7 +83,7 @@ def test_native_backend_matches_pure_jax_in_closed_loop(net, tmp_path):
     """The ``spark-native`` label: same readout counts chunk for chunk as ``spark``, and the
     build notes say which kernel ran."""
     import spark.native
-    from adapters.spark_backend import SparkNativeBackend
+    from adapters.spark.backend import SparkNativeBackend
 
     if not spark.native.available():
         pytest.skip(f"native kernels unavailable: {spark.native.unavailable_reason()}")
@@ -101,7 +101,7 @@ def test_native_backend_matches_pure_jax_in_closed_loop(net, tmp_path):
 def test_native_backend_is_unavailable_without_kernels(net, tmp_path, monkeypatch):
     import spark.native
     from adapters.base import BackendUnavailable
-    from adapters.spark_backend import SparkNativeBackend
+    from adapters.spark.backend import SparkNativeBackend
 
     monkeypatch.setattr(spark.native, "available", lambda: False)
     monkeypatch.setattr(spark.native, "unavailable_reason", lambda: "no C++ compiler found")

@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from adapters.spark.translate import to_spark
 from adapters.spec.inputs import InputStream
 from adapters.spec.materialise import materialise
 from spark.engine import BatchedSimulator, Simulator
@@ -34,7 +35,7 @@ def test_event_driven_equals_dense_on_random_networks(dtype):
         results = {}
         for label, kw in {"dense": dict(method="dense"), "event": dict(method="event"),
                           "event_fallback": dict(method="event", k_bound=2)}.items():
-            sim = Simulator(net, record_spikes=True, **kw)
+            sim = Simulator(to_spark(net), record_spikes=True, **kw)
             assert sim.layout.method == kw["method"]
             results[label] = (_spikes(sim, x, N_STEPS), np.asarray(sim.state.v))
         (s_ref, i_ref), v_ref = results["dense"]
@@ -49,7 +50,7 @@ def test_event_driven_equals_dense_on_random_networks(dtype):
 
 
 def test_auto_choice_is_reported():
-    sim = Simulator(random_network().materialise())
+    sim = Simulator(to_spark(random_network().materialise()))
     assert sim.layout.method in ("dense", "event")
     assert f"connectivity={sim.layout.method}" in sim.notes
 
@@ -58,7 +59,7 @@ def test_float32_and_float64_rates_agree():
     rates = {}
     for dtype in ("float32", "float64"):
         net = random_network(dtype).materialise(3)
-        sim = Simulator(net)
+        sim = Simulator(to_spark(net))
         rates[dtype] = sim.run_chunk(_open_loop(net)).counts.astype(float)
     np.testing.assert_allclose(rates["float32"], rates["float64"], rtol=0.05)
 
@@ -67,8 +68,8 @@ def test_float32_and_float64_rates_agree():
 def test_chunking_invariance(method):
     net = random_network("float64").materialise(4)
     x = _open_loop(net, 200)
-    a = _spikes(Simulator(net, method=method, record_spikes=True), x, 1)
-    b = _spikes(Simulator(net, method=method, record_spikes=True), x, 100)
+    a = _spikes(Simulator(to_spark(net), method=method, record_spikes=True), x, 1)
+    b = _spikes(Simulator(to_spark(net), method=method, record_spikes=True), x, 100)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
 
@@ -77,7 +78,7 @@ def test_same_seed_same_result_and_reset():
     spec_builder = random_network("float32")
     net1, net2 = spec_builder.materialise(7), spec_builder.materialise(7)
     x = _open_loop(net1)
-    sim1, sim2 = Simulator(net1), Simulator(net2)
+    sim1, sim2 = Simulator(to_spark(net1)), Simulator(to_spark(net2))
     c1 = sim1.run_chunk(x).counts
     np.testing.assert_array_equal(c1, sim2.run_chunk(x).counts)
     sim1.reset()
@@ -90,12 +91,12 @@ def test_batched_equals_sequential(k_bound):
     builder = random_network("float64")
     nets = [builder.materialise(s) for s in (11, 12, 13)]
     x = _open_loop(nets[0], 300)
-    batched = BatchedSimulator(nets, method="event", k_bound=k_bound)
+    batched = BatchedSimulator([to_spark(n) for n in nets], method="event", k_bound=k_bound)
     out = [batched.run_chunk(np.broadcast_to(x[i:i + 100], (3, 100, x.shape[1])))
            for i in range(0, 300, 100)]
     for b, net in enumerate(nets):
         # the sequential run uses its own (unpadded) layout
-        sim = Simulator(net, method="event", k_bound=k_bound)
+        sim = Simulator(to_spark(net), method="event", k_bound=k_bound)
         seq = [sim.run_chunk(x[i:i + 100]).counts for i in range(0, 300, 100)]
         np.testing.assert_array_equal(np.stack([o[b] for o in out]), np.stack(seq))
 
@@ -104,9 +105,9 @@ def test_poisson_encoder_is_chunking_invariant():
     net = random_network("float64").materialise(5)
     rates = np.full(net.spec.input.size, 120.0)
     key = jax.random.key(42)
-    a = Simulator(net)
+    a = Simulator(to_spark(net))
     whole = a.run_poisson(rates, key, 200).counts
-    b = Simulator(net)
+    b = Simulator(to_spark(net))
     parts = b.run_poisson(rates, key, 80).counts + b.run_poisson(rates, key, 120).counts
     np.testing.assert_array_equal(whole, parts)
     assert whole.sum() > 0
@@ -114,36 +115,40 @@ def test_poisson_encoder_is_chunking_invariant():
 
 def test_compile_cache_cold_then_warm(tmp_path):
     net = random_network("float32").materialise(1)
-    first = Simulator(net, cache_dir=tmp_path).compile(10)
+    first = Simulator(to_spark(net), cache_dir=tmp_path).compile(10)
     assert first.cache_hit is False
-    again = Simulator(net, cache_dir=tmp_path).compile(10)
+    jax.clear_caches()  # a fresh process: only the persistent cache can serve it
+    again = Simulator(to_spark(net), cache_dir=tmp_path).compile(10)
     assert again.cache_hit is True
-    other = Simulator(net, cache_dir=tmp_path / "empty").compile(10)
+    jax.clear_caches()
+    other = Simulator(to_spark(net), cache_dir=tmp_path / "empty").compile(10)
     assert other.cache_hit is False
+    same_process = Simulator(to_spark(net), cache_dir=tmp_path / "empty").compile(10)
+    assert same_process.cache_hit is True  # reused in memory: nothing compiled
 
 
 def test_float64_network_is_float64():
     net = random_network("float64").materialise(1)
-    sim = Simulator(net)
+    sim = Simulator(to_spark(net))
     leaves = jax.tree_util.tree_leaves((sim.params, sim.state))
     floats = {leaf.dtype for leaf in leaves if np.issubdtype(leaf.dtype, np.floating)}
     assert floats == {np.dtype("float64")}
     net32 = materialise(net.spec, 1).with_dtype("float32")
-    sim32 = Simulator(net32)
+    sim32 = Simulator(to_spark(net32))
     leaves = jax.tree_util.tree_leaves((sim32.params, sim32.state))
     assert {leaf.dtype for leaf in leaves if np.issubdtype(leaf.dtype, np.floating)} == {np.dtype("float32")}
 
 
 def test_run_batched_on_a_builtin_spec():
     from adapters.spec.networks import tiny
-    from spark import run_batched
+    from adapters.spark.batched import run_batched
 
     spec = tiny()
     out = run_batched(spec, [1, 2], k=100, n_steps=300)
     assert out.shape == (3, 2, 2) and out.dtype == np.int64
     x = InputStream(spec, 300).open_loop()
     for b, seed in enumerate((1, 2)):
-        sim = Simulator(materialise(spec, seed), method=BatchedSimulator(
-            [materialise(spec, 1), materialise(spec, 2)]).layout.method)
+        batched = BatchedSimulator([to_spark(materialise(spec, s)) for s in (1, 2)])
+        sim = Simulator(to_spark(materialise(spec, seed)), method=batched.layout.method)
         seq = np.stack([sim.run_chunk(x[i:i + 100]).counts for i in range(0, 300, 100)])
         np.testing.assert_array_equal(out[:, b], seq)

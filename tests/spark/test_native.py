@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import spark.native as native
+from adapters.spark.translate import to_spark
 from adapters.spec.inputs import InputStream
 from adapters.spec.model import LIF, STDP, Constant, FixedProbability, Normal, Uniform
 from spark import network as netmod
@@ -42,7 +43,7 @@ def _inputs(net, n_steps: int) -> np.ndarray:
 
 
 def _run(net, method: str, x: np.ndarray, k: int, **kwargs) -> Simulator:
-    sim = Simulator(net, method=method, record_spikes=True, **kwargs)
+    sim = Simulator(to_spark(net), method=method, record_spikes=True, **kwargs)
     for start in range(0, len(x), k):
         sim.run_chunk(x[start:start + k])
     return sim
@@ -119,7 +120,7 @@ def test_poisson_mode_equals_pure_jax():
     key = jax.random.key(1)
     outs = []
     for method in ("event", "native"):
-        sim = Simulator(net, method=method)
+        sim = Simulator(to_spark(net), method=method)
         outs.append([sim.run_poisson(rates, key, 100).counts for _ in range(2)])
     np.testing.assert_array_equal(np.stack(outs[0]), np.stack(outs[1]))
     assert np.stack(outs[0]).sum() > 0
@@ -130,11 +131,11 @@ def test_batched_native_equals_unbatched_native():
     builder = random_network("float64")
     nets = [builder.materialise(s) for s in (11, 12, 13)]
     x = _inputs(nets[0], 300)
-    batched = BatchedSimulator(nets, method="native")
+    batched = BatchedSimulator([to_spark(n) for n in nets], method="native")
     out = [batched.run_chunk(np.broadcast_to(x[i:i + 100], (3, 100, x.shape[1])))
            for i in range(0, 300, 100)]
     for b, net in enumerate(nets):
-        sim = Simulator(net, method="event")
+        sim = Simulator(to_spark(net), method="event")
         seq = [sim.run_chunk(x[i:i + 100]).counts for i in range(0, 300, 100)]
         np.testing.assert_array_equal(np.stack([o[b] for o in out]), np.stack(seq))
         assert np.stack(seq).sum() > 0
@@ -146,7 +147,7 @@ def test_batched_threads_change_nothing():
     x = np.broadcast_to(_inputs(nets[0], 200), (5, 200, nets[0].spec.input.size))
     counts, states = [], []
     for threads in (1, 2, 3):
-        sim = BatchedSimulator(nets, method="native", threads=threads)
+        sim = BatchedSimulator([to_spark(n) for n in nets], method="native", threads=threads)
         counts.append(sim.run_chunk(x))
         states.append(np.asarray(sim.state.v))
     assert counts[0].sum() > 0
@@ -174,7 +175,7 @@ def test_builtin_paper8_fraction_bitwise_over_200_steps():
 
 def test_chunk_kernel_rejects_inconsistent_shapes():
     net = random_network("float64").materialise(3)
-    sim = Simulator(net, method="native")
+    sim = Simulator(to_spark(net), method="native")
     p, s = sim.params, sim.state
     with pytest.raises(Exception, match="spark native kernel: "):
         out = native.lif_chunk(s.t, s.v[:-1], s.g[:-1], s.aux[:-1], s.lastspike[:-1], s.buffer,
@@ -191,7 +192,7 @@ def test_no_compiler_falls_back_with_one_line_notice(monkeypatch, capsys):
     monkeypatch.setattr(native, "available", lambda: False)
     monkeypatch.setitem(native._state, "reason", "no C++ compiler found")  # noqa: SLF001
     monkeypatch.setitem(native._state, "noticed", False)  # noqa: SLF001
-    layout = netmod.make_layout([random_network().materialise(1)], method="native")
+    layout = netmod.make_layout([to_spark(random_network().materialise(1))], method="native")
     assert layout.method in ("event", "dense")
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["spark: native kernels unavailable (no C++ compiler found); using the pure-JAX path"]

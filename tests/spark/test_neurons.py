@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from adapters.spark.translate import to_spark
 from adapters.spec.model import LIF, Constant, Exponential, Explicit
 from spark.network import NEVER
 
@@ -80,7 +81,7 @@ def test_every_model_jits_with_finite_state(kind, dtype):
     b.connect("input", "p", Explicit(pre=(0, 1), post=(0, 1)), weight=Constant(value=2.0))
     b.connect("p", "q", Explicit(pre=(0, 1, 2), post=(0, 0, 1)), weight=Constant(value=1.0),
               synapse=Exponential(tau_syn=4.0))
-    sim = Simulator(b.materialise(), readout_tau=20.0)
+    sim = Simulator(to_spark(b.materialise()), readout_tau=20.0)
     res = sim.run_chunk(np.ones((500, 5), bool))
     state = sim.state
     assert state.v.dtype == np.dtype(dtype)

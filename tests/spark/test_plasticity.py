@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from adapters.spark.translate import to_spark
 from adapters.spec.model import LIF, STDP, Constant, Explicit, RewardModulatedSTDP
 from spark.engine import Simulator
 
@@ -26,7 +27,7 @@ def _pair_sim(rule) -> Simulator:
               delay=Constant(value=D_PLASTIC * DT), plasticity=rule)
     b.connect("input", "n", Explicit(pre=(1,), post=(0,)), weight=Constant(value=20.0),
               delay=Constant(value=DT))
-    return Simulator(b.materialise(), record_spikes=True)
+    return Simulator(to_spark(b.materialise()), record_spikes=True)
 
 
 def _inputs(pre_step: int, force_step: int, n: int = 40) -> np.ndarray:

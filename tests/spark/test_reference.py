@@ -9,16 +9,16 @@ from collections import defaultdict
 
 import numpy as np
 
+from adapters.spark.translate import to_spark
 from adapters.spec.inputs import InputStream
 import pytest
 
 from adapters.spec.model import (
     ALIF, LIF, AdEx, Constant, Exponential, FixedProbability, Izhikevich, Normal, Uniform,
 )
-from spark import NetworkBuilder
 from spark.engine import Simulator
 
-from .nets import DT, random_network
+from .nets import DT, NetworkBuilder, random_network
 
 
 def euler_network() -> NetworkBuilder:
@@ -119,7 +119,7 @@ def test_spark_matches_naive_reference(builder, method, k_bound):
     net = builder("float64").materialise(21) if builder is random_network else builder().materialise(21)
     x = InputStream(net.spec, 300).open_loop()
     expected = reference_run(net, x)
-    sim = Simulator(net, method=method, k_bound=k_bound, record_spikes=True)
+    sim = Simulator(to_spark(net), method=method, k_bound=k_bound, record_spikes=True)
     sim.run_chunk(x)
     steps, idx = sim.recorded()
     names = [(p.name, p.offset, p.size) for p in net.populations]

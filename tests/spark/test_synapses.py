@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
 
+from adapters.spark.translate import to_spark
 from adapters.spec.model import LIF, Constant, Explicit, Exponential
 
 from .nets import DT, NetworkBuilder, run_steps, stepper
@@ -19,14 +21,19 @@ def _delay_net(delays: list[int], method: str) -> tuple:
     for i, d in enumerate(delays):
         b.connect("input", "n", Explicit(pre=(0,), post=(i,)), weight=Constant(value=1.0 + i),
                   delay=Constant(value=d * DT))
-    net = b.materialise()
-    from spark.network import build, make_layout
+    net = to_spark(b.materialise())
+    from spark.engine import precision
+    from spark.network import build, make_layout, step
 
-    import jax
-    from spark.network import step
+    with precision(net.dtype):
+        params, state = build(net, make_layout([net], method=method))
+    jitted = jax.jit(step)
 
-    params, state = build(net, make_layout([net], method=method))
-    return params, state, jax.jit(step)
+    def fn(params, state, x):
+        with precision(net.dtype):
+            return jitted(params, state, x)
+
+    return params, state, fn
 
 
 @pytest.mark.parametrize("method", ["event", "dense"])

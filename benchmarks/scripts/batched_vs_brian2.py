@@ -15,26 +15,25 @@ loop-only wall clocks of synchronised runs (builds and compiles excluded, report
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-import spark  # noqa: F401  (x64 before any JAX use)
 from adapters.base import BackendOptions
 from adapters.spec.inputs import InputStream
+from adapters.spark.translate import to_spark
 from adapters.spec.materialise import materialise
 from adapters.spec.networks import paper8
 from benchmarks.protocol import open_loop_pass
-from benchmarks.registry import load_backend
+from adapters.registry import load_backend
 from spark.engine import BatchedSimulator
 
 
 def spark_batched(nets, spikes: np.ndarray, k: int, threads: int) -> tuple[float, float]:
     """(compile seconds, loop seconds) of one batched pass after a warm-up pass."""
-    sim = BatchedSimulator(nets, method="native", threads=threads)
+    sim = BatchedSimulator([to_spark(n) for n in nets], method="native", threads=threads)
     compiled = sim.compile(k)
     b = len(nets)
 
@@ -75,8 +74,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=None)
     args = parser.parse_args()
     spec = paper8()
-    spec = dataclasses.replace(spec, simulation=dataclasses.replace(
-        spec.simulation, dtype=args.dtype, duration=args.duration_ms))
+    spec = spec.overridden(dtype=args.dtype, duration=args.duration_ms)
     spikes = InputStream(spec).open_loop()
     if spikes.shape[0] % args.k:
         parser.error(f"--k {args.k} must divide the {spikes.shape[0]} steps")

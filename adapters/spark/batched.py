@@ -1,27 +1,22 @@
-"""Batched instances: B materialisations of one spec (different seeds) in one program.
-
-The instances are padded to one :class:`~spark.network.Layout` (longest synapse row, largest
-delay and plastic table) and the chunk function is ``vmap``-ed over a leading axis of every
-parameter and state leaf, so B networks cost one dispatch and one compiled program.
-"""
+"""B instances of one spec (different seeds) through Spark's batched simulator."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from adapters.spec.inputs import InputStream
-from adapters.spec.materialise import materialise
-from adapters.spec.model import NetworkSpec
-
-from .engine import BatchedSimulator
+from ..spec.inputs import InputStream
+from ..spec.materialise import materialise
+from ..spec.model import NetworkSpec
+from .translate import to_spark
 
 
 def run_batched(spec: NetworkSpec, seeds: list[int], k: int, n_steps: int | None = None,
                 method: str = "auto") -> np.ndarray:
     """Run ``len(seeds)`` instances of ``spec`` open loop (the spec's input spikes, the same
     for every instance) in chunks of ``k``; returns int64 counts ``(n_chunks, B, n_pops)``."""
-    nets = [materialise(spec, s) for s in seeds]
-    sim = BatchedSimulator(nets, method=method)
+    from spark.engine import BatchedSimulator
+
+    sim = BatchedSimulator([to_spark(materialise(spec, s)) for s in seeds], method=method)
     total = spec.simulation.n_steps if n_steps is None else int(n_steps)
     spikes = InputStream(spec, total).open_loop()
     out = []

@@ -1,0 +1,123 @@
+"""The one backend registry: name -> capabilities and a loader, in the default sweep order.
+
+Importable without any simulator installed: capabilities are built here from each
+family's translation tables (pure modules) and each mode's loop flags, so the sweep
+refuses unsupported cells *before* a worker starts; the backend class (and its
+simulator) is imported only by :func:`load_backend`. A test checks that every entry's
+capabilities equal its class's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .base import Backend, BackendUnavailable, Capabilities
+from .brian2.translate import FEATURES as BRIAN2
+from .nest.translate import FEATURES as NEST
+from .spark.backend import FEATURES as SPARK
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """One backend label: what it can do and how to get its class."""
+
+    name: str
+    capabilities: Capabilities
+    load: Callable[[], type[Backend]]
+    summary: str
+
+
+def _spark(native: bool) -> type[Backend]:
+    from .spark.backend import SparkBackend, SparkNativeBackend
+
+    return SparkNativeBackend if native else SparkBackend
+
+
+def _brian2_runtime(target: str) -> type[Backend]:
+    from .brian2.runtime import Brian2NumpyBackend, Brian2RuntimeBackend
+
+    return Brian2NumpyBackend if target == "numpy" else Brian2RuntimeBackend
+
+
+def _brian2_resident(closed: bool) -> type[Backend]:
+    from .brian2.cpp_resident import Brian2CppResidentBackend, Brian2CppUninterruptedBackend
+
+    return Brian2CppResidentBackend if closed else Brian2CppUninterruptedBackend
+
+
+def _brian2_relaunch() -> type[Backend]:
+    from .brian2.cpp_relaunch import Brian2CppRelaunchBackend
+
+    return Brian2CppRelaunchBackend
+
+
+def _brian2_cuda() -> type[Backend]:
+    from .brian2.cuda import Brian2CudaBackend
+
+    return Brian2CudaBackend
+
+
+def _nest(closed: bool) -> type[Backend]:
+    from .nest.backends import NestClosedLoop, NestUninterrupted
+
+    return NestClosedLoop if closed else NestUninterrupted
+
+
+def _entry(name: str, summary: str, load: Callable[[], type[Backend]], **caps) -> BackendEntry:
+    return BackendEntry(name=name, capabilities=Capabilities(**caps), load=load, summary=summary)
+
+
+_ENTRIES = (
+    # Order matters: it is the default sweep order, and fidelity references come first.
+    _entry("brian2-cpp-uninterrupted", "Brian2 C++ standalone, whole run in one call (open loop)",
+           lambda: _brian2_resident(False), closed_loop=False, open_loop=True, threads=True,
+           **BRIAN2),
+    _entry("spark", "Spark, pure JAX", lambda: _spark(False), closed_loop=True, open_loop=True,
+           **SPARK),
+    _entry("spark-native", "Spark with its C++ kernels (jax.ffi)", lambda: _spark(True),
+           closed_loop=True, open_loop=True, **SPARK),
+    _entry("brian2-cpp", "Brian2 C++ standalone, one resident binary fed through a pipe",
+           lambda: _brian2_resident(True), closed_loop=True, open_loop=True, threads=True,
+           **BRIAN2),
+    _entry("brian2-runtime", "Brian2 runtime device, Cython, Network.run per chunk",
+           lambda: _brian2_runtime("cython"), closed_loop=True, open_loop=True, **BRIAN2),
+    _entry("brian2-numpy", "Brian2 runtime device, numpy target",
+           lambda: _brian2_runtime("numpy"), closed_loop=True, open_loop=True, **BRIAN2),
+    _entry("brian2-cpp-relaunch", "Brian2 C++ standalone relaunched per chunk, state carried",
+           _brian2_relaunch, closed_loop=True, open_loop=True, **BRIAN2),
+    _entry("brian2-cuda", "brian2cuda standalone project (open loop, needs a GPU)",
+           _brian2_cuda, closed_loop=False, open_loop=True, needs_gpu=True, **BRIAN2),
+    _entry("nest", "NEST 3, Prepare once and Run per chunk", lambda: _nest(True),
+           closed_loop=True, open_loop=True, threads=True, **NEST),
+    _entry("nest-uninterrupted", "NEST 3, one Simulate (open loop)", lambda: _nest(False),
+           closed_loop=False, open_loop=True, threads=True, **NEST),
+)
+
+BACKENDS: dict[str, BackendEntry] = {e.name: e for e in _ENTRIES}
+
+DEFAULT_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "brian2-cpp",
+                    "brian2-runtime", "brian2-cpp-relaunch", "brian2-cuda", "nest",
+                    "nest-uninterrupted")
+"""What ``spark-bench run`` sweeps when ``--backends`` is not given."""
+
+QUICK_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "brian2-cpp",
+                  "brian2-runtime", "nest")
+"""The quick profile (NEST is float64-only: in a float32 sweep it is listed as skipped)."""
+
+FIDELITY_REFERENCE = "brian2-cpp-uninterrupted"
+"""Every backend's spikes are compared with this one's when it is in the sweep."""
+
+
+def entry(name: str) -> BackendEntry:
+    if name not in BACKENDS:
+        raise KeyError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+    return BACKENDS[name]
+
+
+def load_backend(name: str) -> type[Backend]:
+    """The backend class for ``name``; BackendUnavailable when its simulator is missing."""
+    try:
+        return entry(name).load()
+    except ImportError as err:
+        raise BackendUnavailable(name, f"cannot import its simulator ({err})") from None

@@ -1,0 +1,59 @@
+"""The materialised network (the shared IR) -> Spark's own :class:`spark.NetworkDef`.
+
+Translation by tables: each table maps a spec kind to its Spark counterpart, and the
+tables' keys are exactly what the Spark backends support (their capabilities). Nothing is
+re-derived: refractory steps, receptor time constants, delays in steps, initial state and
+synapse arrays are read off the IR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields
+
+import spark
+
+from ..spec.materialise import MaterialisedNetwork
+
+
+def _same_fields(target: type) -> Callable[[object], object]:
+    """Copy every field ``target`` declares from the spec object (same names, same units;
+    spec-only fields such as ``t_ref`` are facts of the IR, not of Spark's model)."""
+    names = tuple(f.name for f in fields(target))
+
+    def translate(spec_obj: object) -> object:
+        return target(**{name: getattr(spec_obj, name) for name in names})
+
+    return translate
+
+
+NEURON_MODELS: dict[str, Callable[[object], spark.models.NeuronModel]] = {
+    "lif": _same_fields(spark.LIF),
+    "alif": _same_fields(spark.ALIF),
+    "adex": _same_fields(spark.AdEx),
+    "izhikevich": _same_fields(spark.Izhikevich),
+}
+RECEPTORS: dict[str, str] = {"delta": "delta", "exponential": "exponential"}
+PLASTICITY: dict[str, Callable[[object], spark.models.PlasticityRule]] = {
+    "stdp": _same_fields(spark.STDP),
+    "reward_stdp": _same_fields(spark.RewardSTDP),
+}
+
+
+def to_spark(net: MaterialisedNetwork) -> spark.NetworkDef:
+    """Spark's description of one materialised instance (arrays shared, not copied)."""
+    populations = tuple(
+        spark.Population(name=pop.name, model=NEURON_MODELS[pop.model.kind](pop.model),
+                         initial=pop.initial, refractory_steps=pop.refractory_steps,
+                         tau_syn=pop.tau_syn)
+        for pop in net.populations)
+    synapses = tuple(
+        spark.Synapses(source=proj.spec.source, target=proj.spec.target, pre=proj.pre,
+                       post=proj.post, weight=proj.weight, delay_steps=proj.delay_steps,
+                       receptor=RECEPTORS[proj.receptor],
+                       plasticity=(None if proj.spec.plasticity is None
+                                   else PLASTICITY[proj.spec.plasticity.kind](proj.spec.plasticity)))
+        for proj in net.projections)
+    return spark.NetworkDef(name=net.spec.name, dt=net.dt, dtype=net.dtype,
+                            populations=populations, n_inputs=net.n_inputs, synapses=synapses,
+                            readouts=net.spec.readout_names, input_name=net.input_name)

@@ -1,0 +1,148 @@
+"""A network as Spark runs it: populations, synapse lists and the input, in plain arrays.
+
+This is the engine's own description, composed directly by a user
+(:class:`spark.NetworkBuilder`) or translated from the benchmark's shared specification
+(``adapters.spark``). Everything is already discrete: refractory periods in steps, delays
+in steps (>= 1), connectivity and initial state as explicit arrays.
+
+Global numbering: neurons are the populations concatenated in order; presynaptic rows
+are the neurons followed by the ``n_inputs`` input neurons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .models import NeuronModel, PlasticityRule
+
+RECEPTORS = ("delta", "exponential")
+"""``delta``: ``v += w`` at delivery (dropped while refractory); ``exponential``:
+``g += w``, with ``g`` decaying with the target population's ``tau_syn``."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Population:
+    """``size`` neurons of one model. ``initial`` holds an array of shape ``(size,)`` for
+    every state variable of the model; ``refractory_steps`` is R (a neuron that spiked at
+    step s first integrates again at s + R); ``tau_syn`` (ms) is the time constant of its
+    exponential receptor, None when it has none."""
+
+    name: str
+    model: NeuronModel
+    initial: Mapping[str, np.ndarray]
+    refractory_steps: int = 0
+    tau_syn: float | None = None
+
+    @property
+    def size(self) -> int:
+        return int(np.shape(self.initial["v"])[0])
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Synapses:
+    """Explicit synapses from ``source`` (a population or the input) to ``target``:
+    local indices ``pre``/``post``, weights in the target variable's units, delays in
+    whole steps >= 1. ``plasticity``: None (static) or a rule of :mod:`spark.models`."""
+
+    source: str
+    target: str
+    pre: np.ndarray
+    post: np.ndarray
+    weight: np.ndarray
+    delay_steps: np.ndarray
+    receptor: str = "delta"
+    plasticity: PlasticityRule | None = None
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class NetworkDef:
+    """A whole network: populations, input size, synapses, step ``dt`` (ms), precision.
+    ``readouts`` names the populations whose counts a chunk returns (empty: all)."""
+
+    name: str = "network"
+    dt: float
+    dtype: str = "float32"
+    populations: tuple[Population, ...]
+    n_inputs: int
+    synapses: tuple[Synapses, ...] = ()
+    readouts: tuple[str, ...] = ()
+    input_name: str = "input"
+    offsets: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        offsets, start = {}, 0
+        for pop in self.populations:
+            offsets[pop.name] = start
+            start += pop.size
+        object.__setattr__(self, "offsets", offsets)
+        self.check()
+
+    def check(self) -> None:
+        """Clear errors for what the engine cannot run (the spec layer checks more)."""
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', not {self.dtype!r}")
+        names = [p.name for p in self.populations]
+        if len(set(names)) != len(names) or self.input_name in names:
+            raise ValueError(f"population names must be unique and differ from the input's: {names}")
+        for pop in self.populations:
+            missing = [v for v in pop.model.state_variables if v not in pop.initial]
+            if missing:
+                raise ValueError(f"population {pop.name!r}: no initial values for {missing}")
+            if pop.refractory_steps < 0:
+                raise ValueError(f"population {pop.name!r}: refractory_steps must be >= 0")
+        for syn in self.synapses:
+            where = f"synapses {syn.source}->{syn.target}"
+            if syn.target not in self.offsets:
+                raise ValueError(f"{where}: unknown target population {syn.target!r}")
+            if syn.source not in self.offsets and syn.source != self.input_name:
+                raise ValueError(f"{where}: unknown source {syn.source!r}")
+            if syn.receptor not in RECEPTORS:
+                raise ValueError(f"{where}: receptor must be one of {RECEPTORS}")
+            if syn.receptor == "exponential" and self.population(syn.target).tau_syn is None:
+                raise ValueError(f"{where}: exponential receptor, but population "
+                                 f"{syn.target!r} has no tau_syn")
+            if np.size(syn.delay_steps) and int(np.min(syn.delay_steps)) < 1:
+                raise ValueError(f"{where}: delays must be >= 1 step")
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(p.size for p in self.populations)
+
+    @property
+    def max_delay_steps(self) -> int:
+        return max((int(np.max(s.delay_steps)) for s in self.synapses if np.size(s.pre)),
+                   default=1)
+
+    @property
+    def has_exponential(self) -> bool:
+        return any(s.receptor == "exponential" for s in self.synapses)
+
+    @property
+    def segments(self) -> tuple[tuple[int, ...], ...]:
+        """Maximal runs of consecutive populations with the same model type."""
+        runs: list[list[int]] = []
+        for i, pop in enumerate(self.populations):
+            if runs and type(self.populations[runs[-1][0]].model) is type(pop.model):
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        return tuple(tuple(r) for r in runs)
+
+    def population(self, name: str) -> Population:
+        for pop in self.populations:
+            if pop.name == name:
+                return pop
+        raise KeyError(name)
+
+    def bounds(self) -> tuple[tuple[int, int], ...]:
+        """``[start, stop)`` of every population in the global numbering."""
+        return tuple((self.offsets[p.name], self.offsets[p.name] + p.size)
+                     for p in self.populations)
+
+    def readout_indices(self) -> tuple[int, ...]:
+        """Positions of the readout populations, in readout order."""
+        names = [p.name for p in self.populations]
+        return tuple(names.index(r) for r in (self.readouts or names))
