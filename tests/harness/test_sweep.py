@@ -96,3 +96,22 @@ def test_worker_pins_itself_to_the_stated_thread_count():
                          check=True).stdout
     cores, affinity = json.loads(out)
     assert len(cores) == 1 and affinity == cores
+
+
+def test_unsupported_cells_are_refused_before_any_worker_starts(tmp_path: Path, cache: Path):
+    """NEST is float64-only and spark-native single-threaded: a float32 sweep at 2 threads
+    records both as skipped, with the reason, and starts no worker for them (no unit log)."""
+    out = tmp_path / "res"
+    proc = subprocess.run(_cmd(out, cache, "--backends", "nest,spark-native", "--dtype", "float32",
+                               "--threads", "2", "--instances", "1"),
+                          cwd=ROOT, capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = load_rows(out)
+    assert set(rows.status) == {"skipped"}
+    assert set(rows.phase) == {"compile_warm", "loop"}  # nothing materialised or built
+    nest = rows[rows.backend == "nest"]
+    assert all("float64 only" in r for r in nest.reason)
+    native = rows[rows.backend == "spark-native"]
+    assert all("one thread only" in r for r in native.reason)
+    assert sorted(native[native.phase == "loop"].k) == [10, 100]
+    assert list((out / "logs").glob("*.log")) == []
