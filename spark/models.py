@@ -52,8 +52,21 @@ def _exact_parts(models: Sequence, sizes: Sequence[int], dt: float,
                 has_syn=any(ts is not None for ts in tau_syn))
 
 
+class _ResetToVReset:
+    """Behaviour shared by the models that reset ``v`` to ``v_reset`` and start their
+    second state variable at 0 (LIF, ALIF, AdEx); no fields, never instantiated."""
+
+    def default_state(self, var: str, v: np.ndarray) -> np.ndarray:
+        """Initial value of a state variable other than ``v`` when none is given."""
+        return np.zeros_like(v)
+
+    @property
+    def reset_value(self) -> float:
+        return self.v_reset
+
+
 @dataclass(frozen=True, kw_only=True)
-class LIF:
+class LIF(_ResetToVReset):
     """Leaky integrate-and-fire: ``dv/dt = (v_rest - v + i_offset + I_syn) / tau_m`` (ms,
     mV); spike when ``v > v_thresh``; reset ``v = v_reset``."""
 
@@ -64,14 +77,6 @@ class LIF:
     v_thresh: float = -50.0
     i_offset: float = 0.0
 
-    def default_state(self, var: str, v: np.ndarray) -> np.ndarray:
-        """Initial value of a state variable other than ``v`` when none is given."""
-        return np.zeros_like(v)
-
-    @property
-    def reset_value(self) -> float:
-        return self.v_reset
-
     @staticmethod
     def segment_cells(models: Sequence[LIF], sizes: Sequence[int], start: int, dt: float,
                       tau_syn: Sequence[float | None], dtype: np.dtype) -> AbstractCells:
@@ -80,7 +85,7 @@ class LIF:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ALIF:
+class ALIF(_ResetToVReset):
     """LIF with an adaptive threshold ``theta``: ``dtheta/dt = -theta / tau_adapt``; spike
     when ``v > v_thresh + theta``; ``theta += beta`` at a spike."""
 
@@ -93,14 +98,6 @@ class ALIF:
     tau_adapt: float = 100.0
     beta: float = 1.0
 
-    def default_state(self, var: str, v: np.ndarray) -> np.ndarray:
-        """Initial value of a state variable other than ``v`` when none is given."""
-        return np.zeros_like(v)
-
-    @property
-    def reset_value(self) -> float:
-        return self.v_reset
-
     @staticmethod
     def segment_cells(models: Sequence[ALIF], sizes: Sequence[int], start: int, dt: float,
                       tau_syn: Sequence[float | None], dtype: np.dtype) -> AbstractCells:
@@ -112,7 +109,7 @@ class ALIF:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AdEx:
+class AdEx(_ResetToVReset):
     """Adaptive exponential IF, forward Euler:
     ``dv/dt = (v_rest - v + delta_t*exp((v - v_t)/delta_t) - w + i_offset + I_syn) / tau_m``,
     ``dw/dt = (a*(v - v_rest) - w) / tau_w``; spike when ``v > v_peak``; reset
@@ -129,14 +126,6 @@ class AdEx:
     a: float = 0.5
     b: float = 2.0
     i_offset: float = 0.0
-
-    def default_state(self, var: str, v: np.ndarray) -> np.ndarray:
-        """Initial value of a state variable other than ``v`` when none is given."""
-        return np.zeros_like(v)
-
-    @property
-    def reset_value(self) -> float:
-        return self.v_reset
 
     @staticmethod
     def segment_cells(models: Sequence[AdEx], sizes: Sequence[int], start: int, dt: float,

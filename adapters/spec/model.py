@@ -144,25 +144,9 @@ Distribution = Constant | Uniform | Normal
 # --------------------------------------------------------------------------- neuron models
 
 
-@dataclass(frozen=True, kw_only=True)
-class LIF:
-    """Leaky integrate-and-fire, exact (exponential) integration.
-
-    ``dv/dt = (v_rest - v + i_offset + I_syn) / tau_m``; spike when ``v > v_thresh``;
-    reset ``v = v_reset``. Units: ms and mV (``i_offset`` is the steady depolarisation
-    the constant drive would cause, in mV). With an exponential synapse the pair
-    (v, g) is integrated with the exact linear propagator (as NEST's ``iaf_psc_exp``).
-    """
-
-    kind: ClassVar[str] = "lif"
-    state_variables: ClassVar[tuple[str, ...]] = ("v",)
-    integration: ClassVar[str] = "exact"
-    tau_m: float = 10.0
-    v_rest: float = -65.0
-    v_reset: float = -65.0
-    v_thresh: float = -50.0
-    t_ref: float = 2.0
-    i_offset: float = 0.0
+class _ExactMembrane:
+    """Behaviour shared by the exactly integrated models (LIF, ALIF); no fields, never
+    instantiated: the concrete classes below declare their parameters themselves."""
 
     @property
     def spike_threshold(self) -> float:
@@ -190,7 +174,28 @@ class LIF:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ALIF:
+class LIF(_ExactMembrane):
+    """Leaky integrate-and-fire, exact (exponential) integration.
+
+    ``dv/dt = (v_rest - v + i_offset + I_syn) / tau_m``; spike when ``v > v_thresh``;
+    reset ``v = v_reset``. Units: ms and mV (``i_offset`` is the steady depolarisation
+    the constant drive would cause, in mV). With an exponential synapse the pair
+    (v, g) is integrated with the exact linear propagator (as NEST's ``iaf_psc_exp``).
+    """
+
+    kind: ClassVar[str] = "lif"
+    state_variables: ClassVar[tuple[str, ...]] = ("v",)
+    integration: ClassVar[str] = "exact"
+    tau_m: float = 10.0
+    v_rest: float = -65.0
+    v_reset: float = -65.0
+    v_thresh: float = -50.0
+    t_ref: float = 2.0
+    i_offset: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ALIF(_ExactMembrane):
     """LIF with an adaptive threshold ``theta`` (exact integration).
 
     As :class:`LIF`, plus ``dtheta/dt = -theta / tau_adapt``; spike when
@@ -209,26 +214,8 @@ class ALIF:
     tau_adapt: float = 100.0
     beta: float = 1.0
 
-    @property
-    def spike_threshold(self) -> float:
-        """The static part of the threshold (``theta`` is added per neuron)."""
-        return self.v_thresh
-
-    @property
-    def reset_potential(self) -> float:
-        return self.v_reset
-
-    @property
-    def exact_tau_m(self) -> float | None:
-        return self.tau_m
-
-    def default_initial(self, var: str, state: dict[str, np.ndarray], size: int) -> np.ndarray:
-        return np.full(size, float(self.v_rest)) if var == "v" else np.zeros(size)
-
     def check(self, check: Check, path: str) -> None:
-        check.positive(f"{path}.tau_m", self.tau_m)
-        if not self.v_thresh > self.v_reset:
-            check.fail(f"{path}.v_thresh", self.v_thresh, f"> v_reset ({self.v_reset})")
+        super().check(check, path)
         check.positive(f"{path}.tau_adapt", self.tau_adapt)
 
 
