@@ -52,7 +52,7 @@ def describe_spec(spec: NetworkSpec, with_synapses: bool = True) -> str:
     for proj in spec.projections:
         line = (f"  {proj.name:<18} {proj.source:>8} -> {proj.target:<8} "
                 f"{proj.connector.kind:<17} w={_dist(proj.weight)} d={_dist(proj.delay)}ms "
-                f"{proj.synapse.kind}")
+                f"{proj.synapse.short()}")
         if proj.name in counts:
             indegree = counts[proj.name] / spec.size_of(proj.target)
             line += f"  {counts[proj.name]:>9,d} synapses (mean in-degree {indegree:.1f})"
@@ -155,7 +155,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from adapters.base import BackendFailed, BackendOptions, BackendUnavailable, UnsupportedSpec
     from adapters.registry import BACKENDS, load_backend
 
-    from .fidelity import Thresholds, compare_spikes, format_rate_table, format_table
+    from .fidelity import (Thresholds, activity, compare_spikes, format_activity_table,
+                           format_rate_table, format_table)
     from .protocol import record_open_loop_spikes
 
     spec = load_spec(args.network).overridden(dtype=args.dtype, duration=args.duration)
@@ -194,6 +195,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     thresholds = Thresholds.for_dtype(sim.dtype)
     if agreements:
         print(format_table(agreements))
+    print(f"\nactivity ({sim.duration:g} ms, instance seed {net.instance_seed}):")
+    print(format_activity_table({name: activity(spikes, sizes, net.n_steps, net.dt)
+                                 for name, spikes in recorded.items()}))
     failures = [f"{a.candidate}: {reason}" for a in agreements for reason in a.failures(thresholds)]
     if args.rates_vs_float64:
         reference64 = record([reference], net.with_dtype("float64")).get(reference)

@@ -581,3 +581,40 @@ def format_rate_table(agreements: Sequence[Agreement], tolerance: float | None =
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
+
+
+# --------------------------------------------------------------------------- what a network did
+
+
+def activity(spikes: Spikes, sizes: Mapping[str, int], n_steps: int, dt_ms: float,
+             ) -> dict[str, tuple[float, float]]:
+    """Per population: mean firing rate (Hz, over all its neurons and the whole run) and the
+    mean coefficient of variation of the inter-spike intervals over neurons with at least
+    three spikes (NaN when none has), so nobody has to parse spike files to see what a
+    network did."""
+    out = {}
+    seconds = n_steps * dt_ms * 1e-3
+    for pop, size in sizes.items():
+        steps, idx = spikes.get(pop, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+        rate = len(steps) / (size * seconds) if size and seconds else float("nan")
+        cvs = []
+        if len(steps):
+            order = np.lexsort((steps, idx))
+            s, i = np.asarray(steps)[order], np.asarray(idx)[order]
+            bounds = np.flatnonzero(np.diff(i)) + 1
+            for train in np.split(s, bounds):
+                if train.size >= 3:
+                    isi = np.diff(train).astype(np.float64)
+                    if isi.mean() > 0:
+                        cvs.append(isi.std() / isi.mean())
+        out[pop] = (rate, float(np.mean(cvs)) if cvs else float("nan"))
+    return out
+
+
+def format_activity_table(per_backend: Mapping[str, Mapping[str, tuple[float, float]]]) -> str:
+    """``backend  population  rate Hz  ISI CV`` rows."""
+    lines = [f"{'backend':<26}{'population':<14}{'rate Hz':>10}{'ISI CV':>9}", "-" * 59]
+    for backend, pops in per_backend.items():
+        for pop, (rate, cv) in pops.items():
+            lines.append(f"{backend:<26}{pop:<14}{rate:>10.3f}{_fmt(cv):>9}")
+    return "\n".join(lines)

@@ -37,10 +37,11 @@ class NetworkBuilder:
     def population(self, name: str, size: int, model: NeuronModel, *,
                    v0: float | np.ndarray | None = None,
                    initial: dict[str, np.ndarray] | None = None, refractory_steps: int = 0,
-                   tau_syn: float | None = None) -> NetworkBuilder:
+                   receptors: tuple[float, ...] = ()) -> NetworkBuilder:
         """``size`` neurons. ``v0`` (default: the model's reset value) and ``initial``
         give initial state; a second state variable left out starts at 0 (Izhikevich's
-        ``u`` at ``b * v``). ``tau_syn`` (ms) enables the exponential receptor."""
+        ``u`` at ``b * v``). ``receptors``: time constants (ms) of its exponential receptors
+        (a synapse names one by index, or ``"exponential"`` for the first)."""
         state = {k: np.broadcast_to(np.asarray(v, np.float64), (size,)).copy()
                  for k, v in (initial or {}).items()}
         if "v" not in state:
@@ -50,7 +51,7 @@ class NetworkBuilder:
             if var not in state:
                 state[var] = model.default_state(var, state["v"])
         self._pops.append(Population(name=name, model=model, initial=state,
-                                     refractory_steps=refractory_steps, tau_syn=tau_syn))
+                                     refractory_steps=refractory_steps, receptors=tuple(receptors)))
         return self
 
     def inputs(self, size: int) -> NetworkBuilder:
@@ -65,7 +66,7 @@ class NetworkBuilder:
 
     def connect(self, source: str, target: str, pre: np.ndarray, post: np.ndarray, *,
                 weight: float | np.ndarray, delay_steps: int | np.ndarray = 1,
-                receptor: str = "delta", plasticity: PlasticityRule | None = None,
+                receptor: str | int = "delta", plasticity: PlasticityRule | None = None,
                 ) -> NetworkBuilder:
         """Synapses ``pre[i] -> post[i]`` (local indices); scalars broadcast."""
         pre = np.asarray(pre, np.int64)

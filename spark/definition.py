@@ -18,23 +18,25 @@ import numpy as np
 
 from .models import NeuronModel, PlasticityRule
 
-RECEPTORS = ("delta", "exponential")
-"""``delta``: ``v += w`` at delivery (dropped while refractory); ``exponential``:
-``g += w``, with ``g`` decaying with the target population's ``tau_syn``."""
+DELTA = "delta"
+"""A synapse's ``receptor``: ``"delta"`` (``v += w`` at delivery, dropped while
+refractory), or the index ``r`` of one of the target's exponential receptors (``g_r += w``,
+``g_r`` decaying exactly with ``receptors[r]``); ``"exponential"`` means receptor 0."""
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Population:
     """``size`` neurons of one model. ``initial`` holds an array of shape ``(size,)`` for
     every state variable of the model; ``refractory_steps`` is R (a neuron that spiked at
-    step s first integrates again at s + R); ``tau_syn`` (ms) is the time constant of its
-    exponential receptor, None when it has none."""
+    step s first integrates again at s + R); ``receptors`` are the time constants (ms) of
+    its exponential receptors, each a current ``g_r`` added to the membrane equation in
+    this order."""
 
     name: str
     model: NeuronModel
     initial: Mapping[str, np.ndarray]
     refractory_steps: int = 0
-    tau_syn: float | None = None
+    receptors: tuple[float, ...] = ()
 
     @property
     def size(self) -> int:
@@ -53,8 +55,15 @@ class Synapses:
     post: np.ndarray
     weight: np.ndarray
     delay_steps: np.ndarray
-    receptor: str = "delta"
+    receptor: str | int = DELTA
     plasticity: PlasticityRule | None = None
+
+    @property
+    def receptor_index(self) -> int | None:
+        """None for a delta synapse, else the target receptor's index."""
+        if self.receptor == DELTA:
+            return None
+        return 0 if self.receptor == "exponential" else int(self.receptor)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -99,11 +108,13 @@ class NetworkDef:
                 raise ValueError(f"{where}: unknown target population {syn.target!r}")
             if syn.source not in self.offsets and syn.source != self.input_name:
                 raise ValueError(f"{where}: unknown source {syn.source!r}")
-            if syn.receptor not in RECEPTORS:
-                raise ValueError(f"{where}: receptor must be one of {RECEPTORS}")
-            if syn.receptor == "exponential" and self.population(syn.target).tau_syn is None:
-                raise ValueError(f"{where}: exponential receptor, but population "
-                                 f"{syn.target!r} has no tau_syn")
+            if not (syn.receptor in (DELTA, "exponential") or isinstance(syn.receptor, int)):
+                raise ValueError(f"{where}: receptor must be 'delta', 'exponential' or an "
+                                 f"index, not {syn.receptor!r}")
+            index, taus = syn.receptor_index, self.population(syn.target).receptors
+            if index is not None and not 0 <= index < len(taus):
+                raise ValueError(f"{where}: receptor {index}, but population {syn.target!r} "
+                                 f"has {len(taus)} receptor(s) {taus} (give it receptors=)")
             if np.size(syn.delay_steps) and int(np.min(syn.delay_steps)) < 1:
                 raise ValueError(f"{where}: delays must be >= 1 step")
 
@@ -117,8 +128,9 @@ class NetworkDef:
                    default=1)
 
     @property
-    def has_exponential(self) -> bool:
-        return any(s.receptor == "exponential" for s in self.synapses)
+    def n_receptors(self) -> int:
+        """The most exponential receptors any population has (columns per neuron - 1)."""
+        return max((len(p.receptors) for p in self.populations), default=0)
 
     @property
     def segments(self) -> tuple[tuple[int, ...], ...]:

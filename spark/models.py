@@ -9,7 +9,8 @@ ms, not of the model.
 
 Discrete updates (every backend of the benchmark computes the same numbers):
 LIF/ALIF use the exact propagator ``v' = v_inf + (v - v_inf) * exp(-dt/tau_m)
-[+ g * tau_syn/(tau_syn - tau_m) * (exp(-dt/tau_syn) - exp(-dt/tau_m))]``; AdEx and
+[+ g_r * tau_r/(tau_r - tau_m) * (exp(-dt/tau_r) - exp(-dt/tau_m)) per receptor r, in
+order]``; AdEx and
 Izhikevich one forward-Euler step with every right-hand side at the old state.
 """
 
@@ -33,23 +34,27 @@ def _per_neuron(models: Sequence, sizes: Sequence[int], dtype: np.dtype,
 
 
 def _exact_parts(models: Sequence, sizes: Sequence[int], dt: float,
-                 tau_syn: Sequence[float | None], dtype: np.dtype) -> dict:
-    """The exact-membrane leaves LIF and ALIF share."""
-    coefs = []
-    for m, ts in zip(models, tau_syn):
-        if ts is None:
-            coefs.append(0.0)
-        elif ts == m.tau_m:
-            raise ValueError(f"exponential receptor with tau_syn == tau_m ({ts} ms) has no "
-                             "exact propagator of the pinned form; choose another tau_syn")
-        else:
-            coefs.append(ts / (ts - m.tau_m) * (np.exp(-dt / ts) - np.exp(-dt / m.tau_m)))
-    syn = np.concatenate([np.full(n, c) for c, n in zip(coefs, sizes)])
+                 receptors: Sequence[tuple[float, ...]], n_receptors: int,
+                 dtype: np.dtype) -> dict:
+    """The exact-membrane leaves LIF and ALIF share. ``syn_coef`` is ``(n,)`` for networks
+    with at most one receptor per population, else ``(n_receptors, n)`` (0 where a
+    population lacks that receptor)."""
+    rows = max(n_receptors, 1)
+    coefs = np.zeros((rows, sum(sizes)))
+    start = 0
+    for m, taus, n in zip(models, receptors, sizes):
+        for r, ts in enumerate(taus):
+            if ts == m.tau_m:
+                raise ValueError(f"exponential receptor with tau_syn == tau_m ({ts} ms) has no "
+                                 "exact propagator of the pinned form; choose another tau_syn")
+            coefs[r, start:start + n] = ts / (ts - m.tau_m) * (np.exp(-dt / ts) - np.exp(-dt / m.tau_m))
+        start += n
+    syn = coefs[0] if rows == 1 else coefs
     return dict(decay=_per_neuron(models, sizes, dtype, lambda m: np.exp(-dt / m.tau_m)),
                 v_inf=_per_neuron(models, sizes, dtype, lambda m: m.v_rest + m.i_offset),
                 syn_coef=jnp.asarray(syn.astype(dtype)),
                 v_thresh=_per_neuron(models, sizes, dtype, lambda m: m.v_thresh),
-                has_syn=any(ts is not None for ts in tau_syn))
+                has_syn=any(len(t) > 0 for t in receptors))
 
 
 class _ResetToVReset:
@@ -79,8 +84,9 @@ class LIF(_ResetToVReset):
 
     @staticmethod
     def segment_cells(models: Sequence[LIF], sizes: Sequence[int], start: int, dt: float,
-                      tau_syn: Sequence[float | None], dtype: np.dtype) -> AbstractCells:
-        return LIFCells(**_exact_parts(models, sizes, dt, tau_syn, dtype), start=start,
+                      receptors: Sequence[tuple[float, ...]], n_receptors: int,
+                      dtype: np.dtype) -> AbstractCells:
+        return LIFCells(**_exact_parts(models, sizes, dt, receptors, n_receptors, dtype), start=start,
                         stop=start + sum(sizes))
 
 
@@ -100,8 +106,9 @@ class ALIF(_ResetToVReset):
 
     @staticmethod
     def segment_cells(models: Sequence[ALIF], sizes: Sequence[int], start: int, dt: float,
-                      tau_syn: Sequence[float | None], dtype: np.dtype) -> AbstractCells:
-        return ALIFCells(**_exact_parts(models, sizes, dt, tau_syn, dtype), start=start,
+                      receptors: Sequence[tuple[float, ...]], n_receptors: int,
+                      dtype: np.dtype) -> AbstractCells:
+        return ALIFCells(**_exact_parts(models, sizes, dt, receptors, n_receptors, dtype), start=start,
                          stop=start + sum(sizes),
                          theta_decay=_per_neuron(models, sizes, dtype,
                                                  lambda m: np.exp(-dt / m.tau_adapt)),
@@ -129,7 +136,8 @@ class AdEx(_ResetToVReset):
 
     @staticmethod
     def segment_cells(models: Sequence[AdEx], sizes: Sequence[int], start: int, dt: float,
-                      tau_syn: Sequence[float | None], dtype: np.dtype) -> AbstractCells:
+                      receptors: Sequence[tuple[float, ...]], n_receptors: int,
+                      dtype: np.dtype) -> AbstractCells:
         def col(fn):
             return _per_neuron(models, sizes, dtype, fn)
 
@@ -165,7 +173,7 @@ class Izhikevich:
 
     @staticmethod
     def segment_cells(models: Sequence[Izhikevich], sizes: Sequence[int], start: int,
-                      dt: float, tau_syn: Sequence[float | None],
+                      dt: float, receptors: Sequence[tuple[float, ...]], n_receptors: int,
                       dtype: np.dtype) -> AbstractCells:
         def col(fn):
             return _per_neuron(models, sizes, dtype, fn)

@@ -135,9 +135,11 @@ class Layout:
         return self.n_neurons + self.n_inputs
 
 
-RECEPTOR_BLOCK = {"delta": 0, "exponential": 1}
-"""Which block of target columns a receptor adds to: ``v`` (columns ``0..N-1``) or ``g``
-(columns ``N..2N-1``)."""
+def receptor_block(syn) -> int:
+    """Which block of N target columns a synapse adds to: 0 is ``v`` (delta), ``1 + r`` is
+    receptor r's ``g``."""
+    index = syn.receptor_index
+    return 0 if index is None else 1 + index
 
 
 def synapse_tables(net: NetworkDef) -> tuple[conn.SynapseTable, list[PlasticRecord]]:
@@ -150,7 +152,7 @@ def synapse_tables(net: NetworkDef) -> tuple[conn.SynapseTable, list[PlasticReco
         src = n if syn.source == net.input_name else net.offsets[syn.source]
         pre = np.asarray(syn.pre).astype(np.int64) + src
         post = np.asarray(syn.post).astype(np.int64) + net.offsets[syn.target]
-        col = post + n * RECEPTOR_BLOCK[syn.receptor]
+        col = post + n * receptor_block(syn)
         delay = np.asarray(syn.delay_steps).astype(np.int64)
         weight = np.asarray(syn.weight, dtype=np.float64)
         if syn.plasticity is not None:
@@ -169,7 +171,7 @@ def synapse_tables(net: NetworkDef) -> tuple[conn.SynapseTable, list[PlasticReco
 
 
 def n_columns(net: NetworkDef) -> int:
-    return net.n_neurons * (2 if net.has_exponential else 1)
+    return net.n_neurons * (1 + net.n_receptors)
 
 
 def make_layout(nets: list[NetworkDef], method: str = "auto", k: int | None = None,
@@ -219,14 +221,17 @@ def build(net: NetworkDef, layout: Layout | None = None, *,
         model_type = type(pops[0].model)
         cells.append(model_type.segment_cells([p.model for p in pops], [p.size for p in pops],
                                               net.offsets[pops[0].name], dt,
-                                              [p.tau_syn for p in pops], dtype))
+                                              [p.receptors for p in pops], net.n_receptors,
+                                              dtype))
 
     def per_neuron(fn) -> np.ndarray:
         return np.concatenate([np.full(p.size, fn(p)) for p in net.populations])
 
     v_reset = per_neuron(lambda p: p.model.reset_value).astype(dtype)
     ref_steps = per_neuron(lambda p: p.refractory_steps).astype(np.int32)
-    g_decay = per_neuron(lambda p: 0.0 if p.tau_syn is None else np.exp(-dt / p.tau_syn))
+    g_decay = np.concatenate([
+        per_neuron(lambda p, r=r: np.exp(-dt / p.receptors[r]) if r < len(p.receptors) else 0.0)
+        for r in range(max(net.n_receptors, 1))])
     table, plastic_records = synapse_tables(net)
     n_pre = layout.n_pre
     if layout.method == "event":
@@ -248,7 +253,7 @@ def build(net: NetworkDef, layout: Layout | None = None, *,
         readout_decay = jnp.asarray(np.asarray(np.exp(-dt / readout_tau), dtype=dtype))
     bounds = net.bounds()
     fused = None
-    if layout.method == "native" and not layout.plastic_size:
+    if layout.method == "native" and not layout.plastic_size and net.n_receptors <= 1:
         fused = fuse_cells(tuple(cells), bounds, v_reset, ref_steps, g_decay.astype(dtype))
     params = Network(
         cells=() if fused is not None else tuple(cells), v_reset=jnp.asarray(v_reset),
@@ -274,7 +279,8 @@ def initial_state(net: NetworkDef, params: Network) -> NetworkState:
     if params.plastic is not None:
         history = jnp.zeros((params.ring, n + params.n_inputs), bool)
     return NetworkState(
-        t=jnp.asarray(0, jnp.int32), v=jnp.asarray(v.astype(dtype)), g=jnp.zeros(n, dtype),
+        t=jnp.asarray(0, jnp.int32), v=jnp.asarray(v.astype(dtype)),
+        g=jnp.zeros(max(net.n_receptors, 1) * n, dtype),
         aux=jnp.asarray(aux.astype(dtype)),
         lastspike=jnp.full(n, NEVER, jnp.int32),
         buffer=jnp.zeros(params.ring * params.n_cols, dtype), history=history,
@@ -297,8 +303,10 @@ def step(net: Network, state: NetworkState, input_spikes: Array) -> tuple[Networ
     t = state.t
     n = net.n_neurons
     refractory = (t - state.lastspike) < net.ref_steps
+    rows = state.g.shape[0] // n
+    g_rows = state.g if rows == 1 else state.g.reshape(rows, n)
     v_int, aux = _by_segment(
-        net.cells, lambda c, s: c.integrate(state.v[s], state.g[s], state.aux[s]))
+        net.cells, lambda c, s: c.integrate(state.v[s], g_rows[..., s], state.aux[s]))
     v = jnp.where(refractory, state.v, v_int)
     g = state.g * net.g_decay
     (crossed,) = _by_segment(net.cells, lambda c, s: (c.threshold(v[s], aux[s]),))

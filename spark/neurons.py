@@ -33,7 +33,8 @@ class AbstractCells(abc.ABC):
 
     @abc.abstractmethod
     def integrate(self, v: Array, g: Array, aux: Array) -> tuple[Array, Array]:
-        """State update of one step (before refractory masking): new ``(v, aux)``."""
+        """State update of one step (before refractory masking): new ``(v, aux)``. ``g``
+        is the segment's receptor currents, ``(n,)`` or ``(R, n)``."""
 
     @abc.abstractmethod
     def threshold(self, v: Array, aux: Array) -> Array:
@@ -44,12 +45,25 @@ class AbstractCells(abc.ABC):
         """Jump of ``aux`` at a spike (``v`` is reset by the network)."""
 
 
+def receptor_sum(base: Array, g: Array) -> Array:
+    """``base + g_0 + g_1 + ...`` left to right: ``g`` is ``(n,)`` (one receptor) or
+    ``(R, n)`` (R receptors, in receptor order)."""
+    if g.ndim == 1:
+        return base + g
+    for r in range(g.shape[0]):
+        base = base + g[r]
+    return base
+
+
 def _exact_membrane(cells: "LIFCells | ALIFCells", v: Array, g: Array) -> Array:
     """The pinned exact LIF update shared by LIF and ALIF (same operation order, so the
-    same roundings): ``v_inf + (v - v_inf) * decay [+ g * syn_coef]``."""
+    same roundings): ``v_inf + (v - v_inf) * decay [+ g_r * syn_coef_r per receptor]``."""
     v_new = cells.v_inf + (v - cells.v_inf) * cells.decay
     if cells.has_syn:
-        v_new = v_new + g * cells.syn_coef
+        if g.ndim == 1:
+            return v_new + g * cells.syn_coef
+        for r in range(g.shape[0]):
+            v_new = v_new + g[r] * cells.syn_coef[r]
     return v_new
 
 
@@ -124,7 +138,7 @@ class AdExCells(AbstractCells):
     def integrate(self, v, g, aux):
         w = aux
         spike_term = self.delta_t * jnp.exp((v - self.v_t) / self.delta_t)
-        dv = (self.v_rest - v + spike_term - w + self.i_offset + g) / self.tau_m
+        dv = receptor_sum(self.v_rest - v + spike_term - w + self.i_offset, g) / self.tau_m
         dw = (self.a * (v - self.v_rest) - w) / self.tau_w
         return v + self.dt * dv, w + self.dt * dw
 
@@ -151,7 +165,7 @@ class IzhikevichCells(AbstractCells):
 
     def integrate(self, v, g, aux):
         u = aux
-        dv = 0.04 * v * v + 5.0 * v + 140.0 - u + self.i_offset + g
+        dv = receptor_sum(0.04 * v * v + 5.0 * v + 140.0 - u + self.i_offset, g)
         du = self.a * (self.b * v - u)
         return v + self.dt * dv, u + self.dt * du
 

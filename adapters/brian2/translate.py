@@ -58,7 +58,7 @@ class PopulationCode:
     reset: str
     namespace: dict[str, float]
     refractory_steps: int
-    has_g: bool
+    receptors: tuple[str, ...]  # the receptor variables, in receptor order ("g", "g1", ...)
     state_variables: tuple[str, ...]
 
 
@@ -74,21 +74,50 @@ class _Code:
     extra_reset: tuple[str, ...] = ()
 
 
-def _exact_code(m, dt: float, tau_syn: float | None) -> _Code:
-    """LIF/ALIF: ``v' = v_inf + (v - v_inf) * P_m [+ g * P_gm]`` (ALIF: ``theta' = theta * P_a``)."""
+def receptor_names(n: int) -> tuple[str, ...]:
+    """Brian2 variables of a population's receptors: ``g`` (as with one), ``g1``, ``g2``..."""
+    return tuple("g" if r == 0 else f"g{r}" for r in range(n))
+
+
+def _suffix(r: int) -> str:
+    return "" if r == 0 else str(r)
+
+
+def _added(lines: list[str], base: str, terms: list[str], final: str, stem: str) -> str:
+    """Append the sum ``base + terms[0] + terms[1] + ...`` left to right, two operands per
+    statement (intermediates ``<stem><r>``, the last result named ``final``); returns the
+    name of the result (``base`` itself when there are no terms)."""
+    last = base
+    for r, term in enumerate(terms):
+        name = final if r == len(terms) - 1 else f"{stem}{r}"
+        lines.append(f"{name} = {last} + {term}")
+        last = name
+    return last
+
+
+def _exact_code(m, dt: float, taus: tuple[float, ...]) -> _Code:
+    """LIF/ALIF: ``v' = v_inf + (v - v_inf) * P_m [+ g_r * P_gm_r per receptor]``."""
     ns = {"v_inf": m.v_rest + m.i_offset, "P_m": math.exp(-dt / m.tau_m)}
-    lines = ["_sp_a = v - v_inf", "_sp_b = _sp_a * P_m", "_sp_v = v_inf + _sp_b"]
-    if tau_syn is not None:
-        p_g = math.exp(-dt / tau_syn)
-        ns["P_g"] = p_g
-        ns["P_gm"] = tau_syn / (tau_syn - m.tau_m) * (p_g - ns["P_m"])
-        lines = lines[:-1] + ["_sp_c = v_inf + _sp_b", "_sp_d = g * P_gm", "_sp_v = _sp_c + _sp_d"]
+    lines = ["_sp_a = v - v_inf", "_sp_b = _sp_a * P_m"]
+    if not taus:
+        lines.append("_sp_v = v_inf + _sp_b")
+    else:
+        lines.append("_sp_c = v_inf + _sp_b")
+        terms = []
+        for r, (g, tau) in enumerate(zip(receptor_names(len(taus)), taus)):
+            sfx = _suffix(r)
+            p_g = math.exp(-dt / tau)
+            ns[f"P_g{sfx}"] = p_g
+            ns[f"P_gm{sfx}"] = tau / (tau - m.tau_m) * (p_g - ns["P_m"])
+            lines.append(f"_sp_d{sfx} = {g} * P_gm{sfx}")
+            terms.append(f"_sp_d{sfx}")
+        _added(lines, "_sp_c", terms, "_sp_v", "_sp_vs")
     return _Code(lines=lines, eqs=["dv/dt = (v_inf - v) / tau_m_q : 1 (unless refractory)"],
                  ns=ns, ns_units={"tau_m_q": m.tau_m})
 
 
-def _alif_code(m, dt: float, tau_syn: float | None) -> _Code:
-    code = _exact_code(m, dt, tau_syn)
+def _alif_code(m, dt: float, taus: tuple[float, ...]) -> _Code:
+    code = _exact_code(m, dt, taus)
     code.ns.update(P_a=math.exp(-dt / m.tau_adapt), beta=float(m.beta))
     code.lines.append("_sp_theta = theta * P_a")
     code.eqs.append("dtheta/dt = -theta / tau_a_q : 1")
@@ -98,7 +127,7 @@ def _alif_code(m, dt: float, tau_syn: float | None) -> _Code:
     return code
 
 
-def _adex_code(m, dt: float, tau_syn: float | None) -> _Code:
+def _adex_code(m, dt: float, taus: tuple[float, ...]) -> _Code:
     """Forward Euler, every right-hand side at the old state, in the order the formula
     reads (the order of spark.neurons.AdExCells and of the naive references):
     dv = (((((v_rest - v) + delta_t*exp((v - v_t)/delta_t)) - w) + i_offset) + g) / tau_m
@@ -106,10 +135,7 @@ def _adex_code(m, dt: float, tau_syn: float | None) -> _Code:
     lines = ["_sp_e1 = v - v_t", "_sp_e2 = _sp_e1 / delta_t", "_sp_e3 = exp(_sp_e2)",
              "_sp_e4 = delta_t * _sp_e3", "_sp_r1 = v_rest - v", "_sp_r2 = _sp_r1 + _sp_e4",
              "_sp_r3 = _sp_r2 - w", "_sp_r4 = _sp_r3 + i_off"]
-    last = "_sp_r4"
-    if tau_syn is not None:
-        lines.append("_sp_r5 = _sp_r4 + g")
-        last = "_sp_r5"
+    last = _added(lines, "_sp_r4", list(receptor_names(len(taus))), "_sp_r5", "_sp_r5_")
     lines += [f"_sp_r6 = {last} / tau_m_n", "_sp_dv = dt_ms * _sp_r6", "_sp_v = v + _sp_dv",
               "_sp_w1 = v - v_rest", "_sp_w2 = a_w * _sp_w1", "_sp_w3 = _sp_w2 - w",
               "_sp_w4 = _sp_w3 / tau_w_n", "_sp_dw = dt_ms * _sp_w4", "_sp_w = w + _sp_dw"]
@@ -122,16 +148,13 @@ def _adex_code(m, dt: float, tau_syn: float | None) -> _Code:
                  extra_reset=("w = w + b_w",))
 
 
-def _izhikevich_code(m, dt: float, tau_syn: float | None) -> _Code:
+def _izhikevich_code(m, dt: float, taus: tuple[float, ...]) -> _Code:
     """v' = v + dt*(((((((0.04*v)*v) + 5*v) + 140) - u) + i_offset) + g)
     u' = u + dt*(a*(b*v - u))   (the order the formula reads, as spark.neurons)"""
     lines = ["_sp_q1 = c004 * v", "_sp_q2 = _sp_q1 * v", "_sp_q3 = c5 * v",
              "_sp_q4 = _sp_q2 + _sp_q3", "_sp_q5 = _sp_q4 + c140", "_sp_q6 = _sp_q5 - u",
              "_sp_q7 = _sp_q6 + i_off"]
-    last = "_sp_q7"
-    if tau_syn is not None:
-        lines.append("_sp_q8 = _sp_q7 + g")
-        last = "_sp_q8"
+    last = _added(lines, "_sp_q7", list(receptor_names(len(taus))), "_sp_q8", "_sp_q8_")
     lines += [f"_sp_dv = dt_ms * {last}", "_sp_v = v + _sp_dv",
               "_sp_u1 = b_u * v", "_sp_u2 = _sp_u1 - u", "_sp_u3 = a_u * _sp_u2",
               "_sp_du = dt_ms * _sp_u3", "_sp_u = u + _sp_du"]
@@ -142,7 +165,7 @@ def _izhikevich_code(m, dt: float, tau_syn: float | None) -> _Code:
                  ns_units={"ms_q": 1.0}, extra_reset=("u = u + d_u",))
 
 
-MODEL_CODE: dict[str, Callable[[object, float, float | None], _Code]] = {
+MODEL_CODE: dict[str, Callable[[object, float, tuple[float, ...]], _Code]] = {
     "lif": _exact_code, "alif": _alif_code, "adex": _adex_code, "izhikevich": _izhikevich_code,
 }
 """Spec neuron kind -> its pinned update as Brian2 abstract code (keys: what Brian2 runs)."""
@@ -151,30 +174,31 @@ MODEL_CODE: dict[str, Callable[[object, float, float | None], _Code]] = {
 def population_code(pop: MaterialisedPopulation, dt: float) -> PopulationCode:
     """The pinned discrete update of ``pop`` as Brian2 abstract code (see module docstring)."""
     m = pop.model
-    tau_syn = pop.tau_syn
-    code = MODEL_CODE[m.kind](m, dt, tau_syn)
+    taus = pop.receptor_taus
+    gs = receptor_names(len(taus))
+    code = MODEL_CODE[m.kind](m, dt, taus)
     ns: dict[str, float] = {"v_th": float(m.spike_threshold), "v_reset": float(m.reset_potential),
                             **code.ns}
     lines = list(code.lines)
     eqs = list(code.eqs)
     ns_units = dict(code.ns_units)
-    if tau_syn is not None:
-        ns.setdefault("P_g", math.exp(-dt / tau_syn))
-        lines.append("_sp_g = g * P_g")
-        eqs.append("dg/dt = -g / tau_g_q : 1")
-        ns_units["tau_g_q"] = tau_syn
+    for r, (g, tau) in enumerate(zip(gs, taus)):
+        sfx = _suffix(r)
+        ns.setdefault(f"P_g{sfx}", math.exp(-dt / tau))
+        lines.append(f"_sp_{g} = {g} * P_g{sfx}")
+        eqs.append(f"d{g}/dt = -{g} / tau_{g}_q : 1")
+        ns_units[f"tau_{g}_q"] = tau
     # Assignments last, so every right-hand side used the old state.
-    for var in ("v", "theta", "w", "u", "g"):
+    for var in ("v", "theta", "w", "u", *gs):
         if any(line.startswith(f"_sp_{var} =") for line in lines):
             lines.append(f"{var} = _sp_{var}")
     namespace = {k: float(v) for k, v in ns.items()}
     namespace.update({k: float(v) for k, v in ns_units.items()})  # ms, unit attached later
-    has_g = tau_syn is not None
     return PopulationCode(
         equations="\n".join(eqs), update="\n".join(lines), threshold=code.threshold,
         reset="\n".join(["v = v_reset", *code.extra_reset]), namespace=namespace,
-        refractory_steps=pop.refractory_steps, has_g=has_g,
-        state_variables=tuple(m.state_variables) + (("g",) if has_g else ()))
+        refractory_steps=pop.refractory_steps, receptors=gs,
+        state_variables=tuple(m.state_variables) + gs)
 
 
 def _state_updater(code: str) -> Callable:
@@ -187,8 +211,12 @@ def _state_updater(code: str) -> Callable:
     return pinned_update
 
 
-ON_PRE = {"delta": "v_post += w_syn * int(not_refractory_post)", "exponential": "g_post += w_syn"}
-"""Spec synapse kind -> Brian2 ``on_pre``. Synaptic weights are ``w_syn`` (not ``w``: Brian2
+ON_PRE: dict[str, Callable[[str], str]] = {
+    "delta": lambda target: "v_post += w_syn * int(not_refractory_post)",
+    "exponential": lambda target: f"{target}_post += w_syn",
+}
+"""Spec synapse kind -> Brian2 ``on_pre`` for the target variable (an exponential synapse
+adds to its receptor's ``g``/``g1``/...). Synaptic weights are ``w_syn`` (not ``w``: Brian2
 refuses a synaptic variable named like a postsynaptic one, and AdEx has a state variable
 ``w``)."""
 
@@ -220,7 +248,8 @@ class PathwayPlan:
     name: str
     source: str  # a GroupPlan name, or the input's name
     target: str  # a GroupPlan name
-    kind: str
+    kind: str  # the spec synapse kind
+    variable: str  # the target variable it adds to: "v" (delta) or a receptor's "g", "g1", ...
     projections: tuple[str, ...]
     pre: np.ndarray
     post: np.ndarray
@@ -280,9 +309,11 @@ def merge_plan(net: MaterialisedNetwork) -> MergePlan:
     keyed: dict[tuple, list] = {}
     for proj in net.projections:
         src = in_name if proj.from_input else slot[proj.spec.source][0]
-        keyed.setdefault((src, slot[proj.spec.target][0], proj.receptor), []).append(proj)
+        variable = ("v" if proj.receptor_index is None
+                    else receptor_names(proj.receptor_index + 1)[-1])
+        keyed.setdefault((src, slot[proj.spec.target][0], proj.receptor, variable), []).append(proj)
     pathways = []
-    for (src, tgt, kind), projs in keyed.items():
+    for (src, tgt, kind, variable), projs in keyed.items():
         if len(projs) == 1:
             name = f"syn_{projs[0].name}"
         else:
@@ -295,7 +326,7 @@ def merge_plan(net: MaterialisedNetwork) -> MergePlan:
         if len(projs) > 1:
             order = np.lexsort((post, pre))
             pre, post, weight, delay = pre[order], post[order], weight[order], delay[order]
-        pathways.append(PathwayPlan(name=name, source=src, target=tgt, kind=kind,
+        pathways.append(PathwayPlan(name=name, source=src, target=tgt, kind=kind, variable=variable,
                                     projections=tuple(p.name for p in projs), pre=pre, post=post,
                                     weight=weight, delay_steps=delay))
     return MergePlan(groups=tuple(groups), pathways=tuple(pathways), slot=slot)
@@ -378,7 +409,7 @@ def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], ob
     synapses = {}
     for pw in plan.pathways:
         src = input_group if pw.source == net.input_name else groups[pw.source]
-        syn = b2.Synapses(src, groups[pw.target], "w_syn : 1", on_pre=ON_PRE[pw.kind],
+        syn = b2.Synapses(src, groups[pw.target], "w_syn : 1", on_pre=ON_PRE[pw.kind](pw.variable),
                           clock=clock, name=pw.name)
         if pw.pre.size:
             syn.connect(i=pw.pre.astype(np.int32), j=pw.post.astype(np.int32))

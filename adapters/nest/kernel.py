@@ -111,8 +111,8 @@ class Kernel:
         for proj in self.net.projections:
             if not proj.n_synapses:
                 continue
-            scale, extra, receptor = self.plan.synapse_transform(proj.spec.target,
-                                                                 proj.receptor)
+            scale, extra, receptor = self.plan.synapse_transform(
+                proj.spec.target, proj.receptor, proj.receptor_index)
             syn = {"synapse_model": "static_synapse",
                    "weight": proj.weight * scale,
                    "delay": np.round((proj.delay_steps.astype(np.float64) + extra) * self.dt, 9)}

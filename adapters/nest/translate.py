@@ -46,9 +46,10 @@ Why the models and transforms below are *exact* (same spikes, up to float roundi
     the reset overwrites anyway. NEST's ``V_m`` of such a population is therefore the
     spec's pre-delivery potential, not ``v`` itself; spikes are what match.
 
-    A population receiving *both* synapse kinds uses ``iaf_psc_exp_multisynapse`` with two
-    receptors: ``tau_syn`` for the exponential synapses and ``tau_fast = dt/64`` for the
-    delta synapses, whose current has decayed by ``exp(-64) ~ 1.6e-28`` (below float64
+    A population with several exponential receptors (CUBA's 5 and 10 ms), or with both
+    synapse kinds, uses ``iaf_psc_exp_multisynapse``: one port per spec receptor, in
+    receptor order (ports 1..R, each with its ``tau_syn``), and for delta input one more
+    port with ``tau_fast = dt/64``, whose current for the delta synapses whose current has decayed by ``exp(-64) ~ 1.6e-28`` (below float64
     resolution) after one step: a delta weight ``w`` becomes ``w * P22 / P21(tau_fast)`` pA,
     giving exactly the jump ``P22 w`` in the next step, with ``D = d``. The one deviation
     (documented in the build notes): NEST cannot discard a delta delivery that arrives in
@@ -91,13 +92,14 @@ class PopulationPlan:
     delta_scale: float  # NEST weight per spec delta weight
     delta_extra_delay: int  # NEST delay steps added to a delta synapse
     delta_receptor: int  # 0: default port
-    exp_receptor: int
+    exp_receptors: tuple[int, ...]  # NEST port of each spec receptor (0: default port)
 
-    def transform(self, receptor: str) -> tuple[float, int, int]:
+    def transform(self, receptor: str, index: int | None = 0) -> tuple[float, int, int]:
         """``(weight scale, extra delay steps, receptor port)`` for a synapse of kind
-        ``receptor`` (``"delta"`` or ``"exponential"``) onto this population."""
+        ``receptor`` (``"delta"`` or ``"exponential"``, feeding spec receptor ``index``)
+        onto this population."""
         if receptor == "exponential":
-            return 1.0, 0, self.exp_receptor
+            return 1.0, 0, self.exp_receptors[index or 0]
         return self.delta_scale, self.delta_extra_delay, self.delta_receptor
 
 
@@ -112,9 +114,10 @@ class NetworkPlan:
     max_nest_delay_steps: int = 1
     by_name: dict[str, PopulationPlan] = field(default_factory=dict)
 
-    def synapse_transform(self, target: str, receptor: str) -> tuple[float, int, int]:
+    def synapse_transform(self, target: str, receptor: str,
+                          index: int | None = 0) -> tuple[float, int, int]:
         """``(weight scale, extra delay steps, receptor port)`` for a synapse onto ``target``."""
-        return self.by_name[target].transform(receptor)
+        return self.by_name[target].transform(receptor, index)
 
 
 def _p21(tau_syn: float, tau_m: float, c_m: float, h: float) -> float:
@@ -173,7 +176,7 @@ def translate(net: MaterialisedNetwork) -> NetworkPlan:
     max_d = 1
     for proj in net.projections:
         if proj.n_synapses:
-            _, extra, _ = by_name[proj.spec.target].transform(proj.receptor)
+            _, extra, _ = by_name[proj.spec.target].transform(proj.receptor, proj.receptor_index)
             max_d = max(max_d, int(proj.delay_steps.max()) + extra)
     in_place = all(p.kind == "delta" for p in plans)
     return NetworkPlan(dt=dt, populations=tuple(plans), notes=tuple(notes),
@@ -189,7 +192,8 @@ def _population_plan(pop: MaterialisedPopulation, dt: float,
     p22 = math.exp(-dt / m.tau_m)
     common = {"C_m": m.tau_m, "tau_m": m.tau_m, "E_L": m.v_rest, "V_th": m.v_thresh,
               "I_e": m.i_offset}
-    if pop.tau_syn is None:
+    taus = pop.receptor_taus
+    if not taus:
         v_inf = m.v_rest + m.i_offset
         v_reset = v_inf + (m.v_reset - v_inf) * p22
         if not v_reset < m.v_thresh:
@@ -202,23 +206,27 @@ def _population_plan(pop: MaterialisedPopulation, dt: float,
             params={**common, "V_reset": v_reset, "t_ref": max(R, 1) * dt,
                     "refractory_input": False},
             refractory_steps=max(R, 1), p22=p22, delta_scale=p22, delta_extra_delay=1,
-            delta_receptor=0, exp_receptor=0), ""
-    tau_syn = pop.tau_syn
+            delta_receptor=0, exp_receptors=()), ""
     ref = max(R - 1, 0)
-    if not has_delta:
+    if len(taus) == 1 and not has_delta:
         return PopulationPlan(
             name=pop.name, size=pop.size, kind="exponential", model="iaf_psc_exp",
             params={**common, "V_reset": m.v_reset, "t_ref": ref * dt,
-                    "tau_syn_ex": tau_syn, "tau_syn_in": tau_syn},
+                    "tau_syn_ex": taus[0], "tau_syn_in": taus[0]},
             refractory_steps=ref, p22=p22, delta_scale=1.0, delta_extra_delay=0,
-            delta_receptor=0, exp_receptor=0), ""
+            delta_receptor=0, exp_receptors=(0,)), ""
+    # Several receptors (and/or delta input): one port per spec receptor, in order, then
+    # the fast delta port.
     tau_fast = dt / FAST_TAU_STEPS
+    ports = tuple(range(1, len(taus) + 1))
+    tau_list = list(taus) + ([tau_fast] if has_delta else [])
     scale = p22 / _p21(tau_fast, m.tau_m, m.tau_m, dt)
+    note = ("" if not has_delta else
+            f"{pop.name}: delta and exponential inputs (iaf_psc_exp_multisynapse); delta "
+            "deliveries in the last refractory step are applied, not discarded")
     return PopulationPlan(
-        name=pop.name, size=pop.size, kind="mixed", model="iaf_psc_exp_multisynapse",
-        params={**common, "V_reset": m.v_reset, "t_ref": ref * dt,
-                "tau_syn": [tau_syn, tau_fast]},
+        name=pop.name, size=pop.size, kind="mixed" if has_delta else "receptors",
+        model="iaf_psc_exp_multisynapse",
+        params={**common, "V_reset": m.v_reset, "t_ref": ref * dt, "tau_syn": tau_list},
         refractory_steps=ref, p22=p22, delta_scale=scale, delta_extra_delay=0,
-        delta_receptor=2, exp_receptor=1), (
-        f"{pop.name}: delta and exponential inputs (iaf_psc_exp_multisynapse); delta "
-        "deliveries in the last refractory step are applied, not discarded")
+        delta_receptor=len(taus) + 1 if has_delta else 0, exp_receptors=ports), note

@@ -33,7 +33,10 @@ NEURON_MODELS: dict[str, Callable[[object], spark.models.NeuronModel]] = {
     "adex": _same_fields(spark.AdEx),
     "izhikevich": _same_fields(spark.Izhikevich),
 }
-RECEPTORS: dict[str, str] = {"delta": "delta", "exponential": "exponential"}
+RECEPTORS: dict[str, Callable[[int | None], str | int]] = {
+    "delta": lambda index: "delta",
+    "exponential": lambda index: index,  # the target's receptor r (one per distinct tau_syn)
+}
 PLASTICITY: dict[str, Callable[[object], spark.models.PlasticityRule]] = {
     "stdp": _same_fields(spark.STDP),
     "reward_stdp": _same_fields(spark.RewardSTDP),
@@ -45,12 +48,12 @@ def to_spark(net: MaterialisedNetwork) -> spark.NetworkDef:
     populations = tuple(
         spark.Population(name=pop.name, model=NEURON_MODELS[pop.model.kind](pop.model),
                          initial=pop.initial, refractory_steps=pop.refractory_steps,
-                         tau_syn=pop.tau_syn)
+                         receptors=pop.receptor_taus)
         for pop in net.populations)
     synapses = tuple(
         spark.Synapses(source=proj.spec.source, target=proj.spec.target, pre=proj.pre,
                        post=proj.post, weight=proj.weight, delay_steps=proj.delay_steps,
-                       receptor=RECEPTORS[proj.receptor],
+                       receptor=RECEPTORS[proj.receptor](proj.receptor_index),
                        plasticity=(None if proj.spec.plasticity is None
                                    else PLASTICITY[proj.spec.plasticity.kind](proj.spec.plasticity)))
         for proj in net.projections)

@@ -30,14 +30,14 @@ class MaterialisedPopulation:
 
     ``offset`` is its first index in the global neuron numbering (populations concatenated
     in declaration order, input excluded); ``refractory_steps`` is ``t_ref`` in whole
-    steps (validated to be one); ``tau_syn`` the time constant of its exponential
-    receptor (None when no exponential projection targets it; validation allows one)."""
+    steps (validated to be one); ``receptor_taus`` the time constants of its exponential
+    receptors in receptor order (empty when no exponential projection targets it)."""
 
     spec: Population
     offset: int
     initial: dict[str, np.ndarray]  # state variable -> float64 array of shape (size,)
     refractory_steps: int
-    tau_syn: float | None
+    receptor_taus: tuple[float, ...]
 
     @property
     def name(self) -> str:
@@ -61,7 +61,8 @@ class MaterialisedPopulation:
 class MaterialisedProjection:
     """Explicit synapses: ``pre``/``post`` are indices local to source/target population;
     ``delay_steps`` are ``max(1, rint(delay / dt))``; ``from_input`` says whether the
-    source is the input population."""
+    source is the input population; ``receptor_index`` which of the target's receptors an
+    exponential projection feeds."""
 
     spec: Projection
     pre: np.ndarray  # int32
@@ -69,6 +70,7 @@ class MaterialisedProjection:
     weight: np.ndarray  # float64
     delay_steps: np.ndarray  # int32, >= 1
     from_input: bool
+    receptor_index: int | None  # which receptor of the target (None: delta)
 
     @property
     def name(self) -> str:
@@ -184,14 +186,14 @@ def initial_state(pop: Population, rng: np.random.Generator) -> dict[str, np.nda
     return state
 
 
-def _receptors(spec: NetworkSpec) -> dict[str, float]:
-    """Target population -> its exponential receptor's tau_syn (validation made it one)."""
-    taus: dict[str, float] = {}
+def _receptors(spec: NetworkSpec) -> dict[str, tuple[float, ...]]:
+    """Target population -> its receptors' time constants, in order of first appearance."""
+    taus: dict[str, list[float]] = {}
     for proj in spec.projections:
         tau = proj.synapse.time_constant
-        if tau is not None:
-            taus.setdefault(proj.target, tau)
-    return taus
+        if tau is not None and tau not in taus.setdefault(proj.target, []):
+            taus[proj.target].append(tau)
+    return {name: tuple(t) for name, t in taus.items()}
 
 
 def materialise(spec: NetworkSpec, instance_seed: int | None = None) -> MaterialisedNetwork:
@@ -207,7 +209,8 @@ def materialise(spec: NetworkSpec, instance_seed: int | None = None) -> Material
     for index, pop in enumerate(spec.populations):
         pops.append(MaterialisedPopulation(
             spec=pop, offset=offset, initial=initial_state(pop, _rng(seed, _INITIAL, index)),
-            refractory_steps=int(round(pop.model.t_ref / dt)), tau_syn=receptors.get(pop.name)))
+            refractory_steps=int(round(pop.model.t_ref / dt)),
+            receptor_taus=receptors.get(pop.name, ())))
         offset += pop.size
     projs = []
     for index, proj in enumerate(spec.projections):
@@ -217,8 +220,10 @@ def materialise(spec: NetworkSpec, instance_seed: int | None = None) -> Material
         weight = proj.weight.draw(pre.size, _rng(seed, _WEIGHTS, index))
         delay_ms = proj.delay.draw(pre.size, _rng(seed, _DELAYS, index))
         delay_steps = np.maximum(1, np.rint(delay_ms / dt)).astype(np.int32)
-        projs.append(MaterialisedProjection(spec=proj, pre=pre, post=post, weight=weight,
-                                            delay_steps=delay_steps,
-                                            from_input=proj.source == spec.input.name))
+        tau = proj.synapse.time_constant
+        projs.append(MaterialisedProjection(
+            spec=proj, pre=pre, post=post, weight=weight, delay_steps=delay_steps,
+            from_input=proj.source == spec.input.name,
+            receptor_index=None if tau is None else receptors[proj.target].index(tau)))
     return MaterialisedNetwork(spec=spec, instance_seed=seed, populations=tuple(pops),
                                projections=tuple(projs))

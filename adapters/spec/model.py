@@ -27,8 +27,8 @@ Discrete updates (what "exact" means, so every backend computes the same numbers
     with ``v_inf = v_rest + i_offset``. With an exponential synapse current g (the exact
     propagator of the linear pair, as NEST's ``iaf_psc_exp``; needs tau_syn != tau_m):
     ``v' = v_inf + (v - v_inf) * exp(-dt/tau_m)
-           + g * tau_syn/(tau_syn - tau_m) * (exp(-dt/tau_syn) - exp(-dt/tau_m))`` and
-    ``g' = g * exp(-dt/tau_syn)``. ALIF: ``theta' = theta * exp(-dt/tau_adapt)``.
+           + g * tau_syn/(tau_syn - tau_m) * (exp(-dt/tau_syn) - exp(-dt/tau_m))`` (one such
+    term per receptor, added in receptor order) and ``g' = g * exp(-dt/tau_syn)``. ALIF: ``theta' = theta * exp(-dt/tau_adapt)``.
     AdEx/Izhikevich: one forward-Euler step with every right-hand side evaluated at the
     old state, each formula of the model docstrings evaluated left to right as written
     (``x' = x + dt * (dx/dt)``, with ``dx/dt = (...) / tau`` divided, not multiplied by a
@@ -37,9 +37,13 @@ Discrete updates (what "exact" means, so every backend computes the same numbers
 Synapses
     ``Delta``: ``v += w`` (w in mV). ``Exponential``: ``g += w`` and ``dg/dt = -g/tau_syn``
     (exact decay), entering the membrane equation as the current ``I_syn = g`` in the
-    state variable's own units (mV for LIF/ALIF/AdEx, mV/ms for Izhikevich). All
-    exponential projections into one population share one ``g`` and one ``tau_syn``.
-    The sign of ``w`` carries excitation/inhibition.
+    state variable's own units (mV for LIF/ALIF/AdEx, mV/ms for Izhikevich).
+    Receptors: the exponential projections into one population with the same ``tau_syn``
+    share one ``g`` (a *receptor*); each distinct ``tau_syn`` is a receptor of its own
+    (CUBA's 5 ms excitatory and 10 ms inhibitory currents), numbered in order of first
+    appearance among the projections. ``I_syn`` is the sum of the receptors' ``g``, added
+    in that order, and each receptor contributes its own exact propagator term to the
+    LIF/ALIF update. The sign of ``w`` carries excitation/inhibition.
 
 Connectivity, weights, delays, initial state and input spikes are *materialised once*
 on the host from seeds (see :mod:`adapters.spec.materialise`); backends never draw
@@ -319,6 +323,9 @@ class Delta:
 
     kind: ClassVar[str] = "delta"
 
+    def short(self) -> str:
+        return self.kind
+
     @property
     def time_constant(self) -> float | None:
         """The receptor's decay time constant (None: an instantaneous jump)."""
@@ -331,6 +338,10 @@ class Exponential:
 
     kind: ClassVar[str] = "exponential"
     tau_syn: float = 5.0
+
+    def short(self) -> str:
+        """With its time constant: each distinct one is a receptor of the target."""
+        return f"{self.kind}({self.tau_syn:g} ms)"
 
     @property
     def time_constant(self) -> float | None:

@@ -1,4 +1,4 @@
-"""Built-in networks: ``paper8``, ``paper7`` and ``tiny``.
+"""Built-in networks: ``paper8``, ``paper7``, ``tiny``, ``cuba`` and ``cuba_small``.
 
 ``paper8`` follows the Spark paper's figure-1 benchmark (8 self-recurrent pools of 1024
 neurons, "non-trivial connectivity among them", dt 0.1 ms, 1 s). The paper does not publish
@@ -116,4 +116,51 @@ def tiny() -> NetworkSpec:
     )
 
 
-BUILTIN: dict[str, Callable[[], NetworkSpec]] = {"paper8": paper8, "paper7": paper7, "tiny": tiny}
+def cuba_network(name: str, n_neurons: int = 4000, duration: float = 1000.0) -> NetworkSpec:
+    """Brette et al. (2007) benchmark 2 (COBA's current-based sibling), as Brian2's own
+    ``examples/CUBA.py`` writes it: 80 % excitatory / 20 % inhibitory LIF neurons,
+    ``dv/dt = (ge + gi - (v - El)) / taum`` with taum 20 ms, El -49 mV (above the -50 mV
+    threshold: the drive is intrinsic, there is no external input), reset -60 mV,
+    refractory 5 ms; excitatory currents decay with 5 ms (weight 60 * 0.27 / 10 = 1.62 mV),
+    inhibitory with 10 ms (weight -20 * 4.5 / 10 = -9 mV): two receptors per neuron.
+    Connection probability 0.02 at 4000 neurons (self-connections allowed, as Brian2's
+    ``connect(p=...)``); a smaller ``n_neurons`` scales it to keep the in-degree (80).
+    Initial v uniform in [-60, -50) mV. One deliberate difference: Brian2's example
+    delivers in the same step (no delay); the spec's minimum delay is one step (0.1 ms,
+    also NEST's minimum), so every synapse here has a 0.1 ms delay. The input
+    population (one silent source) exists only because the spec has one."""
+    n_exc = n_neurons * 4 // 5
+    p = 0.02 * 4000 / n_neurons
+    lif = LIF(tau_m=20.0, v_rest=-49.0, v_reset=-60.0, v_thresh=-50.0, t_ref=5.0, i_offset=0.0)
+    init = {"v": Uniform(low=-60.0, high=-50.0)}
+    pops = (Population(name="exc", size=n_exc, model=lif, initial=init),
+            Population(name="inh", size=n_neurons - n_exc, model=lif, initial=init))
+    exc, inh = Exponential(tau_syn=5.0), Exponential(tau_syn=10.0)
+    projections = tuple(
+        Projection(name=f"{src}_to_{tgt}", source=src, target=tgt,
+                   connector=FixedProbability(p=p, allow_self=src == tgt),
+                   weight=Constant(value=1.62 if src == "exc" else -9.0),
+                   delay=Constant(value=0.1), synapse=exc if src == "exc" else inh)
+        for src in ("exc", "inh") for tgt in ("exc", "inh"))
+    return NetworkSpec(
+        name=name, description=(
+            f"CUBA (Brette et al. 2007; Brian2 examples/CUBA.py): {n_exc} exc + "
+            f"{n_neurons - n_exc} inh LIF, 5/10 ms current receptors, p={p:g}"),
+        populations=pops, input=PoissonInput(name="input", size=1, rate=0.0),
+        projections=projections,
+        simulation=Simulation(dt=0.1, duration=duration,
+                              timesteps=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000)))
+
+
+def cuba() -> NetworkSpec:
+    return cuba_network("cuba")
+
+
+def cuba_small() -> NetworkSpec:
+    """CUBA at 800 neurons (in-degree kept at 80): for tests and quick runs."""
+    return cuba_network("cuba_small", 800)
+
+
+BUILTIN: dict[str, Callable[[], NetworkSpec]] = {
+    "paper8": paper8, "paper7": paper7, "tiny": tiny, "cuba": cuba, "cuba_small": cuba_small,
+}

@@ -8,8 +8,8 @@ rules that relate several parts of a spec live here, each in exactly one place:
 * names: identifiers, unique among populations + input and among projections;
 * ``t_ref``, fixed delays and the duration: whole numbers of steps of ``dt``;
 * execution timesteps divide the run;
-* one receptor time constant per target population ("one g per target"), different
-  from the target's membrane time constant where the exact propagator needs it;
+* a receptor time constant differs from the target's membrane time constant where the
+  exact propagator needs it;
 * the input fires at most once per step.
 
 Backends read the consequences from the materialised network
@@ -123,7 +123,6 @@ def _input(c: Check) -> None:
 def _projections(c: Check) -> None:
     spec = c.spec
     pops = {p.name: p for p in spec.populations}
-    receptor_of: dict[str, tuple[float, str]] = {}  # target -> (tau_syn, first path)
     for i, proj in enumerate(spec.projections):
         path = f"projections[{i}]"
         if proj.source not in pops and proj.source != spec.input.name:
@@ -138,20 +137,17 @@ def _projections(c: Check) -> None:
         proj.delay.check_delay(c, f"{path}.delay")
         tau = proj.synapse.time_constant
         if tau is not None:
-            _receptor(c, f"{path}.synapse.tau_syn", tau, pops[proj.target], receptor_of)
+            _receptor(c, f"{path}.synapse.tau_syn", tau, pops[proj.target])
         if proj.plasticity is not None:
             proj.plasticity.check(c, f"{path}.plasticity")
 
 
-def _receptor(c: Check, path: str, tau: float, target, receptor_of: dict) -> None:
-    """The one-g-per-target rule and the exact propagator's condition, enforced here only."""
+def _receptor(c: Check, path: str, tau: float, target) -> None:
+    """The exact propagator's condition, enforced here only (any number of receptors)."""
     c.positive(path, tau)
     if tau == target.model.exact_tau_m:
         c.fail(path, tau, f"!= the target's tau_m ({target.model.exact_tau_m} ms; "
                "the exact propagator is singular)")
-    first = receptor_of.setdefault(target.name, (tau, path.rsplit(".synapse", 1)[0]))
-    if first[0] != tau:
-        c.fail(path, tau, f"{first[0]} ms like {first[1]} (one g per target population)")
 
 
 def _readouts(c: Check) -> None:

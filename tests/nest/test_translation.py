@@ -173,3 +173,20 @@ def test_missing_nest_gives_backend_unavailable_with_install_command(cls, monkey
     monkeypatch.setitem(sys.modules, "nest", None)  # `import nest` raises ImportError
     with pytest.raises(BackendUnavailable, match=r"pip install -e '\.\[nest\]'"):
         cls().prepare(materialise(tiny(), 1), BackendOptions())
+
+
+def test_several_receptors_map_to_multisynapse_ports_in_receptor_order():
+    spec = load_spec_for_test("cuba_small")
+    plan = translate(materialise(spec, 1))
+    for pop in plan.populations:
+        assert pop.model == "iaf_psc_exp_multisynapse" and pop.kind == "receptors"
+        assert pop.params["tau_syn"] == [5.0, 10.0]
+        assert pop.transform("exponential", 0) == (1.0, 0, 1)
+        assert pop.transform("exponential", 1) == (1.0, 0, 2)
+    assert plan.notes == ()  # no delta input: no deviation to state
+
+
+def load_spec_for_test(name: str):
+    from adapters.spec import load_spec
+
+    return load_spec(name).overridden(dtype="float64")

@@ -9,6 +9,7 @@ import numpy as np
 
 from adapters.spark.translate import to_spark
 from adapters.spec.materialise import MaterialisedNetwork, materialise
+from adapters.spec.validate import validate
 from adapters.spec.model import (
     ALIF, LIF, AdEx, Connector, Constant, Delta, Distribution, Explicit, Exponential,
     FixedProbability, Izhikevich, NetworkSpec, NeuronModel, Normal, Plasticity, PoissonInput,
@@ -57,7 +58,7 @@ class NetworkBuilder:
                                                  dtype=self.dtype, timesteps=(1,)))
 
     def materialise(self, seed: int = 1) -> MaterialisedNetwork:
-        return materialise(self.spec(), seed)
+        return materialise(validate(self.spec(), source=f"test network {self.name!r}"), seed)
 
 
 def single_lif(model: LIF, v0: float, dtype: str = "float64", **connect) -> NetworkBuilder:

@@ -23,11 +23,12 @@ def _rebuilt_by_hand(net) -> spark.NetworkDef:
         if m.kind == "alif":
             fields.update(tau_adapt=m.tau_adapt, beta=m.beta)
         b.population(pop.name, pop.size, models[m.kind](**fields), initial=pop.initial,
-                     refractory_steps=pop.refractory_steps, tau_syn=pop.tau_syn)
+                     refractory_steps=pop.refractory_steps, receptors=pop.receptor_taus)
     b.inputs(net.n_inputs)
     for proj in net.projections:
+        receptor = "delta" if proj.receptor_index is None else proj.receptor_index
         b.connect(proj.spec.source, proj.spec.target, proj.pre, proj.post, weight=proj.weight,
-                  delay_steps=proj.delay_steps, receptor=proj.receptor)
+                  delay_steps=proj.delay_steps, receptor=receptor)
     return b.network()
 
 
@@ -61,7 +62,7 @@ def test_builder_defaults_and_poisson_drive():
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(receptor="exponential"), "has no tau_syn"),
+    (dict(receptor="exponential"), "has 0 receptor"),
     (dict(delay_steps=0), "delays must be >= 1 step"),
     (dict(target="nowhere"), "unknown target population"),
 ])
