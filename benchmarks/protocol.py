@@ -36,7 +36,7 @@ from adapters.spec import MaterialisedNetwork, load_spec, materialise
 from adapters.spec.inputs import InputStream
 from adapters.spec.model import NetworkSpec
 
-from .results import ResultRow, finished_cells, write_cell
+from .results import ResultRow, finished_cells, format_rates, write_cell
 
 Clock = Callable[[], float]
 
@@ -326,11 +326,16 @@ def measure_cell(unit: Unit, spec: NetworkSpec, backend: Backend, stream: InputS
     loop = "open" if open_only else "closed"
     rows: list[ResultRow] = []
 
+    readouts = spec.readout_names
+    sizes = np.array([spec.size_of(name) for name in readouts], dtype=np.float64)
+
     def row(phase: str, run: int, p: Pass, status: str = "ok", reason: str = "") -> ResultRow:
         sim_s = p.n_chunks * (n_steps if open_only else k) * dt_s
+        rates = list(np.asarray(p.counts, np.float64) / (sizes * sim_s)) if p.counts.size else []
         return _row(unit, spec, loop=loop, k=k, run=run, phase=phase, seconds=p.seconds,
                     sim_seconds=sim_s, rtf=p.seconds / sim_s, n_chunks=p.n_chunks,
-                    peak_rss_mb=peak_rss_mb(), status=status, reason=reason)
+                    peak_rss_mb=peak_rss_mb(), status=status, reason=reason,
+                    rates_hz=format_rates(readouts, rates))
 
     try:
         if open_only:

@@ -62,9 +62,17 @@ class ResultRow:
     fidelity_rate_rel_error_max: float = float("nan")
     fidelity_distance: float = float("nan")
     fidelity_distance_control: float = float("nan")
+    rates_hz: str = ""  # loop rows: readout firing rates, "pop=Hz;pop=Hz" (readout order)
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
+OPTIONAL_COLUMNS = {"rates_hz": ""}
+"""Columns added after results directories already existed: filled in when absent."""
+
+
+def format_rates(names: tuple[str, ...], rates: list[float]) -> str:
+    """``exc=5.719;inh=5.630``: readout firing rates in Hz, readout order."""
+    return ";".join(f"{name}={rate:.3f}" for name, rate in zip(names, rates))
 
 
 def write_cell(results_dir: Path, cell_id: str, rows: list[ResultRow]) -> Path:
@@ -93,7 +101,10 @@ def load_rows(results_dir: Path) -> pd.DataFrame:
         raise FileNotFoundError(f"{results_dir}: no result rows (expected cells/*.csv)")
     frame = pd.concat((pd.read_csv(p, keep_default_na=False, na_values=["nan", ""])
                        for p in cells), ignore_index=True)
-    for col in ("reason", "cache_hit", "fidelity_reference"):
+    for col, default in OPTIONAL_COLUMNS.items():  # written by later versions only
+        if col not in frame.columns:
+            frame[col] = default
+    for col in ("reason", "cache_hit", "fidelity_reference", "rates_hz"):
         frame[col] = frame[col].fillna("").astype(str)
     return frame[list(COLUMNS)]
 

@@ -84,7 +84,7 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as strings ('' for empty), numbers as numbers; idempotent."""
     frame = frame.copy()
     for col in ("sweep_id", "network", "backend", "loop", "dtype", "phase", "status", "reason",
-                "cache_hit", "fidelity_reference"):
+                "cache_hit", "fidelity_reference", "rates_hz"):
         frame[col] = frame[col].fillna("").astype(str)
     for col in ("instance", "k", "run", "threads", "n_chunks"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").fillna(0).astype(int)

@@ -184,3 +184,18 @@ def test_warm_compile_is_a_real_cache_hit(tmp_path, monkeypatch):
     warm = load_rows(tmp_path).query("phase == 'compile_warm'").iloc[0]
     assert FirstBuildMisses.builds == [False, True]
     assert warm.cache_hit == "yes" and warm.seconds == 0.1
+
+
+def test_loop_rows_carry_readout_firing_rates(tmp_path, fakes):
+    """Every timed pass says what the network did: its readout rates in Hz, from the very
+    counts the pass returned (the fake backend counts input spikes per channel)."""
+    run_unit(_unit(), tmp_path)
+    rows = load_rows(tmp_path)
+    loops = rows[rows.phase == "loop"]
+    spec = load_spec("tiny")
+    for text in loops.rates_hz:
+        pairs = dict(item.split("=") for item in text.split(";"))
+        assert list(pairs) == list(spec.readout_names)
+        assert all(float(v) > 0 for v in pairs.values()), text
+    builds = rows[rows.phase != "loop"]
+    assert set(builds[builds.phase.isin(["materialise", "compile_warm"])].rates_hz) == {""}
