@@ -24,7 +24,7 @@ from spark.engine import BatchedSimulator, Simulator
 from spark.native import builder as native_build
 
 from .nets import DT, NetworkBuilder, random_network
-from .test_reference import euler_network
+from .test_reference import euler_network, receptor_network
 
 REQUIRED = os.environ.get("SPARK_BENCH_REQUIRE_NATIVE") == "1"
 """Set by ``make test`` (and so CI): a kernel that does not build is a failure, not a skip."""
@@ -82,6 +82,19 @@ def test_step_kernel_with_readout_trace_equals_pure_jax(dtype):
     b = _run(net, "native", x, 50, readout_tau=20.0)
     _assert_bitwise(a, b)
     np.testing.assert_array_equal(np.asarray(a.state.trace), np.asarray(b.state.trace))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_several_receptors_native_propagation_equals_pure_jax(dtype):
+    """Two receptors per neuron: the fused kernel is not used (it has one g per neuron);
+    native propagation into R x N receptor columns reproduces the pure-JAX engine exactly."""
+    builder = receptor_network()
+    builder.dtype = dtype
+    net = builder.materialise(6)
+    x = _inputs(net, 300)
+    native_sim = _run(net, "native", x, 100)
+    assert native_sim.params.fused is None and native_sim.layout.n_cols == 3 * 90
+    _assert_bitwise(_run(net, "event", x, 100), native_sim)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
