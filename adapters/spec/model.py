@@ -91,6 +91,10 @@ class Constant:
         pass
 
     def check_delay(self, check: Check, path: str) -> None:
+        if self.value == 0:
+            check.fail(path, self.value, f">= one step ({check.dt} ms): zero-delay synapses "
+                       "are refused because delivery is pinned at step t + d with d >= 1 and "
+                       "NEST's minimum delay is one step (write one step; CUBA does)")
         check.whole_steps(path, self.value, minimum=1)
 
 
@@ -142,7 +146,74 @@ class Normal:
                        f">= dt ({check.dt} ms); draws below one step are set to one step")
 
 
-Distribution = Constant | Uniform | Normal
+@dataclass(frozen=True, kw_only=True)
+class TruncatedNormal:
+    """Gaussian with ``mean`` and ``std`` restricted to ``[low, high]`` by redrawing: ``n``
+    values are drawn, then every value outside the interval is replaced, in index order, by
+    a fresh draw, until none is left (NEST's ``redraw``; the Potjans-Diesmann microcircuit
+    draws its weights and delays this way). A bound may be omitted (None). The interval must
+    hold at least 1 % of the Gaussian's mass, so the redrawing ends quickly."""
+
+    kind: ClassVar[str] = "truncated_normal"
+    mean: float
+    std: float
+    low: float | None = None
+    high: float | None = None
+
+    MIN_MASS: ClassVar[float] = 0.01
+    MAX_ROUNDS: ClassVar[int] = 10_000
+
+    def _outside(self, x: np.ndarray) -> np.ndarray:
+        bad = np.zeros(x.shape, bool)
+        if self.low is not None:
+            bad |= x < self.low
+        if self.high is not None:
+            bad |= x > self.high
+        return bad
+
+    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        x = rng.normal(self.mean, self.std, size=n)
+        for _ in range(self.MAX_ROUNDS):
+            bad = np.flatnonzero(self._outside(x))
+            if bad.size == 0:
+                return x
+            x[bad] = rng.normal(self.mean, self.std, size=bad.size)
+        raise RuntimeError(f"truncated_normal: {bad.size} draws still outside after "
+                           f"{self.MAX_ROUNDS} rounds")  # prevented by check()
+
+    def mass(self) -> float:
+        """Probability that one Gaussian draw falls inside ``[low, high]``."""
+        if self.std == 0:
+            return float(not self._outside(np.array([self.mean]))[0])
+        from math import erf, inf, sqrt
+
+        def cdf(v: float) -> float:
+            return 0.5 * (1.0 + erf((v - self.mean) / (self.std * sqrt(2.0))))
+
+        lo = -inf if self.low is None else self.low
+        hi = inf if self.high is None else self.high
+        return (cdf(hi) if hi != inf else 1.0) - (cdf(lo) if lo != -inf else 0.0)
+
+    def short(self) -> str:
+        bounds = ",".join("" if b is None else f"{b:g}" for b in (self.low, self.high))
+        return f"{self.kind}({self.mean:g},{self.std:g},[{bounds}])"
+
+    def check(self, check: Check, path: str) -> None:
+        if self.std < 0:
+            check.fail(f"{path}.std", self.std, "a standard deviation >= 0")
+        if self.low is not None and self.high is not None and not self.high > self.low:
+            check.fail(f"{path}.high", self.high, f"> low ({self.low})")
+        if self.mass() < self.MIN_MASS:
+            check.fail(path, self.short(), f"bounds holding >= {self.MIN_MASS:.0%} of the "
+                       f"Gaussian's mass (they hold {self.mass():.2g})")
+
+    def check_delay(self, check: Check, path: str) -> None:
+        if self.low is None or self.low < check.dt * (1 - check.step_tolerance):
+            check.fail(f"{path}.low", self.low,
+                       f">= dt ({check.dt} ms): delays are at least one step")
+
+
+Distribution = Constant | Uniform | Normal | TruncatedNormal
 
 
 # --------------------------------------------------------------------------- neuron models
@@ -654,7 +725,7 @@ class NetworkSpec:
 
 
 # Explicit registries {kind: class}: the codec uses these, never string getattr.
-DISTRIBUTIONS: dict[str, type] = {c.kind: c for c in (Constant, Uniform, Normal)}
+DISTRIBUTIONS: dict[str, type] = {c.kind: c for c in (Constant, Uniform, Normal, TruncatedNormal)}
 NEURON_MODELS: dict[str, type] = {c.kind: c for c in (LIF, ALIF, AdEx, Izhikevich)}
 SYNAPSES: dict[str, type] = {c.kind: c for c in (Delta, Exponential)}
 PLASTICITY: dict[str, type] = {c.kind: c for c in (STDP, RewardModulatedSTDP)}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from adapters.spec import load_spec, materialise
 from adapters.spec.inputs import InputStream
+from adapters.spec.networks import tiny
 from adapters.spec.model import (
     LIF,
     AllToAll,
@@ -124,3 +127,50 @@ def test_input_feedback_moves_rates_towards_channel_activity():
     rates = stream.rates(np.array([40, 0]))  # population a busy, b silent
     channels = stream.channels
     assert rates[channels == 0].min() > spec.input.rate > rates[channels == 1].max()
+
+
+def test_truncated_normal_redraws_inside_its_bounds_deterministically():
+    from adapters.spec.model import TruncatedNormal
+
+    dist = TruncatedNormal(mean=1.5, std=0.75, low=0.1, high=3.0)
+    a = dist.draw(50_000, np.random.default_rng(7))
+    b = dist.draw(50_000, np.random.default_rng(7))
+    np.testing.assert_array_equal(a, b)
+    assert a.min() >= 0.1 and a.max() <= 3.0
+    # Redrawing (not clipping): no mass piles up on the bounds.
+    assert np.mean(a == 0.1) == 0 and np.mean(a == 3.0) == 0
+    assert abs(a.mean() - 1.5) < 0.05
+
+
+@pytest.mark.parametrize("field,dist,word", [
+    ("weight", dict(kind="truncated_normal", mean=0.0, std=1.0, low=5.0), "mass"),
+    ("weight", dict(kind="truncated_normal", mean=0.0, std=1.0, low=1.0, high=0.5), "> low"),
+    ("delay", dict(kind="truncated_normal", mean=1.0, std=0.5), "at least one step"),
+    ("delay", dict(kind="constant", value=0.0), "zero-delay synapses are refused"),
+])
+def test_bad_distributions_are_refused_with_the_field(field, dist, word):
+    from adapters.spec import SpecError
+    from adapters.spec.codec import from_document, spec_to_document
+    from adapters.spec.validate import validate
+
+    doc = spec_to_document(tiny())
+    doc["projections"][2][field] = dist
+    with pytest.raises(SpecError, match=word) as info:
+        validate(from_document(doc, "bad.json"), "bad.json")
+    assert f"projections[2].{field}" in str(info.value)
+
+
+def test_truncated_normal_round_trips_through_both_formats():
+    import tomllib
+
+    from adapters.spec import dumps_json, dumps_toml
+    from adapters.spec.codec import from_document
+    from adapters.spec.model import TruncatedNormal
+
+    spec = tiny()
+    projs = list(spec.projections)
+    projs[2] = replace(projs[2], weight=TruncatedNormal(mean=0.5, std=0.3, low=0.0),
+                       delay=TruncatedNormal(mean=0.2, std=0.1, low=0.1, high=0.3))
+    spec = replace(spec, projections=tuple(projs))
+    assert from_document(json.loads(dumps_json(spec)), "a.json") == spec
+    assert from_document(tomllib.loads(dumps_toml(spec)), "a.toml") == spec
