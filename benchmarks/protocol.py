@@ -135,9 +135,20 @@ class Unit:
         """Whether the backend runs only whole runs (one cell at k = the run's steps)."""
         return not entry(self.backend).capabilities.closed_loop
 
+    @property
+    def loop(self) -> str:
+        """The ``loop`` column of this unit's timed rows."""
+        return "open" if self.open_loop_only else "closed"
+
     def timesteps_run(self, n_steps: int) -> tuple[int, ...]:
         """The k of this unit's cells."""
         return (n_steps,) if self.open_loop_only else self.timesteps
+
+    def unfinished(self, spec: NetworkSpec, results_dir: Path) -> list[int]:
+        """The k whose cells ``results_dir`` does not hold yet (a re-run skips the rest)."""
+        done = finished_cells(results_dir)
+        return [k for k in self.timesteps_run(spec.simulation.n_steps)
+                if self.cell_id(spec.name, k) not in done]
 
     def refusal(self, spec: NetworkSpec) -> str | None:
         """Why the backend cannot run this unit, from its declared capabilities (no
@@ -229,16 +240,13 @@ def write_skipped(unit: Unit, spec: NetworkSpec, results_dir: Path, status: str,
                   rows: list[ResultRow] | None = None, emit: Emit = lambda event: None) -> None:
     """Write the unit's build cell and every unfinished k cell as ``status`` (skipped or
     failed) with ``reason``; ``rows`` are build rows already measured (kept)."""
-    done = finished_cells(results_dir)
-    todo = [k for k in unit.timesteps_run(spec.simulation.n_steps)
-            if unit.cell_id(spec.name, k) not in done]
-    loop = "open" if unit.open_loop_only else "closed"
+    todo = unit.unfinished(spec, results_dir)
     rows = list(rows or []) + [_row(unit, spec, loop="", k=0, run=-1, phase="compile_warm",
                                     seconds=float("nan"), status=status, reason=reason)]
     write_cell(results_dir, unit.cell_id(spec.name, "build"), rows)
     for k in todo:
         write_cell(results_dir, unit.cell_id(spec.name, k), [
-            _row(unit, spec, loop=loop, k=k, run=0, phase="loop", seconds=float("nan"),
+            _row(unit, spec, loop=unit.loop, k=k, run=0, phase="loop", seconds=float("nan"),
                  status=status, reason=reason)])
     emit({"event": "unit", "backend": unit.backend, "status": status, "reason": reason,
           "cells": len(todo)})
@@ -250,10 +258,8 @@ def run_unit(unit: Unit, results_dir: Path, emit: Emit = lambda event: None,
     results_dir = Path(results_dir)
     spec = unit.spec()
     build_id = unit.cell_id(spec.name, "build")
-    done = finished_cells(results_dir)
-    todo = [k for k in unit.timesteps_run(spec.simulation.n_steps)
-            if unit.cell_id(spec.name, k) not in done]
-    if build_id in done and not todo:
+    todo = unit.unfinished(spec, results_dir)
+    if build_id in finished_cells(results_dir) and not todo:
         return
     refused = unit.refusal(spec)
     if refused is not None:

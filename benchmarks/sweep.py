@@ -100,7 +100,7 @@ def _fail_unfinished(unit: Unit, out: Path, reason: str) -> int:
         write_cell(out, cell, [ResultRow(
             sweep_id=unit.sweep_id, network=spec.name, instance=unit.instance,
             backend=unit.backend,
-            loop="" if k_text == "build" else ("open" if unit.open_loop_only else "closed"),
+            loop="" if k_text == "build" else unit.loop,
             k=0 if k_text == "build" else int(k_text),
             run=0, dtype=unit.dtype, threads=unit.threads,
             phase="compile_warm" if k_text == "build" else "loop",
