@@ -60,6 +60,7 @@ class Capabilities:
     neuron_models: frozenset[str]
     synapses: frozenset[str]
     plasticity: frozenset[str] = frozenset()
+    drives: bool = False  # external Poisson drives (PoissonDrive), counts from the host
     needs_gpu: bool = False  # runs only where a CUDA GPU is present
     threads: bool = False  # honours BackendOptions.threads > 1 (else it runs on one)
     why_not: dict[str, str] = field(default_factory=dict)  # kind -> why it is missing
@@ -79,6 +80,13 @@ class Capabilities:
                 return self._missing("synapse", proj.synapse.kind, where)
             if proj.plasticity is not None and proj.plasticity.kind not in self.plasticity:
                 return self._missing("plasticity", proj.plasticity.kind, where)
+        for drive in spec.drives:
+            where = f"drive {drive.name!r}"
+            if not self.drives:
+                why = self.why_not.get("drives")
+                return f"no external Poisson drives ({where})" + (f": {why}" if why else "")
+            if drive.synapse.kind not in self.synapses:
+                return self._missing("synapse", drive.synapse.kind, where)
         if threads > 1 and not self.threads:
             return f"runs on one thread only; {threads} were asked for"
         if gpu is False and self.needs_gpu:

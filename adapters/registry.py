@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .base import Backend, BackendUnavailable, Capabilities
 from .brian2.translate import FEATURES as BRIAN2
+from .brian2.translate import RELAUNCH_FEATURES as BRIAN2_RELAUNCH
 from .nest.translate import FEATURES as NEST
 from .spark.backend import FEATURES as SPARK
 
@@ -85,7 +86,7 @@ _ENTRIES = (
     _entry("brian2-numpy", "Brian2 runtime device, numpy target",
            lambda: _brian2_runtime("numpy"), closed_loop=True, open_loop=True, **BRIAN2),
     _entry("brian2-cpp-relaunch", "Brian2 C++ standalone relaunched per chunk, state carried",
-           _brian2_relaunch, closed_loop=True, open_loop=True, **BRIAN2),
+           _brian2_relaunch, closed_loop=True, open_loop=True, **BRIAN2_RELAUNCH),
     _entry("brian2-cuda", "brian2cuda standalone project (open loop, needs a GPU)",
            _brian2_cuda, closed_loop=False, open_loop=True, needs_gpu=True, **BRIAN2),
     _entry("nest", "NEST 3, Prepare once and Run per chunk", lambda: _nest(True),

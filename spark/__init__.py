@@ -11,7 +11,7 @@ Importing spark changes no JAX setting: float64 networks run inside
 
 from .api import NetworkBuilder
 from .connectivity import Dense, EventDriven
-from .definition import NetworkDef, Population, Synapses
+from .definition import Drive, NetworkDef, Population, Synapses
 from .engine import (BatchedSimulator, ChunkResult, CompileRecord, Simulator,
                      compilation_cache_dir, precision)
 from .models import ALIF, LIF, STDP, AdEx, Izhikevich, RewardSTDP
@@ -21,7 +21,7 @@ from .plasticity import PlasticState, PlasticSynapses
 
 __all__ = [
     "ALIF", "ALIFCells", "AdEx", "AdExCells", "BatchedSimulator", "ChunkOutput", "ChunkResult",
-    "CompileRecord", "Dense", "EventDriven", "Izhikevich", "IzhikevichCells", "LIF", "LIFCells",
+    "CompileRecord", "Dense", "Drive", "EventDriven", "Izhikevich", "IzhikevichCells", "LIF", "LIFCells",
     "Layout", "Network", "NetworkBuilder", "NetworkDef", "NetworkState", "PlasticState",
     "PlasticSynapses", "Population", "RewardSTDP", "STDP", "Simulator", "Synapses", "build",
     "compilation_cache_dir", "make_layout", "precision", "run_chunk", "step",

@@ -30,17 +30,25 @@ class Population:
     every state variable of the model; ``refractory_steps`` is R (a neuron that spiked at
     step s first integrates again at s + R); ``receptors`` are the time constants (ms) of
     its exponential receptors, each a current ``g_r`` added to the membrane equation in
-    this order."""
+    this order; ``reversals`` (empty: all current-based) gives, per receptor, the reversal
+    potential (mV) of a conductance receptor (``g_r * (e_rev - v)``, LIF/ALIF only) or
+    None for a current one."""
 
     name: str
     model: NeuronModel
     initial: Mapping[str, np.ndarray]
     refractory_steps: int = 0
     receptors: tuple[float, ...] = ()
+    reversals: tuple[float | None, ...] = ()
 
     @property
     def size(self) -> int:
         return int(np.shape(self.initial["v"])[0])
+
+    @property
+    def conductance_based(self) -> bool:
+        """Whether any receptor has a reversal potential (exponential-Euler update)."""
+        return any(e is not None for e in self.reversals)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -67,6 +75,26 @@ class Synapses:
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class Drive:
+    """Open-loop external input that may bring several spikes per step (a Poisson
+    background): ``counts[t, i]`` spikes arrive at neuron i of ``target`` at step t, in the
+    propagation phase, each adding ``weight`` to ``receptor`` (as for :class:`Synapses`;
+    delta arrivals are dropped while refractory). Steps beyond ``counts.shape[0]`` get
+    none."""
+
+    target: str
+    counts: np.ndarray  # (steps, target size), unsigned integers
+    weight: float
+    receptor: str | int = DELTA
+
+    @property
+    def receptor_index(self) -> int | None:
+        if self.receptor == DELTA:
+            return None
+        return 0 if self.receptor == "exponential" else int(self.receptor)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class NetworkDef:
     """A whole network: populations, input size, synapses, step ``dt`` (ms), precision.
     ``readouts`` names the populations whose counts a chunk returns (empty: all)."""
@@ -77,6 +105,7 @@ class NetworkDef:
     populations: tuple[Population, ...]
     n_inputs: int
     synapses: tuple[Synapses, ...] = ()
+    drives: tuple[Drive, ...] = ()
     readouts: tuple[str, ...] = ()
     input_name: str = "input"
     offsets: dict[str, int] = field(init=False, repr=False)
@@ -117,6 +146,24 @@ class NetworkDef:
                                  f"has {len(taus)} receptor(s) {taus} (give it receptors=)")
             if np.size(syn.delay_steps) and int(np.min(syn.delay_steps)) < 1:
                 raise ValueError(f"{where}: delays must be >= 1 step")
+        for i, drive in enumerate(self.drives):
+            where = f"drives[{i}] -> {drive.target}"
+            if drive.target not in self.offsets:
+                raise ValueError(f"{where}: unknown target population {drive.target!r}")
+            pop = self.population(drive.target)
+            shape = np.shape(drive.counts)
+            if len(shape) != 2 or shape[1] != pop.size:
+                raise ValueError(f"{where}: counts must be (steps, {pop.size}), got {shape}")
+            if not np.issubdtype(np.asarray(drive.counts).dtype, np.unsignedinteger):
+                raise ValueError(f"{where}: counts must be unsigned integers")
+            index = drive.receptor_index
+            if index is not None and not 0 <= index < len(pop.receptors):
+                raise ValueError(f"{where}: receptor {index}, but the population has "
+                                 f"{len(pop.receptors)} receptor(s)")
+        for pop in self.populations:
+            if pop.reversals and len(pop.reversals) != len(pop.receptors):
+                raise ValueError(f"population {pop.name!r}: {len(pop.reversals)} reversals for "
+                                 f"{len(pop.receptors)} receptors")
 
     @property
     def n_neurons(self) -> int:
@@ -134,10 +181,14 @@ class NetworkDef:
 
     @property
     def segments(self) -> tuple[tuple[int, ...], ...]:
-        """Maximal runs of consecutive populations with the same model type."""
+        """Maximal runs of consecutive populations with the same model type and update
+        (current- or conductance-based)."""
+        def key(pop: Population) -> tuple[type, bool]:
+            return type(pop.model), pop.conductance_based
+
         runs: list[list[int]] = []
         for i, pop in enumerate(self.populations):
-            if runs and type(self.populations[runs[-1][0]].model) is type(pop.model):
+            if runs and key(self.populations[runs[-1][0]]) == key(pop):
                 runs[-1].append(i)
             else:
                 runs.append([i])

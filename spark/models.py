@@ -10,8 +10,9 @@ ms, not of the model.
 Discrete updates (every backend of the benchmark computes the same numbers):
 LIF/ALIF use the exact propagator ``v' = v_inf + (v - v_inf) * exp(-dt/tau_m)
 [+ g_r * tau_r/(tau_r - tau_m) * (exp(-dt/tau_r) - exp(-dt/tau_m)) per receptor r, in
-order]``; AdEx and
-Izhikevich one forward-Euler step with every right-hand side at the old state.
+order]`` (with conductance receptors, exponential Euler with the receptors held over the
+step: :func:`spark.neurons._conductance_membrane`); AdEx and Izhikevich one forward-Euler
+step with every right-hand side at the old state.
 """
 
 from __future__ import annotations
@@ -33,28 +34,52 @@ def _per_neuron(models: Sequence, sizes: Sequence[int], dtype: np.dtype,
     return jnp.asarray(col.astype(dtype))
 
 
+def _no_conductance(kind: str, reversals: Sequence[tuple[float | None, ...]] | None) -> None:
+    if reversals and any(e is not None for rev in reversals for e in rev):
+        raise ValueError(f"{kind}: conductance receptors need an exactly integrated model "
+                         "(LIF, ALIF)")
+
+
 def _exact_parts(models: Sequence, sizes: Sequence[int], dt: float,
                  receptors: Sequence[tuple[float, ...]], n_receptors: int,
-                 dtype: np.dtype) -> dict:
+                 dtype: np.dtype, reversals: Sequence[tuple[float | None, ...]] | None = None,
+                 ) -> dict:
     """The exact-membrane leaves LIF and ALIF share. ``syn_coef`` is ``(n,)`` for networks
     with at most one receptor per population, else ``(n_receptors, n)`` (0 where a
-    population lacks that receptor)."""
+    population lacks that receptor). A segment with conductance receptors (``reversals``
+    not None somewhere; the network splits segments so that this holds for all or none of
+    its populations) gets the exponential-Euler leaves ``cond``, ``e_rev``, ``neg_dt_tau``."""
     rows = max(n_receptors, 1)
+    reversals = reversals or [()] * len(models)
+    conductance = any(e is not None for rev in reversals for e in rev)
     coefs = np.zeros((rows, sum(sizes)))
+    cond = np.zeros((rows, sum(sizes)))
+    e_rev = np.zeros((rows, sum(sizes)))
     start = 0
-    for m, taus, n in zip(models, receptors, sizes):
+    for m, taus, rev, n in zip(models, receptors, reversals, sizes):
+        for r, e in enumerate(rev):
+            if e is not None:
+                cond[r, start:start + n] = 1.0
+                e_rev[r, start:start + n] = e
         for r, ts in enumerate(taus):
+            if conductance:
+                continue
             if ts == m.tau_m:
                 raise ValueError(f"exponential receptor with tau_syn == tau_m ({ts} ms) has no "
                                  "exact propagator of the pinned form; choose another tau_syn")
             coefs[r, start:start + n] = ts / (ts - m.tau_m) * (np.exp(-dt / ts) - np.exp(-dt / m.tau_m))
         start += n
     syn = coefs[0] if rows == 1 else coefs
-    return dict(decay=_per_neuron(models, sizes, dtype, lambda m: np.exp(-dt / m.tau_m)),
-                v_inf=_per_neuron(models, sizes, dtype, lambda m: m.v_rest + m.i_offset),
-                syn_coef=jnp.asarray(syn.astype(dtype)),
-                v_thresh=_per_neuron(models, sizes, dtype, lambda m: m.v_thresh),
-                has_syn=any(len(t) > 0 for t in receptors))
+    parts = dict(decay=_per_neuron(models, sizes, dtype, lambda m: np.exp(-dt / m.tau_m)),
+                 v_inf=_per_neuron(models, sizes, dtype, lambda m: m.v_rest + m.i_offset),
+                 syn_coef=jnp.asarray(syn.astype(dtype)),
+                 v_thresh=_per_neuron(models, sizes, dtype, lambda m: m.v_thresh),
+                 has_syn=any(len(t) > 0 for t in receptors))
+    if conductance:
+        parts.update(cond=jnp.asarray(cond.astype(dtype)), e_rev=jnp.asarray(e_rev.astype(dtype)),
+                     neg_dt_tau=_per_neuron(models, sizes, dtype, lambda m: -dt / m.tau_m),
+                     conductance=True)
+    return parts
 
 
 class _ResetToVReset:
@@ -85,9 +110,9 @@ class LIF(_ResetToVReset):
     @staticmethod
     def segment_cells(models: Sequence[LIF], sizes: Sequence[int], start: int, dt: float,
                       receptors: Sequence[tuple[float, ...]], n_receptors: int,
-                      dtype: np.dtype) -> AbstractCells:
-        return LIFCells(**_exact_parts(models, sizes, dt, receptors, n_receptors, dtype), start=start,
-                        stop=start + sum(sizes))
+                      dtype: np.dtype, reversals=None) -> AbstractCells:
+        return LIFCells(**_exact_parts(models, sizes, dt, receptors, n_receptors, dtype,
+                                       reversals), start=start, stop=start + sum(sizes))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,8 +132,9 @@ class ALIF(_ResetToVReset):
     @staticmethod
     def segment_cells(models: Sequence[ALIF], sizes: Sequence[int], start: int, dt: float,
                       receptors: Sequence[tuple[float, ...]], n_receptors: int,
-                      dtype: np.dtype) -> AbstractCells:
-        return ALIFCells(**_exact_parts(models, sizes, dt, receptors, n_receptors, dtype), start=start,
+                      dtype: np.dtype, reversals=None) -> AbstractCells:
+        return ALIFCells(**_exact_parts(models, sizes, dt, receptors, n_receptors, dtype,
+                                        reversals), start=start,
                          stop=start + sum(sizes),
                          theta_decay=_per_neuron(models, sizes, dtype,
                                                  lambda m: np.exp(-dt / m.tau_adapt)),
@@ -137,7 +163,9 @@ class AdEx(_ResetToVReset):
     @staticmethod
     def segment_cells(models: Sequence[AdEx], sizes: Sequence[int], start: int, dt: float,
                       receptors: Sequence[tuple[float, ...]], n_receptors: int,
-                      dtype: np.dtype) -> AbstractCells:
+                      dtype: np.dtype, reversals=None) -> AbstractCells:
+        _no_conductance("AdEx", reversals)
+
         def col(fn):
             return _per_neuron(models, sizes, dtype, fn)
 
@@ -174,7 +202,9 @@ class Izhikevich:
     @staticmethod
     def segment_cells(models: Sequence[Izhikevich], sizes: Sequence[int], start: int,
                       dt: float, receptors: Sequence[tuple[float, ...]], n_receptors: int,
-                      dtype: np.dtype) -> AbstractCells:
+                      dtype: np.dtype, reversals=None) -> AbstractCells:
+        _no_conductance("Izhikevich", reversals)
+
         def col(fn):
             return _per_neuron(models, sizes, dtype, fn)
 

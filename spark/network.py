@@ -7,7 +7,8 @@ step t:
    deliveries; refractory neurons (``t - lastspike < R``) keep ``v``; ``g`` decays exactly;
 2. threshold (strict ``>``), blocked while refractory;
 3. synaptic propagation: read and clear ring-buffer row ``t % D`` (plus plastic
-   deliveries), ``v += delta input`` except where refractory, ``g += exponential input``;
+   deliveries and this step's drive counts), ``v += delta input`` except where
+   refractory, ``g += exponential input``;
    then this step's neuron and input spikes are scattered into future rows;
 4. reset ``v = v_reset`` (and the model's jump) for the neurons that spiked; their
    refractory clock starts at t.
@@ -94,6 +95,46 @@ def fuse_cells(cells: tuple[AbstractCells, ...], bounds: tuple[tuple[int, int], 
 
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
+class DriveTable:
+    """Every drive of the network as one table: ``counts[t]`` (unsigned, one column per
+    driven neuron, drives concatenated) arrive at step t at target columns ``cols``, each
+    count adding ``weight``."""
+
+    counts: Array  # (steps, M) unsigned
+    cols: Array  # int32 (M,)
+    weight: Array  # (M,)
+
+    def current(self, t: Array, n_cols: int) -> Array:
+        """What arrives at step t, as a vector over the target columns (zeros past the
+        last row)."""
+        steps = self.counts.shape[0]
+        row = lax.dynamic_index_in_dim(self.counts, jnp.minimum(t, steps - 1), keepdims=False)
+        row = jnp.where(t < steps, row, jnp.zeros_like(row))
+        return jnp.zeros(n_cols, self.weight.dtype).at[self.cols].add(
+            self.weight * row.astype(self.weight.dtype))
+
+
+def drive_table(net: NetworkDef, dtype: np.dtype) -> DriveTable | None:
+    if not net.drives:
+        return None
+    n = net.n_neurons
+    steps = max(np.shape(d.counts)[0] for d in net.drives)
+    count_type = np.result_type(*(np.asarray(d.counts).dtype for d in net.drives))
+    counts = np.zeros((steps, sum(np.shape(d.counts)[1] for d in net.drives)), count_type)
+    cols, weights, at = [], [], 0
+    for d in net.drives:
+        size = np.shape(d.counts)[1]
+        counts[:np.shape(d.counts)[0], at:at + size] = d.counts
+        at += size
+        block = 0 if d.receptor_index is None else 1 + d.receptor_index
+        cols.append(np.arange(size) + net.offsets[d.target] + n * block)
+        weights.append(np.full(size, float(d.weight)))
+    return DriveTable(counts=jnp.asarray(counts), cols=jnp.asarray(np.concatenate(cols), jnp.int32),
+                      weight=jnp.asarray(np.concatenate(weights).astype(dtype)))
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
 class Network:
     """Parameters of a network (array leaves) and its shape config (static). With the
     native kernels, ``fused`` replaces ``cells`` (empty then) when the step can be fused."""
@@ -106,6 +147,7 @@ class Network:
     plastic: PlasticSynapses | None
     readout_decay: Array | None
     fused: FusedLIF | None
+    drive: DriveTable | None
     n_neurons: int = static()
     n_inputs: int = static()
     n_cols: int = static()
@@ -222,7 +264,7 @@ def build(net: NetworkDef, layout: Layout | None = None, *,
         cells.append(model_type.segment_cells([p.model for p in pops], [p.size for p in pops],
                                               net.offsets[pops[0].name], dt,
                                               [p.receptors for p in pops], net.n_receptors,
-                                              dtype))
+                                              dtype, reversals=[p.reversals for p in pops]))
 
     def per_neuron(fn) -> np.ndarray:
         return np.concatenate([np.full(p.size, fn(p)) for p in net.populations])
@@ -253,13 +295,16 @@ def build(net: NetworkDef, layout: Layout | None = None, *,
         readout_decay = jnp.asarray(np.asarray(np.exp(-dt / readout_tau), dtype=dtype))
     bounds = net.bounds()
     fused = None
-    if layout.method == "native" and not layout.plastic_size and net.n_receptors <= 1:
+    conductance = any(p.conductance_based for p in net.populations)
+    if (layout.method == "native" and not layout.plastic_size and net.n_receptors <= 1
+            and not net.drives and not conductance):
         fused = fuse_cells(tuple(cells), bounds, v_reset, ref_steps, g_decay.astype(dtype))
     params = Network(
         cells=() if fused is not None else tuple(cells), v_reset=jnp.asarray(v_reset),
         ref_steps=jnp.asarray(ref_steps),
         g_decay=jnp.asarray(g_decay.astype(dtype)), propagator=propagator, plastic=plastic,
-        readout_decay=readout_decay, fused=fused, n_neurons=layout.n_neurons, n_inputs=layout.n_inputs,
+        readout_decay=readout_decay, fused=fused, drive=drive_table(net, dtype),
+        n_neurons=layout.n_neurons, n_inputs=layout.n_inputs,
         n_cols=layout.n_cols, ring=layout.ring, dt=dt,
         population_bounds=bounds, threads=int(threads))
     return params, initial_state(net, params)
@@ -321,6 +366,8 @@ def step(net: Network, state: NetworkState, input_spikes: Array) -> tuple[Networ
         plastic, delivered = net.plastic.step(plastic, history, spiked, t)
         current = current + delivered
         history = history.at[slot].set(all_spikes)
+    if net.drive is not None:
+        current = current + net.drive.current(t, net.n_cols)
     v = jnp.where(refractory, v, v + current[:n])
     if net.n_cols > n:
         g = g + current[n:]

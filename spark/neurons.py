@@ -55,9 +55,30 @@ def receptor_sum(base: Array, g: Array) -> Array:
     return base
 
 
+def _conductance_membrane(cells: "LIFCells | ALIFCells", v: Array, g: Array) -> Array:
+    """The pinned exponential-Euler update of a segment with conductance receptors, every
+    receptor held at its old value, left to right in receptor order:
+    ``G = 1 + gc_0 + ...``, ``N = v_inf + s_0 + ...`` (``s_r = g_r * e_rev_r`` for a
+    conductance receptor, ``g_r`` for a current one), ``v_eq = N / G``,
+    ``v' = v_eq + (v - v_eq) * exp(G * neg_dt_tau)``. ``cond`` (0/1) and ``e_rev`` are
+    ``(R, n)``; a receptor a population lacks has ``g = 0`` and adds exactly nothing."""
+    rows = g.reshape(-1, v.shape[0])
+    total = jnp.ones_like(v)
+    drive = cells.v_inf
+    for r in range(rows.shape[0]):
+        is_cond = cells.cond[r] > 0
+        total = jnp.where(is_cond, total + rows[r], total)
+        drive = drive + jnp.where(is_cond, rows[r] * cells.e_rev[r], rows[r])
+    v_eq = drive / total
+    return v_eq + (v - v_eq) * jnp.exp(total * cells.neg_dt_tau)
+
+
 def _exact_membrane(cells: "LIFCells | ALIFCells", v: Array, g: Array) -> Array:
     """The pinned exact LIF update shared by LIF and ALIF (same operation order, so the
-    same roundings): ``v_inf + (v - v_inf) * decay [+ g_r * syn_coef_r per receptor]``."""
+    same roundings): ``v_inf + (v - v_inf) * decay [+ g_r * syn_coef_r per receptor]``;
+    segments with conductance receptors use :func:`_conductance_membrane`."""
+    if cells.conductance:
+        return _conductance_membrane(cells, v, g)
     v_new = cells.v_inf + (v - cells.v_inf) * cells.decay
     if cells.has_syn:
         if g.ndim == 1:
@@ -71,15 +92,20 @@ def _exact_membrane(cells: "LIFCells | ALIFCells", v: Array, g: Array) -> Array:
 @dataclass(frozen=True)
 class LIFCells(AbstractCells):
     """``v' = v_inf + (v - v_inf) * decay + g * syn_coef`` (exact; ``syn_coef`` is the
-    exponential-synapse propagator term, 0 where the population has no such input)."""
+    exponential-synapse propagator term, 0 where the population has no such input); with
+    conductance receptors (``conductance``) the exponential-Euler update instead."""
 
     decay: Array
     v_inf: Array
     syn_coef: Array
     v_thresh: Array
-    start: int = static()
-    stop: int = static()
-    has_syn: bool = static()
+    cond: Array | None = None  # (R, n) 1 where receptor r is conductance-based
+    e_rev: Array | None = None  # (R, n) reversal potentials (conductance segments only)
+    neg_dt_tau: Array | None = None  # (n,) -dt/tau_m (conductance segments only)
+    start: int = static(default=0)
+    stop: int = static(default=0)
+    has_syn: bool = static(default=False)
+    conductance: bool = static(default=False)
 
     def integrate(self, v, g, aux):
         return _exact_membrane(self, v, g), aux
@@ -103,9 +129,13 @@ class ALIFCells(AbstractCells):
     v_thresh: Array
     theta_decay: Array
     beta: Array
-    start: int = static()
-    stop: int = static()
-    has_syn: bool = static()
+    cond: Array | None = None
+    e_rev: Array | None = None
+    neg_dt_tau: Array | None = None
+    start: int = static(default=0)
+    stop: int = static(default=0)
+    has_syn: bool = static(default=False)
+    conductance: bool = static(default=False)
 
     def integrate(self, v, g, aux):
         return _exact_membrane(self, v, g), aux * self.theta_decay

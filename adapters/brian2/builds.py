@@ -27,10 +27,11 @@ from ..base import BackendOptions
 from ..spec.materialise import MaterialisedNetwork
 
 STAMP = "spark_build.ok"
-TRANSLATION = 3
+TRANSLATION = 4
 """Version of the spec -> Brian2 object mapping (2: merged groups/pathways, see
 :func:`.translate.merge_plan`; 3: synaptic weight named ``w_syn``, AdEx/Izhikevich updates
-in the order the formulas read); part of the build key, so older projects are rebuilt."""
+in the order the formulas read; 4: conductance receptors, drives, a digest that covers the
+spec's parameters); part of the build key, so older projects are rebuilt."""
 
 
 @dataclass(frozen=True)

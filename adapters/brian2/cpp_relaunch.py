@@ -45,7 +45,7 @@ from ..base import (
 from ..spec.materialise import MaterialisedNetwork
 from .builds import build_dir, build_key, locked
 from .standalone import NET_NAME, Layout, generate_and_compile
-from .translate import FEATURES, merge_plan
+from .translate import RELAUNCH_FEATURES, merge_plan
 
 FLAVOUR = "cpp-relaunch"
 NEVER = -1e4  # Brian2's initial lastspike (seconds)
@@ -120,7 +120,8 @@ class Brian2CppRelaunchBackend(Backend):
     """``cpp_standalone`` binary relaunched per chunk with the full state carried."""
 
     name = "brian2-cpp-relaunch"
-    capabilities = Capabilities(closed_loop=True, open_loop=True, **FEATURES)  # one thread: see prepare
+    capabilities = Capabilities(closed_loop=True, open_loop=True,  # one thread: see prepare
+                                **RELAUNCH_FEATURES)
 
     def prepare(self, net: MaterialisedNetwork, options: BackendOptions) -> BuildReport:
         check_supported(type(self), net)

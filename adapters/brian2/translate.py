@@ -95,8 +95,36 @@ def _added(lines: list[str], base: str, terms: list[str], final: str, stem: str)
     return last
 
 
-def _exact_code(m, dt: float, taus: tuple[float, ...]) -> _Code:
-    """LIF/ALIF: ``v' = v_inf + (v - v_inf) * P_m [+ g_r * P_gm_r per receptor]``."""
+def _conductance_code(m, dt: float, taus: tuple[float, ...],
+                      reversals: tuple[float | None, ...]) -> _Code:
+    """LIF/ALIF with conductance receptors, the pinned exponential-Euler step:
+    ``G = 1 + gc_0 + ...``, ``N = v_inf + s_0 + ...`` (``s_r = g_r * E_r`` or ``g_r``),
+    ``v' = v_eq + (v - v_eq) * exp(G * ndt_tau)`` with ``v_eq = N / G``."""
+    ns = {"v_inf": m.v_rest + m.i_offset, "one": 1.0, "ndt_tau": -dt / m.tau_m}
+    lines: list[str] = []
+    conductances, terms = [], []
+    for r, (g, e_rev) in enumerate(zip(receptor_names(len(taus)), reversals)):
+        if e_rev is None:
+            terms.append(g)
+            continue
+        ns[f"E_rev{_suffix(r)}"] = e_rev
+        lines.append(f"_sp_s{r} = {g} * E_rev{_suffix(r)}")
+        terms.append(f"_sp_s{r}")
+        conductances.append(g)
+    total = _added(lines, "one", conductances, "_sp_G", "_sp_G_")
+    drive = _added(lines, "v_inf", terms, "_sp_N", "_sp_N_")
+    lines += [f"_sp_veq = {drive} / {total}", f"_sp_x = {total} * ndt_tau", "_sp_P = exp(_sp_x)",
+              "_sp_a = v - _sp_veq", "_sp_b = _sp_a * _sp_P", "_sp_v = _sp_veq + _sp_b"]
+    return _Code(lines=lines, eqs=["dv/dt = (v_inf - v) / tau_m_q : 1 (unless refractory)"],
+                 ns=ns, ns_units={"tau_m_q": m.tau_m})
+
+
+def _exact_code(m, dt: float, taus: tuple[float, ...],
+                reversals: tuple[float | None, ...] = ()) -> _Code:
+    """LIF/ALIF: ``v' = v_inf + (v - v_inf) * P_m [+ g_r * P_gm_r per receptor]`` (with
+    conductance receptors: :func:`_conductance_code`)."""
+    if any(e is not None for e in reversals):
+        return _conductance_code(m, dt, taus, reversals)
     ns = {"v_inf": m.v_rest + m.i_offset, "P_m": math.exp(-dt / m.tau_m)}
     lines = ["_sp_a = v - v_inf", "_sp_b = _sp_a * P_m"]
     if not taus:
@@ -116,8 +144,9 @@ def _exact_code(m, dt: float, taus: tuple[float, ...]) -> _Code:
                  ns=ns, ns_units={"tau_m_q": m.tau_m})
 
 
-def _alif_code(m, dt: float, taus: tuple[float, ...]) -> _Code:
-    code = _exact_code(m, dt, taus)
+def _alif_code(m, dt: float, taus: tuple[float, ...],
+               reversals: tuple[float | None, ...] = ()) -> _Code:
+    code = _exact_code(m, dt, taus, reversals)
     code.ns.update(P_a=math.exp(-dt / m.tau_adapt), beta=float(m.beta))
     code.lines.append("_sp_theta = theta * P_a")
     code.eqs.append("dtheta/dt = -theta / tau_a_q : 1")
@@ -127,7 +156,8 @@ def _alif_code(m, dt: float, taus: tuple[float, ...]) -> _Code:
     return code
 
 
-def _adex_code(m, dt: float, taus: tuple[float, ...]) -> _Code:
+def _adex_code(m, dt: float, taus: tuple[float, ...],
+               reversals: tuple[float | None, ...] = ()) -> _Code:
     """Forward Euler, every right-hand side at the old state, in the order the formula
     reads (the order of spark.neurons.AdExCells and of the naive references):
     dv = (((((v_rest - v) + delta_t*exp((v - v_t)/delta_t)) - w) + i_offset) + g) / tau_m
@@ -148,7 +178,8 @@ def _adex_code(m, dt: float, taus: tuple[float, ...]) -> _Code:
                  extra_reset=("w = w + b_w",))
 
 
-def _izhikevich_code(m, dt: float, taus: tuple[float, ...]) -> _Code:
+def _izhikevich_code(m, dt: float, taus: tuple[float, ...],
+                     reversals: tuple[float | None, ...] = ()) -> _Code:
     """v' = v + dt*(((((((0.04*v)*v) + 5*v) + 140) - u) + i_offset) + g)
     u' = u + dt*(a*(b*v - u))   (the order the formula reads, as spark.neurons)"""
     lines = ["_sp_q1 = c004 * v", "_sp_q2 = _sp_q1 * v", "_sp_q3 = c5 * v",
@@ -165,7 +196,7 @@ def _izhikevich_code(m, dt: float, taus: tuple[float, ...]) -> _Code:
                  ns_units={"ms_q": 1.0}, extra_reset=("u = u + d_u",))
 
 
-MODEL_CODE: dict[str, Callable[[object, float, tuple[float, ...]], _Code]] = {
+MODEL_CODE: dict[str, Callable[..., _Code]] = {
     "lif": _exact_code, "alif": _alif_code, "adex": _adex_code, "izhikevich": _izhikevich_code,
 }
 """Spec neuron kind -> its pinned update as Brian2 abstract code (keys: what Brian2 runs)."""
@@ -176,7 +207,7 @@ def population_code(pop: MaterialisedPopulation, dt: float) -> PopulationCode:
     m = pop.model
     taus = pop.receptor_taus
     gs = receptor_names(len(taus))
-    code = MODEL_CODE[m.kind](m, dt, taus)
+    code = MODEL_CODE[m.kind](m, dt, taus, pop.receptor_reversals)
     ns: dict[str, float] = {"v_th": float(m.spike_threshold), "v_reset": float(m.reset_potential),
                             **code.ns}
     lines = list(code.lines)
@@ -214,13 +245,28 @@ def _state_updater(code: str) -> Callable:
 ON_PRE: dict[str, Callable[[str], str]] = {
     "delta": lambda target: "v_post += w_syn * int(not_refractory_post)",
     "exponential": lambda target: f"{target}_post += w_syn",
+    "conductance": lambda target: f"{target}_post += w_syn",
 }
 """Spec synapse kind -> Brian2 ``on_pre`` for the target variable (an exponential synapse
 adds to its receptor's ``g``/``g1``/...). Synaptic weights are ``w_syn`` (not ``w``: Brian2
 refuses a synaptic variable named like a postsynaptic one, and AdEx has a state variable
 ``w``)."""
 
-FEATURES = dict(neuron_models=frozenset(MODEL_CODE), synapses=frozenset(ON_PRE))
+DRIVE_CODE: dict[str, Callable[[str, str, str], str]] = {
+    "delta": lambda var, weight, counts: f"v += {weight} * {counts}(t, i) * int(not_refractory)",
+    "exponential": lambda var, weight, counts: f"{var} += {weight} * {counts}(t, i)",
+    "conductance": lambda var, weight, counts: f"{var} += {weight} * {counts}(t, i)",
+}
+"""Spec synapse kind of a drive -> the ``run_regularly`` statement (``when='synapses'``,
+after the pathways) that adds its counts: ``counts`` is a 2-D ``TimedArray`` of the
+delivered counts (row t arrives at step t), ``weight`` a namespace number."""
+
+FEATURES = dict(neuron_models=frozenset(MODEL_CODE), synapses=frozenset(ON_PRE), drives=True)
+
+RELAUNCH_FEATURES = dict(FEATURES, drives=False, why_not={
+    "drives": "t restarts at 0 in every launch and a drive's counts are read by t (not "
+              "carried between launches)"})
+"""``brian2-cpp-relaunch``: everything but drives."""
 """What the Brian2 translation tables express (plasticity: none yet), for every mode's
 :class:`~adapters.base.Capabilities`."""
 
@@ -344,9 +390,11 @@ class BrianModel:
     spike_monitors: dict[str, object]  # every population, when recording
     clock: object
     plan: MergePlan
+    drives: list = None  # the drives' run_regularly operations
 
     def objects(self) -> list:
-        objs = [self.input_group, *self.groups.values(), *self.synapses.values()]
+        objs = [self.input_group, *self.groups.values(), *self.synapses.values(),
+                *(self.drives or [])]
         seen = set()
         for mon in [*self.count_monitors.values(), *self.spike_monitors.values()]:
             if id(mon) not in seen:
@@ -416,6 +464,7 @@ def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], ob
             syn.w_syn = pw.weight.astype(dtype)
             syn.delay = pw.delay_steps.astype(np.float64) * dt * b2.ms
         synapses[pw.name] = syn
+    drives = add_drives(net, views, groups, plan, clock, dtype)
     count_monitors, spike_monitors = {}, {}
     for pop in net.populations:
         if record:
@@ -427,4 +476,28 @@ def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], ob
                                 b2.SpikeMonitor(views[name], record=False, name=f"count_{name}"))
     return BrianModel(groups=groups, views=views, input_group=input_group, synapses=synapses,
                       count_monitors=count_monitors, spike_monitors=spike_monitors,
-                      clock=clock, plan=plan)
+                      clock=clock, plan=plan, drives=drives)
+
+
+def add_drives(net: MaterialisedNetwork, views: dict, groups: dict, plan: MergePlan, clock,
+               dtype) -> list:
+    """One ``run_regularly`` per drive on its target population's view, reading a 2-D
+    ``TimedArray`` of delivered counts (``drive_<name>``) with ``i`` local to the view;
+    the weight is the namespace number ``w_drive_<name>`` of the target's group. Runs
+    in the ``synapses`` slot after the pathways (``order=1``)."""
+    import brian2 as b2
+
+    runners = []
+    for index, drive in enumerate(net.drives):
+        counts = net.drive_counts(index).astype(np.float64)
+        table = b2.TimedArray(counts, dt=net.dt * b2.ms, name=f"drive_{drive.name}")
+        weight = f"w_drive_{drive.name}"
+        group = groups[plan.slot[drive.target][0]]
+        group.namespace[weight] = _cast(drive.spec.weight, dtype)
+        group.namespace[f"drive_{drive.name}"] = table
+        variable = ("v" if drive.receptor_index is None
+                    else receptor_names(drive.receptor_index + 1)[-1])
+        code = DRIVE_CODE[drive.receptor](variable, weight, f"drive_{drive.name}")
+        runners.append(views[drive.target].run_regularly(
+            code, clock=clock, when="synapses", order=1, name=f"drive_run_{drive.name}"))
+    return runners

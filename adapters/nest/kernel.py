@@ -121,6 +121,18 @@ class Kernel:
             pre = proj.pre.astype(np.int64) + self.first_id[proj.spec.source]
             post = proj.post.astype(np.int64) + self.first_id[proj.spec.target]
             nest.Connect(pre, post, "one_to_one", syn_spec=syn)
+        self.drive_generators = []
+        for drive in self.net.drives:
+            gens = nest.Create("spike_generator", self.net.population(drive.target).size)
+            scale, extra, receptor = self.plan.synapse_transform(
+                drive.target, drive.receptor, drive.receptor_index)
+            syn = {"synapse_model": "static_synapse", "weight": drive.spec.weight * scale,
+                   "delay": round((1 + extra) * self.dt, 9)}
+            if receptor:
+                syn["receptor_type"] = receptor
+            nest.Connect(gens, self.nodes[drive.target], "one_to_one", syn_spec=syn)
+            self.drive_generators.append(gens)
+        self._set_drives()
         # Recorders: readouts always (counts), every population when recording spikes.
         names = list(self.net.spec.readout_names)
         if self.options.record_spikes:
@@ -166,6 +178,22 @@ class Kernel:
         ids, starts = np.unique(cols, return_index=True)
         per = np.split(times, starts[1:])
         self.generators[ids.tolist()].set([{"spike_times": t.tolist()} for t in per])
+
+    def _set_drives(self) -> None:
+        """Load every drive's whole run into its generators: delivered row t (emitted at
+        spec step t - 1) is NEST time ``(origin + t) dt`` with the count as multiplicity."""
+        for index, gens in enumerate(self.drive_generators):
+            counts = self.net.drive_counts(index)
+            steps, cols = np.nonzero(counts.T)  # neuron-major: (neuron, step) pairs
+            if steps.size == 0:
+                continue
+            mult = counts.T[steps, cols].astype(np.int64)
+            times = np.round((cols + self.origin) * self.dt, 9)
+            ids, starts = np.unique(steps, return_index=True)
+            bounds = list(starts[1:])
+            gens[ids.tolist()].set([
+                {"spike_times": t.tolist(), "spike_multiplicities": m.tolist()}
+                for t, m in zip(np.split(times, bounds), np.split(mult, bounds))])
 
     def run(self, spikes: np.ndarray) -> np.ndarray:
         """Run ``spikes.shape[0]`` steps; return the counts per readout of these steps."""
@@ -234,11 +262,14 @@ class Kernel:
         for nc in self.nodes.values():
             nc.set(V_m=DRAIN_V)
         self.generators.set(spike_times=[])
+        for gens in self.drive_generators:
+            gens.set(spike_times=[], spike_multiplicities=[])
         self._advance(drain)
         self.origin += self.position + drain
         self.position = 0
         for name, nc in self.nodes.items():
             nc.set(V_m=self.net.population(name).initial["v"])
+        self._set_drives()
         self._drain_recorders(keep=False)
         self.spike_log = [[] for _ in self.recorded_names]
         self.dirty = False

@@ -1,9 +1,15 @@
 """Spec -> NEST: the shared LIF network mapped onto NEST's exactly integrated models (pure,
 no NEST import).
 
-NEST is float64 only. Only LIF with delta and exponential synapses is translated (the
-keys of :data:`FEATURES`); ALIF, AdEx, Izhikevich and plasticity are refused with the
-reason in :data:`WHY_NOT`.
+NEST is float64 only. Only LIF with delta and exponential synapses (and external Poisson
+drives of those kinds) is translated (the keys of :data:`FEATURES`); ALIF, AdEx,
+Izhikevich, conductance synapses and plasticity are refused with the reason in
+:data:`WHY_NOT`.
+
+Drives: one ``spike_generator`` per driven neuron, with a spike time per step that emits
+(spec step s -> NEST time ``(s + 1) dt``) and the count as its ``spike_multiplicities``,
+connected one-to-one like a synapse of one step of delay (so a count emitted at s arrives
+at s + 1, as the spec pins).
 
 Units (spec: mV, ms; NEST: mV, ms, pF, pA)
     Every neuron gets ``C_m = tau_m`` (numerically, pF with tau_m in ms), i.e. a membrane
@@ -143,12 +149,14 @@ WHY_NOT = {
             "exact mapping is implemented",
     "reward_stdp": "NEST's modulated synapses use their own trace and update timing "
                    "conventions; no exact mapping is implemented",
+    "conductance": "NEST's iaf_cond_exp integrates with an adaptive RK45 (GSL) solver, the "
+                   "spec pins one exponential-Euler step per dt; the trajectories differ",
 }
 """Why each spec kind NEST lacks is refused: the reason a refused cell carries."""
 
 FEATURES = dict(dtypes=frozenset({"float64"}), neuron_models=NEURON_MODELS,
                 synapses=frozenset({"delta", "exponential"}), plasticity=frozenset(),
-                why_not=WHY_NOT)
+                drives=True, why_not=WHY_NOT)
 """What the translation expresses, for both NEST modes' capabilities."""
 
 _TRANSLATABLE = Capabilities(closed_loop=True, open_loop=True, **FEATURES)
@@ -163,7 +171,8 @@ def translate(net: MaterialisedNetwork) -> NetworkPlan:
     dt = net.dt
     notes: list[str] = []
     plans = []
-    receives_delta = {p.spec.target for p in net.projections if p.receptor == "delta"}
+    receives_delta = {p.spec.target for p in (*net.projections, *net.drives)
+                      if p.receptor == "delta"}
     for pop in net.populations:
         if pop.model.kind not in NEURON_MODELS:
             raise UnsupportedSpec(f"nest: neuron model {pop.model.kind!r} "
@@ -178,6 +187,9 @@ def translate(net: MaterialisedNetwork) -> NetworkPlan:
         if proj.n_synapses:
             _, extra, _ = by_name[proj.spec.target].transform(proj.receptor, proj.receptor_index)
             max_d = max(max_d, int(proj.delay_steps.max()) + extra)
+    for drive in net.drives:
+        _, extra, _ = by_name[drive.target].transform(drive.receptor, drive.receptor_index)
+        max_d = max(max_d, 1 + extra)
     in_place = all(p.kind == "delta" for p in plans)
     return NetworkPlan(dt=dt, populations=tuple(plans), notes=tuple(notes),
                        resettable_in_place=in_place, max_nest_delay_steps=max_d, by_name=by_name)

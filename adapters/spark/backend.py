@@ -42,7 +42,7 @@ from . import translate
 
 FEATURES = dict(neuron_models=frozenset(translate.NEURON_MODELS),
                 synapses=frozenset(translate.RECEPTORS),
-                plasticity=frozenset(translate.PLASTICITY))
+                plasticity=frozenset(translate.PLASTICITY), drives=True)
 """What the Spark translation tables can express: the kind sets of both Spark backends."""
 
 

@@ -35,7 +35,8 @@ NEURON_MODELS: dict[str, Callable[[object], spark.models.NeuronModel]] = {
 }
 RECEPTORS: dict[str, Callable[[int | None], str | int]] = {
     "delta": lambda index: "delta",
-    "exponential": lambda index: index,  # the target's receptor r (one per distinct tau_syn)
+    "exponential": lambda index: index,  # the target's receptor r (one per distinct synapse)
+    "conductance": lambda index: index,  # the same, with the population's reversal for r
 }
 PLASTICITY: dict[str, Callable[[object], spark.models.PlasticityRule]] = {
     "stdp": _same_fields(spark.STDP),
@@ -48,7 +49,7 @@ def to_spark(net: MaterialisedNetwork) -> spark.NetworkDef:
     populations = tuple(
         spark.Population(name=pop.name, model=NEURON_MODELS[pop.model.kind](pop.model),
                          initial=pop.initial, refractory_steps=pop.refractory_steps,
-                         receptors=pop.receptor_taus)
+                         receptors=pop.receptor_taus, reversals=pop.receptor_reversals)
         for pop in net.populations)
     synapses = tuple(
         spark.Synapses(source=proj.spec.source, target=proj.spec.target, pre=proj.pre,
@@ -57,6 +58,11 @@ def to_spark(net: MaterialisedNetwork) -> spark.NetworkDef:
                        plasticity=(None if proj.spec.plasticity is None
                                    else PLASTICITY[proj.spec.plasticity.kind](proj.spec.plasticity)))
         for proj in net.projections)
+    drives = tuple(
+        spark.Drive(target=drive.target, counts=net.drive_counts(i), weight=drive.spec.weight,
+                    receptor=RECEPTORS[drive.receptor](drive.receptor_index))
+        for i, drive in enumerate(net.drives))
     return spark.NetworkDef(name=net.spec.name, dt=net.dt, dtype=net.dtype,
                             populations=populations, n_inputs=net.n_inputs, synapses=synapses,
-                            readouts=net.spec.readout_names, input_name=net.input_name)
+                            drives=drives, readouts=net.spec.readout_names,
+                            input_name=net.input_name)

@@ -75,6 +75,32 @@ class InputStream:
         return self.uniforms < (self.rates(None) * self.p_per_hz)[None, :]
 
 
+_DRIVE_STREAM = 1
+"""SeedSequence stream of the drives (0 is the input population's uniforms)."""
+
+DRIVE_BLOCK_STEPS = 1000
+"""Drive counts are drawn this many steps at a time (bounded temporary memory)."""
+
+
+def drive_counts(spec: NetworkSpec, index: int, n_steps: int) -> np.ndarray:
+    """What drive ``index`` delivers: ``(n_steps, target size)`` counts, row t arriving at
+    step t (see :class:`~adapters.spec.model.PoissonDrive`). Row 0 is zero; row t is the
+    count emitted at step t - 1, ``Binomial(n_sources, rate * dt)`` per neuron, drawn
+    step-major from ``SeedSequence([input_seed, 1, index])`` in blocks of whole steps (the
+    stream equals one big draw: numpy fills arrays sequentially). The same for every
+    instance, chunking and backend."""
+    drive = spec.drives[index]
+    size = spec.size_of(drive.target)
+    rng = np.random.Generator(np.random.PCG64(
+        np.random.SeedSequence([spec.simulation.input_seed, _DRIVE_STREAM, index])))
+    p = drive.rate * spec.simulation.dt * 1e-3
+    out = np.zeros((n_steps, size), dtype=drive.count_dtype)
+    for start in range(1, n_steps, DRIVE_BLOCK_STEPS):
+        stop = min(n_steps, start + DRIVE_BLOCK_STEPS)
+        out[start:stop] = rng.binomial(drive.n_sources, p, size=(stop - start, size))
+    return out
+
+
 def spikes_to_events(spikes: np.ndarray, step_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(steps, indices)`` int arrays of a bool ``(k, n)`` spike array, sorted by step then
     index (the order a SpikeGeneratorGroup or a pipe wants)."""

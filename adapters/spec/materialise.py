@@ -15,11 +15,12 @@ numpy version). Synapses of a projection are sorted by (pre, post).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .model import NetworkSpec, Population, Projection
+from .model import NetworkSpec, PoissonDrive, Population, Projection, SynapseModel
 
 _CONNECTIVITY, _WEIGHTS, _DELAYS, _INITIAL = 1, 2, 3, 4
 
@@ -30,18 +31,25 @@ class MaterialisedPopulation:
 
     ``offset`` is its first index in the global neuron numbering (populations concatenated
     in declaration order, input excluded); ``refractory_steps`` is ``t_ref`` in whole
-    steps (validated to be one); ``receptor_taus`` the time constants of its exponential
-    receptors in receptor order (empty when no exponential projection targets it)."""
+    steps (validated to be one); ``receptor_taus`` the time constants of its receptors in
+    receptor order (empty when no exponential or conductance synapse targets it) and
+    ``receptor_reversals`` their reversal potentials (None for a current receptor)."""
 
     spec: Population
     offset: int
     initial: dict[str, np.ndarray]  # state variable -> float64 array of shape (size,)
     refractory_steps: int
     receptor_taus: tuple[float, ...]
+    receptor_reversals: tuple[float | None, ...] = ()  # per receptor; None: current-based
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def conductance_based(self) -> bool:
+        """Whether any receptor is conductance-based (the exponential-Euler update)."""
+        return any(e is not None for e in self.receptor_reversals)
 
     @property
     def size(self) -> int:
@@ -87,6 +95,28 @@ class MaterialisedProjection:
 
 
 @dataclass(frozen=True, eq=False)
+class MaterialisedDrive:
+    """An external Poisson drive: ``receptor`` and ``receptor_index`` as for a projection;
+    its counts come from :meth:`MaterialisedNetwork.drive_counts` (drawn from the input
+    seed, so they are the same for every instance)."""
+
+    spec: PoissonDrive
+    receptor_index: int | None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def target(self) -> str:
+        return self.spec.target
+
+    @property
+    def receptor(self) -> str:
+        return self.spec.synapse.kind
+
+
+@dataclass(frozen=True, eq=False)
 class MaterialisedNetwork:
     """What every adapter builds from. ``instance_seed`` identifies the network instance."""
 
@@ -94,6 +124,8 @@ class MaterialisedNetwork:
     instance_seed: int
     populations: tuple[MaterialisedPopulation, ...]
     projections: tuple[MaterialisedProjection, ...]
+    drives: tuple[MaterialisedDrive, ...] = ()
+    _drive_cache: dict = field(default_factory=dict, repr=False)  # (index, n_steps) -> counts
 
     @property
     def dt(self) -> float:
@@ -130,15 +162,29 @@ class MaterialisedNetwork:
 
     @property
     def segments(self) -> tuple[tuple[int, ...], ...]:
-        """Maximal runs of consecutive populations (their positions) with one model kind:
-        what an engine can update as one vectorised block."""
+        """Maximal runs of consecutive populations (their positions) with one model kind
+        and update (current- or conductance-based): what an engine can update as one
+        vectorised block."""
+        def key(pop: MaterialisedPopulation) -> tuple[str, bool]:
+            return pop.model.kind, pop.conductance_based
+
         runs: list[list[int]] = []
         for i, pop in enumerate(self.populations):
-            if runs and self.populations[runs[-1][0]].model.kind == pop.model.kind:
+            if runs and key(self.populations[runs[-1][0]]) == key(pop):
                 runs[-1].append(i)
             else:
                 runs.append([i])
         return tuple(tuple(r) for r in runs)
+
+    def drive_counts(self, index: int, n_steps: int | None = None) -> np.ndarray:
+        """Drive ``index``'s delivered counts, ``(n_steps, target size)`` (row t: what
+        arrives at step t; see :func:`adapters.spec.inputs.drive_counts`)."""
+        from .inputs import drive_counts
+
+        key = (index, self.n_steps if n_steps is None else int(n_steps))
+        if key not in self._drive_cache:  # drawn once per instance, shared by backends
+            self._drive_cache[key] = drive_counts(self.spec, *key)
+        return self._drive_cache[key]
 
     def population(self, name: str) -> MaterialisedPopulation:
         for pop in self.populations:
@@ -152,8 +198,18 @@ class MaterialisedNetwork:
         return tuple(names.index(r) for r in self.spec.readout_names)
 
     def digest(self) -> str:
-        """SHA-256 over every array, to prove two materialisations are identical."""
+        """SHA-256 over the network's parameters and every array: equal digests mean the
+        same network instance (what a cached build may be reused for). The run settings
+        count only where they change the network (``dt``; the drives' number of steps)."""
+        from .codec import to_dict
+
         h = hashlib.sha256()
+        document = to_dict(replace(self.spec, description="",
+                                   simulation=replace(self.spec.simulation, duration=self.dt,
+                                                      timesteps=(1,), dtype="float64")))
+        h.update(json.dumps(document, sort_keys=True).encode())
+        if self.drives:
+            h.update(f"drive steps {self.n_steps}".encode())
         for pop in self.populations:
             for key in sorted(pop.initial):
                 h.update(key.encode())
@@ -165,8 +221,6 @@ class MaterialisedNetwork:
 
     def with_dtype(self, dtype: str) -> "MaterialisedNetwork":
         """The same instance with another precision (arrays shared, spec updated)."""
-        from dataclasses import replace
-
         return replace(self, spec=self.spec.overridden(dtype=dtype))
 
 
@@ -186,14 +240,15 @@ def initial_state(pop: Population, rng: np.random.Generator) -> dict[str, np.nda
     return state
 
 
-def _receptors(spec: NetworkSpec) -> dict[str, tuple[float, ...]]:
-    """Target population -> its receptors' time constants, in order of first appearance."""
-    taus: dict[str, list[float]] = {}
-    for proj in spec.projections:
-        tau = proj.synapse.time_constant
-        if tau is not None and tau not in taus.setdefault(proj.target, []):
-            taus[proj.target].append(tau)
-    return {name: tuple(t) for name, t in taus.items()}
+def _receptors(spec: NetworkSpec) -> dict[str, tuple[SynapseModel, ...]]:
+    """Target population -> its receptors (distinct non-delta synapse models), in order of
+    first appearance among the projections, then the drives."""
+    found: dict[str, list[SynapseModel]] = {}
+    for part in (*spec.projections, *spec.drives):
+        syn = part.synapse
+        if syn.time_constant is not None and syn not in found.setdefault(part.target, []):
+            found[part.target].append(syn)
+    return {name: tuple(r) for name, r in found.items()}
 
 
 def materialise(spec: NetworkSpec, instance_seed: int | None = None) -> MaterialisedNetwork:
@@ -210,7 +265,8 @@ def materialise(spec: NetworkSpec, instance_seed: int | None = None) -> Material
         pops.append(MaterialisedPopulation(
             spec=pop, offset=offset, initial=initial_state(pop, _rng(seed, _INITIAL, index)),
             refractory_steps=int(round(pop.model.t_ref / dt)),
-            receptor_taus=receptors.get(pop.name, ())))
+            receptor_taus=tuple(r.time_constant for r in receptors.get(pop.name, ())),
+            receptor_reversals=tuple(r.reversal for r in receptors.get(pop.name, ()))))
         offset += pop.size
     projs = []
     for index, proj in enumerate(spec.projections):
@@ -220,10 +276,17 @@ def materialise(spec: NetworkSpec, instance_seed: int | None = None) -> Material
         weight = proj.weight.draw(pre.size, _rng(seed, _WEIGHTS, index))
         delay_ms = proj.delay.draw(pre.size, _rng(seed, _DELAYS, index))
         delay_steps = np.maximum(1, np.rint(delay_ms / dt)).astype(np.int32)
-        tau = proj.synapse.time_constant
         projs.append(MaterialisedProjection(
             spec=proj, pre=pre, post=post, weight=weight, delay_steps=delay_steps,
             from_input=proj.source == spec.input.name,
-            receptor_index=None if tau is None else receptors[proj.target].index(tau)))
+            receptor_index=_receptor_index(receptors, proj.target, proj.synapse)))
+    drives = tuple(MaterialisedDrive(spec=d, receptor_index=_receptor_index(receptors, d.target,
+                                                                            d.synapse))
+                   for d in spec.drives)
     return MaterialisedNetwork(spec=spec, instance_seed=seed, populations=tuple(pops),
-                               projections=tuple(projs))
+                               projections=tuple(projs), drives=drives)
+
+
+def _receptor_index(receptors: dict[str, tuple[SynapseModel, ...]], target: str,
+                    synapse: SynapseModel) -> int | None:
+    return None if synapse.time_constant is None else receptors[target].index(synapse)

@@ -29,6 +29,13 @@ Discrete updates (what "exact" means, so every backend computes the same numbers
     ``v' = v_inf + (v - v_inf) * exp(-dt/tau_m)
            + g * tau_syn/(tau_syn - tau_m) * (exp(-dt/tau_syn) - exp(-dt/tau_m))`` (one such
     term per receptor, added in receptor order) and ``g' = g * exp(-dt/tau_syn)``. ALIF: ``theta' = theta * exp(-dt/tau_adapt)``.
+    LIF/ALIF with conductance receptors (COBA): exponential Euler with every receptor held
+    at its old value over the step, evaluated left to right as written, receptors in
+    receptor order: ``G = 1 + gc_0 + gc_1 + ...`` (conductance receptors only),
+    ``N = v_inf + s_0 + s_1 + ...`` with ``s_r = g_r * e_rev_r`` for a conductance
+    receptor and ``s_r = g_r`` for a current one, ``v_eq = N / G``,
+    ``v' = v_eq + (v - v_eq) * exp(G * (-dt/tau_m))`` (``-dt/tau_m`` computed once on the
+    host in float64, then cast); every ``g`` decays exactly as above.
     AdEx/Izhikevich: one forward-Euler step with every right-hand side evaluated at the
     old state, each formula of the model docstrings evaluated left to right as written
     (``x' = x + dt * (dx/dt)``, with ``dx/dt = (...) / tau`` divided, not multiplied by a
@@ -38,12 +45,24 @@ Synapses
     ``Delta``: ``v += w`` (w in mV). ``Exponential``: ``g += w`` and ``dg/dt = -g/tau_syn``
     (exact decay), entering the membrane equation as the current ``I_syn = g`` in the
     state variable's own units (mV for LIF/ALIF/AdEx, mV/ms for Izhikevich).
-    Receptors: the exponential projections into one population with the same ``tau_syn``
-    share one ``g`` (a *receptor*); each distinct ``tau_syn`` is a receptor of its own
-    (CUBA's 5 ms excitatory and 10 ms inhibitory currents), numbered in order of first
-    appearance among the projections. ``I_syn`` is the sum of the receptors' ``g``, added
+    ``Conductance``: ``g += w`` (in units of the leak conductance), exact decay, entering
+    the membrane as ``g * (e_rev - v)`` (see above).
+    Receptors: the exponential (or conductance) projections and drives into one population
+    with an equal synapse model (same kind, ``tau_syn`` and ``e_rev``) share one ``g`` (a
+    *receptor*); each distinct one is a receptor of its own (CUBA's 5 ms excitatory and
+    10 ms inhibitory currents), numbered in order of first appearance among the
+    projections, then the drives. ``I_syn`` is the sum of the receptors' ``g``, added
     in that order, and each receptor contributes its own exact propagator term to the
     LIF/ALIF update. The sign of ``w`` carries excitation/inhibition.
+
+External Poisson drive (:class:`PoissonDrive`, Brunel 2000's C_ext inputs)
+    Every target neuron i has ``n_sources`` private sources of ``rate`` Hz. Their spike
+    count emitted at step s is ``c_i(s) ~ Binomial(n_sources, rate * dt)``, drawn on the
+    host from the input seed (one draw per (step, neuron), step-major, so it does not
+    depend on chunking or backend), and delivered at step ``s + 1`` (one step of delay,
+    NEST's minimum) in the propagation phase, like ``c_i(s)`` spikes through synapses of
+    weight ``w``: delta ``v += w * c`` (discarded while refractory), exponential or
+    conductance ``g_r += w * c``. Step 0 receives no drive.
 
 Connectivity, weights, delays, initial state and input spikes are *materialised once*
 on the host from seeds (see :mod:`adapters.spec.materialise`); backends never draw
@@ -402,6 +421,11 @@ class Delta:
         """The receptor's decay time constant (None: an instantaneous jump)."""
         return None
 
+    @property
+    def reversal(self) -> float | None:
+        """The reversal potential (None: not conductance-based)."""
+        return None
+
 
 @dataclass(frozen=True, kw_only=True)
 class Exponential:
@@ -418,8 +442,37 @@ class Exponential:
     def time_constant(self) -> float | None:
         return self.tau_syn
 
+    @property
+    def reversal(self) -> float | None:
+        return None
 
-SynapseModel = Delta | Exponential
+
+@dataclass(frozen=True, kw_only=True)
+class Conductance:
+    """Conductance-based exponential (COBA): ``g += w`` at delivery, ``dg/dt = -g/tau_syn``
+    (exact decay), entering the membrane equation as ``g * (e_rev - v)``. ``g`` is
+    dimensionless, in units of the leak conductance (``w = 0.6`` is 0.6 x g_leak); ``e_rev``
+    is the reversal potential (mV). Only for the exactly integrated models (LIF, ALIF),
+    whose update then becomes the exponential-Euler step pinned in the module docstring."""
+
+    kind: ClassVar[str] = "conductance"
+    tau_syn: float = 5.0
+    e_rev: float = 0.0
+
+    def short(self) -> str:
+        return f"{self.kind}({self.tau_syn:g} ms, {self.e_rev:g} mV)"
+
+    @property
+    def time_constant(self) -> float | None:
+        return self.tau_syn
+
+    @property
+    def reversal(self) -> float | None:
+        """The reversal potential (None: a current-based receptor)."""
+        return self.e_rev
+
+
+SynapseModel = Delta | Exponential | Conductance
 
 
 # --------------------------------------------------------------------------- plasticity
@@ -647,6 +700,30 @@ class PoissonInput:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PoissonDrive:
+    """Independent external Poisson drive of every neuron of ``target``: ``n_sources``
+    private sources per neuron at ``rate`` Hz each, through synapses of weight ``weight``
+    and kind ``synapse`` with one step of delay (see the module docstring: drawn on the
+    host from the input seed, so every backend receives the same counts). Brunel (2000)'s
+    ``C_ext`` inputs and the microcircuit's Poisson background are drives; unlike the
+    input population, a drive is open loop and may deliver several spikes per step."""
+
+    name: str
+    target: str
+    rate: float  # Hz per source
+    n_sources: int
+    weight: float
+    synapse: SynapseModel = field(default_factory=Delta)
+
+    MAX_SOURCES: ClassVar[int] = 65_535
+
+    @property
+    def count_dtype(self) -> np.dtype:
+        """The counts' integer type: the smallest that holds ``n_sources``."""
+        return np.dtype(np.uint8 if self.n_sources <= 255 else np.uint16)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Projection:
     """Synapses from ``source`` (a population or the input) to ``target``.
 
@@ -685,7 +762,8 @@ class Simulation:
 
 @dataclass(frozen=True, kw_only=True)
 class NetworkSpec:
-    """A whole network: populations, one input, projections, readouts, run settings.
+    """A whole network: populations, one input, projections, external drives, readouts,
+    run settings.
 
     ``readouts`` lists the populations whose spike counts are read back after every chunk
     (empty means every population, in declaration order).
@@ -696,6 +774,7 @@ class NetworkSpec:
     populations: tuple[Population, ...]
     input: PoissonInput
     projections: tuple[Projection, ...]
+    drives: tuple[PoissonDrive, ...] = ()
     readouts: tuple[str, ...] = ()
     simulation: Simulation = field(default_factory=Simulation)
 
@@ -727,7 +806,7 @@ class NetworkSpec:
 # Explicit registries {kind: class}: the codec uses these, never string getattr.
 DISTRIBUTIONS: dict[str, type] = {c.kind: c for c in (Constant, Uniform, Normal, TruncatedNormal)}
 NEURON_MODELS: dict[str, type] = {c.kind: c for c in (LIF, ALIF, AdEx, Izhikevich)}
-SYNAPSES: dict[str, type] = {c.kind: c for c in (Delta, Exponential)}
+SYNAPSES: dict[str, type] = {c.kind: c for c in (Delta, Exponential, Conductance)}
 PLASTICITY: dict[str, type] = {c.kind: c for c in (STDP, RewardModulatedSTDP)}
 CONNECTORS: dict[str, type] = {
     c.kind: c for c in (FixedProbability, FixedInDegree, OneToOne, AllToAll, Explicit)

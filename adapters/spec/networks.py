@@ -1,4 +1,6 @@
-"""Built-in networks: ``paper8``, ``paper7``, ``tiny``, ``cuba`` and ``cuba_small``.
+"""Built-in networks: ``paper8``, ``paper7``, ``tiny``, ``cuba``, ``cuba_small``,
+``brunel2000`` (regime C; ``brunel2000_a`` ... ``_d`` the paper's four regimes,
+``brunel2000_small`` a scaled one), ``coba`` and ``coba_small``.
 
 ``paper8`` follows the Spark paper's figure-1 benchmark (8 self-recurrent pools of 1024
 neurons, "non-trivial connectivity among them", dt 0.1 ms, 1 s). The paper does not publish
@@ -20,9 +22,11 @@ from .model import (
     LIF,
     Constant,
     Exponential,
+    FixedInDegree,
     FixedProbability,
     NetworkSpec,
     Normal,
+    PoissonDrive,
     PoissonInput,
     Population,
     Projection,
@@ -161,6 +165,80 @@ def cuba_small() -> NetworkSpec:
     return cuba_network("cuba_small", 800)
 
 
+BRUNEL_REGIMES: dict[str, tuple[float, float, str]] = {
+    "a": (3.0, 2.0, "synchronous regular (SR)"),
+    "b": (6.0, 4.0, "synchronous irregular, fast oscillation (SI fast)"),
+    "c": (5.0, 2.0, "asynchronous irregular (AI)"),
+    "d": (4.5, 0.9, "synchronous irregular, slow oscillation (SI slow)"),
+}
+"""Brunel (2000) figure 8: regime -> (g, eta = nu_ext / nu_thr, name)."""
+
+
+def brunel_network(name: str, regime: str = "c", scale: float = 1.0,
+                   duration: float = 1000.0) -> NetworkSpec:
+    """Brunel (2000), "Dynamics of sparsely connected networks of excitatory and
+    inhibitory spiking neurons", model A: N_E = 10000 and N_I = 2500 LIF neurons
+    (tau_m 20 ms, threshold 20 mV, reset 10 mV, rest 0 mV, refractory 2 ms), each
+    receiving C_E = eps N_E excitatory and C_I = eps N_I inhibitory inputs (eps = 0.1,
+    fixed in-degree, no autapses) as voltage jumps J = 0.1 mV and -g J after D = 1.5 ms,
+    plus C_ext = C_E independent external Poisson sources of nu_ext = eta nu_thr each,
+    nu_thr = theta / (J C_E tau_m) = 10 Hz (a drive per population: the same counts every
+    backend receives). ``regime`` picks (g, eta) of the paper's figure 8 (a: SR, b: SI fast,
+    c: AI, d: SI slow). ``scale`` < 1 shrinks N_E, N_I and the in-degrees by ``scale`` and
+    grows J by 1/scale, which keeps nu_thr and the mean input but not the fluctuations:
+    a scaled network is a benchmark of the same structure, not the paper's dynamics.
+    Initial v uniform in [0, 20) mV (the paper's analysis is of the stationary state). The
+    input population (one silent source) exists only because the spec requires one."""
+    g, eta, label = BRUNEL_REGIMES[regime]
+    n_exc, n_inh = int(round(10000 * scale)), int(round(2500 * scale))
+    c_exc, c_inh = int(round(1000 * scale)), int(round(250 * scale))
+    j = 0.1 / scale
+    tau_m, theta = 20.0, 20.0
+    nu_thr = theta / (j * c_exc * tau_m) * 1e3  # Hz
+    lif = LIF(tau_m=tau_m, v_rest=0.0, v_reset=10.0, v_thresh=theta, t_ref=2.0, i_offset=0.0)
+    init = {"v": Uniform(low=0.0, high=theta)}
+    pops = (Population(name="exc", size=n_exc, model=lif, initial=init),
+            Population(name="inh", size=n_inh, model=lif, initial=init))
+    projections = tuple(
+        Projection(name=f"{src}_to_{tgt}", source=src, target=tgt,
+                   connector=FixedInDegree(n=c_exc if src == "exc" else c_inh),
+                   weight=Constant(value=j if src == "exc" else -g * j),
+                   delay=Constant(value=1.5))
+        for src in ("exc", "inh") for tgt in ("exc", "inh"))
+    drives = tuple(PoissonDrive(name=f"ext_{tgt}", target=tgt, rate=eta * nu_thr,
+                                n_sources=c_exc, weight=j) for tgt in ("exc", "inh"))
+    return NetworkSpec(
+        name=name, description=(
+            f"Brunel 2000 regime {regime.upper()} ({label}; g={g:g}, eta={eta:g}): "
+            f"{n_exc} exc + {n_inh} inh LIF, in-degree {c_exc}/{c_inh}, J={j:g} mV, "
+            f"D=1.5 ms, {c_exc} external Poisson sources per neuron at {eta * nu_thr:g} Hz"),
+        populations=pops, input=PoissonInput(name="input", size=1, rate=0.0),
+        projections=projections, drives=drives,
+        simulation=Simulation(dt=0.1, duration=duration,
+                              timesteps=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000)))
+
+
+def _brunel(regime: str) -> Callable[[], NetworkSpec]:
+    def build() -> NetworkSpec:
+        return brunel_network(f"brunel2000_{regime}", regime)
+
+    build.__doc__ = f"Brunel (2000) regime {regime.upper()}, full size."
+    return build
+
+
+def brunel2000() -> NetworkSpec:
+    """Brunel (2000) at full size in the asynchronous irregular regime C (g=5, eta=2)."""
+    return brunel_network("brunel2000", "c")
+
+
+def brunel2000_small() -> NetworkSpec:
+    """Brunel (2000) regime C at scale 0.2 (2500 neurons, in-degree 200/50, J 0.5 mV): for
+    tests and quick runs."""
+    return brunel_network("brunel2000_small", "c", scale=0.2)
+
+
 BUILTIN: dict[str, Callable[[], NetworkSpec]] = {
     "paper8": paper8, "paper7": paper7, "tiny": tiny, "cuba": cuba, "cuba_small": cuba_small,
+    "brunel2000": brunel2000, "brunel2000_small": brunel2000_small,
+    **{f"brunel2000_{r}": _brunel(r) for r in BRUNEL_REGIMES},
 }

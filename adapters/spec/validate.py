@@ -10,7 +10,8 @@ rules that relate several parts of a spec live here, each in exactly one place:
 * execution timesteps divide the run;
 * a receptor time constant differs from the target's membrane time constant where the
   exact propagator needs it;
-* the input fires at most once per step.
+* the input fires at most once per step, a drive's source at most once per step;
+* conductance receptors only onto exactly integrated models.
 
 Backends read the consequences from the materialised network
 (:class:`~adapters.spec.materialise.MaterialisedNetwork`) and never re-check them.
@@ -135,19 +136,50 @@ def _projections(c: Check) -> None:
         proj.weight.check(c, f"{path}.weight")
         proj.delay.check(c, f"{path}.delay")
         proj.delay.check_delay(c, f"{path}.delay")
-        tau = proj.synapse.time_constant
-        if tau is not None:
-            _receptor(c, f"{path}.synapse.tau_syn", tau, pops[proj.target])
+        _receptor(c, f"{path}.synapse", proj.synapse, pops[proj.target])
         if proj.plasticity is not None:
             proj.plasticity.check(c, f"{path}.plasticity")
 
 
-def _receptor(c: Check, path: str, tau: float, target) -> None:
-    """The exact propagator's condition, enforced here only (any number of receptors)."""
-    c.positive(path, tau)
-    if tau == target.model.exact_tau_m:
-        c.fail(path, tau, f"!= the target's tau_m ({target.model.exact_tau_m} ms; "
-               "the exact propagator is singular)")
+def _receptor(c: Check, path: str, synapse, target) -> None:
+    """A receptor's conditions, enforced here only (any number of receptors): a positive
+    time constant; a current receptor's differs from the target's tau_m where the exact
+    propagator needs it; conductance receptors only onto exactly integrated models."""
+    tau = synapse.time_constant
+    if tau is None:
+        return
+    c.positive(f"{path}.tau_syn", tau)
+    if synapse.reversal is None and tau == target.model.exact_tau_m:
+        c.fail(f"{path}.tau_syn", tau, f"!= the target's tau_m ({target.model.exact_tau_m} "
+               "ms; the exact propagator is singular)")
+    if synapse.reversal is not None and target.model.exact_tau_m is None:
+        c.fail(f"{path}.kind", synapse.kind, "a current-based synapse for a "
+               f"{target.model.kind} target (conductance receptors need an exactly "
+               "integrated model: lif, alif)")
+
+
+def _drives(c: Check) -> None:
+    """External Poisson drives: a known target, a rate that fits a step, a source count
+    the count type holds, a finite weight; names unique among the drives."""
+    spec = c.spec
+    pops = {p.name: p for p in spec.populations}
+    seen: dict[str, str] = {}
+    for i, drive in enumerate(spec.drives):
+        path = f"drives[{i}]"
+        c.name(f"{path}.name", drive.name)
+        if drive.name in seen:
+            c.fail(f"{path}.name", drive.name, f"a unique drive name ({seen[drive.name]} has it)")
+        seen[drive.name] = f"{path}.name"
+        if drive.target not in pops:
+            c.fail(f"{path}.target", drive.target, "a population: " + ", ".join(pops))
+        if drive.rate < 0:
+            c.fail(f"{path}.rate", drive.rate, "a rate >= 0 Hz")
+        if drive.rate * c.dt * 1e-3 > 1.0:
+            c.fail(f"{path}.rate", drive.rate,
+                   f"at most one spike per source and step: <= {1e3 / c.dt:g} Hz at dt = {c.dt} ms")
+        if not 1 <= drive.n_sources <= drive.MAX_SOURCES:
+            c.fail(f"{path}.n_sources", drive.n_sources, f"a count in [1, {drive.MAX_SOURCES}]")
+        _receptor(c, f"{path}.synapse", drive.synapse, pops[drive.target])
 
 
 def _readouts(c: Check) -> None:
@@ -160,6 +192,7 @@ def _readouts(c: Check) -> None:
 def validate(spec: NetworkSpec, source: str = "<spec>") -> NetworkSpec:
     """Check every rule; return the spec unchanged or raise the first :class:`SpecError`."""
     check = Check(spec, source)
-    for section in (_names, _simulation, _populations, _input, _projections, _readouts):
+    for section in (_names, _simulation, _populations, _input, _projections, _drives,
+                    _readouts):
         section(check)
     return spec
