@@ -61,6 +61,7 @@ class Capabilities:
     synapses: frozenset[str]
     plasticity: frozenset[str] = frozenset()
     drives: bool = False  # external Poisson drives (PoissonDrive), counts from the host
+    receptor_initial: bool = False  # receptors may start at the spec's values (g0, g1, ...)
     needs_gpu: bool = False  # runs only where a CUDA GPU is present
     threads: bool = False  # honours BackendOptions.threads > 1 (else it runs on one)
     why_not: dict[str, str] = field(default_factory=dict)  # kind -> why it is missing
@@ -80,6 +81,13 @@ class Capabilities:
                 return self._missing("synapse", proj.synapse.kind, where)
             if proj.plasticity is not None and proj.plasticity.kind not in self.plasticity:
                 return self._missing("plasticity", proj.plasticity.kind, where)
+        if not self.receptor_initial:
+            for pop in spec.populations:
+                given = sorted(v for v in pop.initial if v not in pop.model.state_variables)
+                if given:
+                    why = self.why_not.get("receptor_initial")
+                    return (f"no initial receptor values (population {pop.name!r}: "
+                            f"{', '.join(given)})" + (f": {why}" if why else ""))
         for drive in spec.drives:
             where = f"drive {drive.name!r}"
             if not self.drives:

@@ -59,6 +59,14 @@ def describe_spec(spec: NetworkSpec, with_synapses: bool = True) -> str:
         if proj.plasticity is not None:
             line += f" +{proj.plasticity.kind}"
         lines.append(line)
+    if spec.drives:
+        lines.append("external Poisson drives (independent per neuron, open loop):")
+        for drive in spec.drives:
+            per_step = drive.n_sources * drive.rate * spec.simulation.dt * 1e-3
+            lines.append(f"  {drive.name:<18} -> {drive.target:<8} {drive.n_sources} sources x "
+                         f"{drive.rate:g} Hz, w={drive.weight:g} {drive.synapse.short()}  "
+                         f"({per_step:.3g} spikes per neuron and step, "
+                         f"{spec.size_of(drive.target) * drive.n_sources:,d} sources)")
     if counts:
         lines.append(f"total: {sum(p.size for p in spec.populations):,d} neurons, "
                      f"{sum(counts.values()):,d} synapses (instance seed {spec.simulation.seed}, "

@@ -30,7 +30,8 @@ class Population:
     every state variable of the model; ``refractory_steps`` is R (a neuron that spiked at
     step s first integrates again at s + R); ``receptors`` are the time constants (ms) of
     its exponential receptors, each a current ``g_r`` added to the membrane equation in
-    this order; ``reversals`` (empty: all current-based) gives, per receptor, the reversal
+    this order (``initial`` may set them as ``"g0"``, ``"g1"``, ...; else they start at 0);
+    ``reversals`` (empty: all current-based) gives, per receptor, the reversal
     potential (mV) of a conductance receptor (``g_r * (e_rev - v)``, LIF/ALIF only) or
     None for a current one."""
 

@@ -320,12 +320,18 @@ def initial_state(net: NetworkDef, params: Network) -> NetworkState:
         if len(p.model.state_variables) > 1 else np.zeros(p.size)
         for p in net.populations])
     n = params.n_neurons
+    g = np.zeros((max(net.n_receptors, 1), n))
+    for pop in net.populations:  # receptors given initial values ("g0", "g1", ...)
+        start = net.offsets[pop.name]
+        for r in range(len(pop.receptors)):
+            if f"g{r}" in pop.initial:
+                g[r, start:start + pop.size] = np.asarray(pop.initial[f"g{r}"], np.float64)
     history = None
     if params.plastic is not None:
         history = jnp.zeros((params.ring, n + params.n_inputs), bool)
     return NetworkState(
         t=jnp.asarray(0, jnp.int32), v=jnp.asarray(v.astype(dtype)),
-        g=jnp.zeros(max(net.n_receptors, 1) * n, dtype),
+        g=jnp.asarray(g.reshape(-1).astype(dtype)),
         aux=jnp.asarray(aux.astype(dtype)),
         lastspike=jnp.full(n, NEVER, jnp.int32),
         buffer=jnp.zeros(params.ring * params.n_cols, dtype), history=history,

@@ -178,8 +178,8 @@ class Brian2CppRelaunchBackend(Backend):
             pops = [net.population(name) for name, _, _ in gp.members]
             st = {var: np.concatenate([np.asarray(p.initial[var]) for p in pops])
                   for var in pops[0].spec.model.state_variables}
-            for g in gp.code.receptors:  # receptor currents start at 0
-                st[g] = np.zeros(gp.size)
+            for r, g in enumerate(gp.code.receptors):  # receptors as materialised
+                st[g] = np.concatenate([p.initial.get(f"g{r}", np.zeros(p.size)) for p in pops])
             st["last_step"] = np.full(gp.size, np.iinfo(np.int64).min // 2, dtype=np.int64)
             st["not_refractory"] = np.ones(gp.size, dtype=bool)
             self._state[gp.name] = st

@@ -261,7 +261,8 @@ DRIVE_CODE: dict[str, Callable[[str, str, str], str]] = {
 after the pathways) that adds its counts: ``counts`` is a 2-D ``TimedArray`` of the
 delivered counts (row t arrives at step t), ``weight`` a namespace number."""
 
-FEATURES = dict(neuron_models=frozenset(MODEL_CODE), synapses=frozenset(ON_PRE), drives=True)
+FEATURES = dict(neuron_models=frozenset(MODEL_CODE), synapses=frozenset(ON_PRE), drives=True,
+                receptor_initial=True)
 
 RELAUNCH_FEATURES = dict(FEATURES, drives=False, why_not={
     "drives": "t restarts at 0 in every launch and a drive's counts are read by t (not "
@@ -450,6 +451,9 @@ def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], ob
         pops = [net.population(name) for name, _, _ in gp.members]
         for var in pops[0].spec.model.state_variables:
             setattr(group, var, np.concatenate([p.initial[var].astype(dtype) for p in pops]))
+        for r, g in enumerate(code.receptors):  # receptors start where the spec says (or 0)
+            setattr(group, g, np.concatenate([p.initial.get(f"g{r}", np.zeros(p.size))
+                                              .astype(dtype) for p in pops]))
         groups[gp.name] = group
         for name, start, stop in gp.members:
             views[name] = group if len(gp.members) == 1 else group[start:stop]

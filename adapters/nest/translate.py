@@ -149,6 +149,9 @@ WHY_NOT = {
             "exact mapping is implemented",
     "reward_stdp": "NEST's modulated synapses use their own trace and update timing "
                    "conventions; no exact mapping is implemented",
+    "receptor_initial": "the synaptic currents of NEST's iaf_psc_exp are split by sign "
+                        "(I_syn_ex, I_syn_in) and those of the multisynapse model are not "
+                        "set; no mapping of initial receptor values is implemented",
     "conductance": "NEST's iaf_cond_exp integrates with an adaptive RK45 (GSL) solver, the "
                    "spec pins one exponential-Euler step per dt; the trajectories differ",
 }

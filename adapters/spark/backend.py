@@ -42,7 +42,8 @@ from . import translate
 
 FEATURES = dict(neuron_models=frozenset(translate.NEURON_MODELS),
                 synapses=frozenset(translate.RECEPTORS),
-                plasticity=frozenset(translate.PLASTICITY), drives=True)
+                plasticity=frozenset(translate.PLASTICITY), drives=True,
+                receptor_initial=True)
 """What the Spark translation tables can express: the kind sets of both Spark backends."""
 
 

@@ -228,19 +228,25 @@ def _rng(instance_seed: int, stream: int, index: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([instance_seed, stream, index])))
 
 
-def initial_state(pop: Population, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def initial_state(pop: Population, rng: np.random.Generator,
+                  n_receptors: int = 0) -> dict[str, np.ndarray]:
     """Initial arrays for every state variable of the population's model, in the model's
-    order (a variable the spec leaves out takes the model's default)."""
+    order (a variable the spec leaves out takes the model's default), then for each of
+    its ``n_receptors`` receptors ``g0``, ``g1``, ... (0 unless the spec sets it)."""
     state: dict[str, np.ndarray] = {}
     for var in pop.model.state_variables:
         if var in pop.initial:
             state[var] = pop.initial[var].draw(pop.size, rng)
         else:
             state[var] = pop.model.default_initial(var, state, pop.size)
+    for r in range(n_receptors):
+        var = f"g{r}"
+        state[var] = (pop.initial[var].draw(pop.size, rng) if var in pop.initial
+                      else np.zeros(pop.size))
     return state
 
 
-def _receptors(spec: NetworkSpec) -> dict[str, tuple[SynapseModel, ...]]:
+def receptors_of(spec: NetworkSpec) -> dict[str, tuple[SynapseModel, ...]]:
     """Target population -> its receptors (distinct non-delta synapse models), in order of
     first appearance among the projections, then the drives."""
     found: dict[str, list[SynapseModel]] = {}
@@ -258,12 +264,14 @@ def materialise(spec: NetworkSpec, instance_seed: int | None = None) -> Material
     (see :func:`adapters.spec.validate.validate`)."""
     seed = spec.simulation.seed if instance_seed is None else int(instance_seed)
     dt = spec.simulation.dt
-    receptors = _receptors(spec)
+    receptors = receptors_of(spec)
     pops = []
     offset = 0
     for index, pop in enumerate(spec.populations):
         pops.append(MaterialisedPopulation(
-            spec=pop, offset=offset, initial=initial_state(pop, _rng(seed, _INITIAL, index)),
+            spec=pop, offset=offset,
+            initial=initial_state(pop, _rng(seed, _INITIAL, index),
+                                  len(receptors.get(pop.name, ()))),
             refractory_steps=int(round(pop.model.t_ref / dt)),
             receptor_taus=tuple(r.time_constant for r in receptors.get(pop.name, ())),
             receptor_reversals=tuple(r.reversal for r in receptors.get(pop.name, ()))))

@@ -672,7 +672,9 @@ Connector = FixedProbability | FixedInDegree | OneToOne | AllToAll | Explicit
 class Population:
     """``size`` neurons of one model; ``initial`` maps state-variable names to distributions
     (missing variables start at ``v_rest``/``c`` for ``v``, ``b*v`` for Izhikevich ``u``,
-    and 0 otherwise)."""
+    and 0 otherwise). ``g0``, ``g1``, ... set the population's receptors (in receptor
+    order, see the module docstring; 0 when not given), drawn after the model's
+    variables."""
 
     name: str
     size: int

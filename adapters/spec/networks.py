@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from .model import (
     LIF,
+    Conductance,
     Constant,
     Exponential,
     FixedInDegree,
@@ -165,6 +166,54 @@ def cuba_small() -> NetworkSpec:
     return cuba_network("cuba_small", 800)
 
 
+def coba_network(name: str, n_neurons: int = 4000, duration: float = 1000.0) -> NetworkSpec:
+    """Brette et al. (2007) benchmark 1 (COBA; Vogels & Abbott 2005): 80 % excitatory /
+    20 % inhibitory LIF neurons with conductance synapses,
+    ``C dv/dt = g_l (E_l - v) + g_e (E_e - v) + g_i (E_i - v)`` with C = 200 pF,
+    g_l = 10 nS (tau_m 20 ms), E_l -60 mV, threshold -50 mV, reset -60 mV, refractory
+    5 ms, E_e 0 mV, E_i -80 mV, tau_e 5 ms, tau_i 10 ms, increments 6 nS and 67 nS (0.6
+    and 6.7 in units of g_l, the spec's conductance unit), connection probability 0.02 at
+    4000 neurons (scaled to keep the in-degree, 80, at other sizes; self-connections
+    allowed, as Brian2's ``connect(p=...)``). Initial state as Brian2's benchmark script
+    draws it: v ~ N(-55, 5) mV, g_e ~ N(40, 15) nS, g_i ~ N(200, 120) nS (here divided
+    by g_l: N(4, 1.5), N(20, 12)); this starting kick is what makes the network
+    self-sustained (with zero conductances it stays silent). Integration: the spec's pinned
+    exponential-Euler step (Brian2's ``exponential_euler`` for this model). Delays: one step
+    (0.1 ms); Brian2's script has none. The input population (one silent source) exists
+    only because the spec requires one."""
+    n_exc = n_neurons * 4 // 5
+    p = 0.02 * 4000 / n_neurons
+    lif = LIF(tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_thresh=-50.0, t_ref=5.0, i_offset=0.0)
+    init = {"v": Normal(mean=-55.0, std=5.0), "g0": Normal(mean=4.0, std=1.5),
+            "g1": Normal(mean=20.0, std=12.0)}
+    pops = (Population(name="exc", size=n_exc, model=lif, initial=init),
+            Population(name="inh", size=n_neurons - n_exc, model=lif, initial=init))
+    exc, inh = Conductance(tau_syn=5.0, e_rev=0.0), Conductance(tau_syn=10.0, e_rev=-80.0)
+    projections = tuple(
+        Projection(name=f"{src}_to_{tgt}", source=src, target=tgt,
+                   connector=FixedProbability(p=p, allow_self=src == tgt),
+                   weight=Constant(value=0.6 if src == "exc" else 6.7),
+                   delay=Constant(value=0.1), synapse=exc if src == "exc" else inh)
+        for src in ("exc", "inh") for tgt in ("exc", "inh"))
+    return NetworkSpec(
+        name=name, description=(
+            f"COBA (Brette et al. 2007 benchmark 1): {n_exc} exc + {n_neurons - n_exc} inh "
+            f"LIF, conductance receptors 5 ms/0 mV and 10 ms/-80 mV, p={p:g}"),
+        populations=pops, input=PoissonInput(name="input", size=1, rate=0.0),
+        projections=projections,
+        simulation=Simulation(dt=0.1, duration=duration,
+                              timesteps=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000)))
+
+
+def coba() -> NetworkSpec:
+    return coba_network("coba")
+
+
+def coba_small() -> NetworkSpec:
+    """COBA at 800 neurons (in-degree kept at 80): for tests and quick runs."""
+    return coba_network("coba_small", 800)
+
+
 BRUNEL_REGIMES: dict[str, tuple[float, float, str]] = {
     "a": (3.0, 2.0, "synchronous regular (SR)"),
     "b": (6.0, 4.0, "synchronous irregular, fast oscillation (SI fast)"),
@@ -239,6 +288,7 @@ def brunel2000_small() -> NetworkSpec:
 
 BUILTIN: dict[str, Callable[[], NetworkSpec]] = {
     "paper8": paper8, "paper7": paper7, "tiny": tiny, "cuba": cuba, "cuba_small": cuba_small,
+    "coba": coba, "coba_small": coba_small,
     "brunel2000": brunel2000, "brunel2000_small": brunel2000_small,
     **{f"brunel2000_{r}": _brunel(r) for r in BRUNEL_REGIMES},
 }

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 from .errors import SpecError
+from .materialise import receptors_of
 from .model import NAME_PATTERN, NetworkSpec
 
 _NAME = re.compile(NAME_PATTERN)
@@ -101,10 +102,12 @@ def _populations(c: Check) -> None:
         if pop.model.t_ref < 0:
             c.fail(f"{path}.model.t_ref", pop.model.t_ref, "a refractory period >= 0 ms")
         c.whole_steps(f"{path}.model.t_ref", pop.model.t_ref, minimum=0)
+        receptors = [f"g{r}" for r in range(len(receptors_of(c.spec).get(pop.name, ())))]
         for var, dist in pop.initial.items():
-            if var not in pop.model.state_variables:
-                c.fail(f"{path}.initial.{var}", var, f"a state variable of {pop.model.kind}: "
-                       + ", ".join(pop.model.state_variables))
+            if var not in pop.model.state_variables and var not in receptors:
+                c.fail(f"{path}.initial.{var}", var, f"a state variable of {pop.model.kind} or "
+                       "one of the population's receptors: "
+                       + ", ".join([*pop.model.state_variables, *receptors]))
             dist.check(c, f"{path}.initial.{var}")
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from adapters.base import Backend
 
-from .common import CLOSED_LOOP_BACKENDS, TIMESTEPS, build, check_fits, one_pass, reduced_network
+from .common import (CLOSED_LOOP_BACKENDS, STANDARD_BACKENDS, STANDARD_NETWORKS, TIMESTEPS, build,
+                     check_fits, one_pass, reduced_network, standard_network)
 
 
 class ClosedLoop:
@@ -35,6 +36,30 @@ class ClosedLoop:
         return result.seconds / (result.n_chunks * k * reduced_network().dt * 1e-3)
 
     track_loop_seconds_per_simulated_second.unit = "s/s"
+
+
+class StandardNetwork:
+    """Closed-loop wall time on a reduced standard benchmark network (Brunel 2000: every
+    neuron with its own external Poisson drive), compile excluded."""
+
+    params = (STANDARD_NETWORKS, STANDARD_BACKENDS, [10, 100])
+    param_names = ["network", "backend", "k"]
+    backend: Backend | None = None
+    timeout = 180
+    number = 1
+    repeat = (1, 3, 20.0)
+
+    def setup(self, network: str, backend: str, k: int) -> None:
+        self.net = standard_network(network)
+        self.backend, _ = build(backend, net=self.net)
+        one_pass(self.backend, k, self.net)  # warm-up (per-k compilation)
+
+    def teardown(self, network: str, backend: str, k: int) -> None:
+        if self.backend is not None:
+            self.backend.close()
+
+    def time_closed_loop_standard(self, network: str, backend: str, k: int) -> None:
+        one_pass(self.backend, k, self.net)
 
 
 class Speedup:

@@ -13,7 +13,7 @@ from pathlib import Path
 from adapters.base import Backend, BackendOptions, BackendUnavailable, BuildReport
 from adapters.spec import MaterialisedNetwork, materialise
 from adapters.spec.inputs import InputStream
-from adapters.spec.networks import pools_network
+from adapters.spec.networks import brunel_network, pools_network
 from benchmarks.protocol import Pass, closed_loop_pass, open_loop_pass
 from adapters.registry import load_backend
 
@@ -28,6 +28,23 @@ def reduced_network(dtype: str = DTYPE) -> MaterialisedNetwork:
     spec = pools_network("asv8x128", 8, 128, duration=50.0)
     net = materialise(spec)
     return net.with_dtype(dtype)
+
+
+STANDARD_NETWORKS = ["brunel2000"]
+"""Standard benchmark networks in the suite, each at a reduced size (see
+:func:`standard_network`)."""
+
+STANDARD_BACKENDS = ["spark", "spark-native", "brian2-cpp"]
+
+
+@lru_cache(maxsize=None)
+def standard_network(name: str, dtype: str = DTYPE) -> MaterialisedNetwork:
+    """``brunel2000``: regime C at scale 0.04 (400 + 100 neurons, in-degree 40/10, J 2.5 mV,
+    each neuron with 40 external Poisson sources), 50 ms: its drives and 1.5 ms delays,
+    inside asv's timeout."""
+    if name != "brunel2000":
+        raise NotImplementedError(f"no reduced standard network {name!r}")
+    return materialise(brunel_network("asv_brunel", "c", scale=0.04, duration=50.0)).with_dtype(dtype)
 
 
 def backend_class(name: str) -> type[Backend]:
@@ -50,22 +67,26 @@ def check_fits(name: str, k: int) -> None:
         raise NotImplementedError(f"{name} at k={k} exceeds asv's timeout on the reduced network")
 
 
-def build(name: str, *, cold: bool = False, dtype: str = DTYPE) -> tuple[Backend, BuildReport]:
-    """A prepared backend; ``cold`` builds into a fresh empty cache directory."""
+def build(name: str, *, cold: bool = False, dtype: str = DTYPE,
+          net: MaterialisedNetwork | None = None) -> tuple[Backend, BuildReport]:
+    """A prepared backend (for ``net``, default the reduced paper network); ``cold``
+    builds into a fresh empty cache directory."""
     cls = backend_class(name)
     backend = cls()
     cache = Path(tempfile.mkdtemp(prefix="asv-cold-")) if cold else CACHE
     try:
-        report = backend.prepare(reduced_network(dtype), BackendOptions(cache_dir=cache, cold=cold))
+        report = backend.prepare(net or reduced_network(dtype),
+                                 BackendOptions(cache_dir=cache, cold=cold))
     except BackendUnavailable as err:
         backend.close()
         raise NotImplementedError(err.reason) from None
     return backend, report
 
 
-def one_pass(backend: Backend, k: int) -> Pass:
-    """One closed-loop pass over the reduced network's whole duration (protocol timing)."""
-    net = reduced_network()
+def one_pass(backend: Backend, k: int, net: MaterialisedNetwork | None = None) -> Pass:
+    """One closed-loop pass over the network's whole duration (protocol timing; default
+    the reduced paper network)."""
+    net = net or reduced_network()
     stream = InputStream(net.spec)
     if not backend.capabilities.closed_loop:
         return open_loop_pass(backend, stream.open_loop())
