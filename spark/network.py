@@ -64,7 +64,7 @@ class FusedLIF:
     for networks of LIF and ALIF neurons only. LIF rows get ``theta_decay = beta = 0`` and
     ``adaptive = 0``; the kernel then skips the threshold term, as the LIF cells do."""
 
-    float_params: Array  # (populations, 8), columns spark.native.FLOAT_PARAMS
+    float_params: Array  # (populations, 6 + 2 max(R, 1)): FLOAT_PARAMS, syn_coef_r, g_decay_r
     int_params: Array  # int32 (populations, 5), columns spark.native.INT_PARAMS
 
 
@@ -72,8 +72,14 @@ def fuse_cells(cells: tuple[AbstractCells, ...], bounds: tuple[tuple[int, int], 
                v_reset: np.ndarray, ref_steps: np.ndarray, g_decay: np.ndarray,
                ) -> FusedLIF | None:
     """The tables read off the built cells (one row per population: every parameter is
-    per population in the spec), or None unless every segment is LIF or ALIF."""
-    if not cells or not all(isinstance(c, (LIFCells, ALIFCells)) for c in cells):
+    per population in the spec), or None unless every segment is current-based LIF or
+    ALIF with at most :data:`spark.native.MAX_RECEPTORS` receptors."""
+    if not cells or not all(isinstance(c, (LIFCells, ALIFCells)) and not c.conductance
+                            for c in cells):
+        return None
+    n = bounds[-1][1]
+    receptor_cols = g_decay.shape[0] // n
+    if receptor_cols > native.MAX_RECEPTORS:
         return None
     floats, ints = [], []
     for start, stop in bounds:
@@ -84,9 +90,11 @@ def fuse_cells(cells: tuple[AbstractCells, ...], bounds: tuple[tuple[int, int], 
         def at(x, i=i):
             return np.asarray(x)[i]
 
-        floats.append([at(c.decay), at(c.v_inf), at(c.syn_coef), at(c.v_thresh),
+        syn = np.asarray(c.syn_coef).reshape(receptor_cols, -1)[:, i]
+        floats.append([at(c.decay), at(c.v_inf), at(c.v_thresh),
                        at(c.theta_decay) if adaptive else 0.0, at(c.beta) if adaptive else 0.0,
-                       v_reset[start], g_decay[start]])
+                       v_reset[start], *syn,
+                       *(g_decay[r * n + start] for r in range(receptor_cols))])
         ints.append([start, stop, ref_steps[start], int(c.has_syn), int(adaptive)])
     dtype = np.asarray(cells[0].decay).dtype
     return FusedLIF(float_params=jnp.asarray(np.array(floats, dtype=dtype)),
@@ -115,12 +123,12 @@ class DriveTable:
 
 
 def drive_table(net: NetworkDef, dtype: np.dtype) -> DriveTable | None:
+    """The drives as one table (counts as uint16, what the native kernels read), or None."""
     if not net.drives:
         return None
     n = net.n_neurons
     steps = max(np.shape(d.counts)[0] for d in net.drives)
-    count_type = np.result_type(*(np.asarray(d.counts).dtype for d in net.drives))
-    counts = np.zeros((steps, sum(np.shape(d.counts)[1] for d in net.drives)), count_type)
+    counts = np.zeros((steps, sum(np.shape(d.counts)[1] for d in net.drives)), np.uint16)
     cols, weights, at = [], [], 0
     for d in net.drives:
         size = np.shape(d.counts)[1]
@@ -131,6 +139,15 @@ def drive_table(net: NetworkDef, dtype: np.dtype) -> DriveTable | None:
         weights.append(np.full(size, float(d.weight)))
     return DriveTable(counts=jnp.asarray(counts), cols=jnp.asarray(np.concatenate(cols), jnp.int32),
                       weight=jnp.asarray(np.concatenate(weights).astype(dtype)))
+
+
+def drive_columns_distinct(drive: DriveTable | None) -> bool:
+    """Whether no two drive columns coincide: the native kernels add each drive's arrivals
+    straight into the ring row, which equals DriveTable.current's scatter only then."""
+    if drive is None:
+        return True
+    cols = np.asarray(drive.cols)
+    return np.unique(cols).size == cols.size
 
 
 @jax.tree_util.register_dataclass
@@ -295,15 +312,14 @@ def build(net: NetworkDef, layout: Layout | None = None, *,
         readout_decay = jnp.asarray(np.asarray(np.exp(-dt / readout_tau), dtype=dtype))
     bounds = net.bounds()
     fused = None
-    conductance = any(p.conductance_based for p in net.populations)
-    if (layout.method == "native" and not layout.plastic_size and net.n_receptors <= 1
-            and not net.drives and not conductance):
+    drive = drive_table(net, dtype)
+    if layout.method == "native" and not layout.plastic_size and drive_columns_distinct(drive):
         fused = fuse_cells(tuple(cells), bounds, v_reset, ref_steps, g_decay.astype(dtype))
     params = Network(
         cells=() if fused is not None else tuple(cells), v_reset=jnp.asarray(v_reset),
         ref_steps=jnp.asarray(ref_steps),
         g_decay=jnp.asarray(g_decay.astype(dtype)), propagator=propagator, plastic=plastic,
-        readout_decay=readout_decay, fused=fused, drive=drive_table(net, dtype),
+        readout_decay=readout_decay, fused=fused, drive=drive,
         n_neurons=layout.n_neurons, n_inputs=layout.n_inputs,
         n_cols=layout.n_cols, ring=layout.ring, dt=dt,
         population_bounds=bounds, threads=int(threads))
@@ -397,9 +413,14 @@ def _trace(net: Network, trace: Array | None, spiked: Array) -> Array | None:
 def _native_operands(net: Network, state: NetworkState, input_spikes: Array) -> tuple:
     """The positional operands of :func:`spark.native.lif_step` / ``lif_chunk``."""
     rows = net.propagator
+    if net.drive is None:
+        drive = (jnp.zeros((0, 0), jnp.uint16), jnp.zeros(0, jnp.int32),
+                 jnp.zeros(0, state.v.dtype))
+    else:
+        drive = (net.drive.counts, net.drive.cols, net.drive.weight)
     return (state.t, state.v, state.g, state.aux, state.lastspike, state.buffer,
             input_spikes.astype(bool), net.fused.float_params, net.fused.int_params,
-            rows.row_ptr, rows.offsets, rows.weights)
+            rows.row_ptr, rows.offsets, rows.weights, *drive)
 
 
 def _fused_step(net: Network, state: NetworkState, input_spikes: Array,

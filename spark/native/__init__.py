@@ -107,27 +107,36 @@ def _state_shapes(v, g, aux, lastspike, buffer) -> tuple[jax.ShapeDtypeStruct, .
     return tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in (v, g, aux, lastspike, buffer))
 
 
-FLOAT_PARAMS = ("decay", "v_inf", "syn_coef", "v_thresh", "theta_decay", "beta", "v_reset",
-                "g_decay")
+FLOAT_PARAMS = ("decay", "v_inf", "v_thresh", "theta_decay", "beta", "v_reset")
+"""The first columns of the float parameter table of :func:`lif_step`; then ``syn_coef``
+of each of the ``max(R, 1)`` receptor columns, then ``g_decay`` of each (as in kernels.cc)."""
 INT_PARAMS = ("start", "stop", "ref_steps", "has_syn", "adaptive")
-"""Columns of the per-population parameter tables of :func:`lif_step` (as in kernels.cc)."""
+"""Columns of the int32 parameter table of :func:`lif_step` (as in kernels.cc)."""
+
+MAX_RECEPTORS = 4
+"""The fused kernels handle up to this many exponential receptors per neuron."""
 
 
 def lif_step(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params, row_ptr,
-             offsets, weights, *, ring: int, n_cols: int):
+             offsets, weights, drive_counts, drive_cols, drive_weights, *, ring: int,
+             n_cols: int):
     """One fused LIF/ALIF step; returns ``(v, g, aux, lastspike, buffer, spiked)``, the state
-    updated in place. ``float_params`` ``(S, 8)`` and ``int_params`` ``(S, 5)`` int32 hold
-    one row per population (columns :data:`FLOAT_PARAMS`, :data:`INT_PARAMS`)."""
+    updated in place. ``float_params`` ``(S, 6 + 2 max(R, 1))`` and ``int_params``
+    ``(S, 5)`` int32 hold one row per population (columns :data:`FLOAT_PARAMS` + receptor
+    columns, :data:`INT_PARAMS`); ``drive_counts`` (uint16 ``(steps, M)``), ``drive_cols``
+    and ``drive_weights`` (``(M,)``) are the drives (M = 0: none)."""
     require()
     out = (*_state_shapes(v, g, aux, lastspike, buffer), jax.ShapeDtypeStruct(v.shape, np.bool_))
     call = jax.ffi.ffi_call("spark_lif_step", out, vmap_method="expand_dims",
                             input_output_aliases=STATE_ALIASES)
     return call(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params, row_ptr,
-                offsets, weights, ring=np.int64(ring), n_cols=np.int64(n_cols))
+                offsets, weights, drive_counts, drive_cols, drive_weights, ring=np.int64(ring),
+                n_cols=np.int64(n_cols))
 
 
 def lif_chunk(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params, row_ptr,
-              offsets, weights, *, ring: int, n_cols: int, record: bool, threads: int = 1):
+              offsets, weights, drive_counts, drive_cols, drive_weights, *, ring: int,
+              n_cols: int, record: bool, threads: int = 1):
     """``k = input_spikes.shape[0]`` fused steps in one call; returns ``(v, g, aux, lastspike,
     buffer, counts, spikes)``: the state updated in place, int32 spike counts per population
     (row of ``int_params``) and the bool ``(k, N)`` spikes (``(0, N)`` unless ``record``).
@@ -141,5 +150,5 @@ def lif_chunk(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_p
     call = jax.ffi.ffi_call("spark_lif_chunk", out, vmap_method="expand_dims",
                             input_output_aliases=STATE_ALIASES)
     return call(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params, row_ptr,
-                offsets, weights, ring=np.int64(ring), n_cols=np.int64(n_cols),
-                threads=np.int64(threads))
+                offsets, weights, drive_counts, drive_cols, drive_weights, ring=np.int64(ring),
+                n_cols=np.int64(n_cols), threads=np.int64(threads))

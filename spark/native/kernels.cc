@@ -4,7 +4,8 @@
 //
 //   spark_propagate  : event-driven synaptic propagation with delays into the ring buffer
 //                      (any neuron model; the neuron update stays in XLA).
-//   spark_lif_step   : one whole network step for LIF/ALIF networks (update, threshold,
+//   spark_lif_step   : one whole network step for LIF/ALIF networks with up to four
+//                      exponential receptors and external drives (update, threshold,
 //                      delivery, propagation, reset), the step of spark/network.py fused.
 //   spark_lif_chunk  : k such steps in one call, with spike counts per population (and the
 //                      spikes when recording): a chunk program that is a single call.
@@ -199,9 +200,12 @@ ffi::Error propagate(ffi::AnyBuffer buffer_in, ffi::AnyBuffer spikes, ffi::AnyBu
 // Parameters are per population ("segment"): every neuron of a population shares them, so
 // the neuron loop reads only the state (a per-neuron copy of nine parameters would triple
 // the memory traffic of the step). Float table columns, then int table columns:
-enum FloatParam { kDecay, kVInf, kSynCoef, kVThresh, kThetaDecay, kBeta, kVReset, kGDecay,
-                  kFloatParams };
+// With R exponential receptors (R = n_cols / N - 1, at most kMaxReceptors) a row has
+// kReceptorParams + 2 * max(R, 1) columns: the receptor-free ones, then syn_coef of each
+// receptor, then g_decay of each receptor.
+enum FloatParam { kDecay, kVInf, kVThresh, kThetaDecay, kBeta, kVReset, kReceptorParams };
 enum IntParam { kStart, kStop, kRefSteps, kHasSyn, kAdaptive, kIntParams };
+constexpr int64_t kMaxReceptors = 4;
 
 template <typename T>
 struct StepState {
@@ -211,17 +215,24 @@ struct StepState {
   T* g;
   T* aux;
   int32_t* last;
-  T* row;  // ring-buffer row of this step: delta inputs [0, n), exponential [n, 2n)
+  T* row;  // ring-buffer row of this step: delta inputs [0, n), receptor r [(1+r)n, (2+r)n)
   bool* spiked;
+  int64_t receptor_cols;  // max(R, 1): syn_coef and g_decay columns in the parameter rows
 };
 
 // One population's update, threshold, delivery and reset, in the pure-JAX step's order
-// and roundings (branch-free so that it vectorises; the flags are template arguments).
-template <typename T, bool kSyn, bool kExp, bool kAdapt>
+// and roundings (branch-free so that it vectorises; the flags and the number of receptors
+// kR are template arguments). Receptor r's current is g[r * n + i]; with kR >= 1 each adds
+// its propagator term in receptor order, then decays and takes this step's deliveries.
+template <typename T, int kR, bool kSyn, bool kAdapt>
 void update_segment(const StepState<T>& s, const T* fp, const int32_t* ip) {
-  const T decay = fp[kDecay], v_inf = fp[kVInf], syn = fp[kSynCoef], v_th = fp[kVThresh];
+  const T decay = fp[kDecay], v_inf = fp[kVInf], v_th = fp[kVThresh];
   const T theta_decay = fp[kThetaDecay], beta = fp[kBeta], v_reset = fp[kVReset];
-  const T g_decay = fp[kGDecay];
+  T syn[kR > 0 ? kR : 1], g_decay[kR > 0 ? kR : 1];
+  for (int r = 0; r < kR; ++r) {
+    syn[r] = fp[kReceptorParams + r];
+    g_decay[r] = fp[kReceptorParams + s.receptor_cols + r];
+  }
   const int32_t ref = ip[kRefSteps], step = s.step;
   const int64_t start = ip[kStart], stop = ip[kStop];
   T* __restrict v = s.v;
@@ -235,16 +246,18 @@ void update_segment(const StepState<T>& s, const T* fp, const int32_t* ip) {
     const bool refractory = (step - last[i]) < ref;
     const T v_old = v[i];
     T v_new = SPARK_FMA(v_old - v_inf, decay, v_inf);
-    if (kSyn) v_new = SPARK_FMA(g[i], syn, v_new);
+    if (kSyn) {
+      for (int r = 0; r < kR; ++r) v_new = SPARK_FMA(g[r * n + i], syn[r], v_new);
+    }
     v_new = refractory ? v_old : v_new;
     const T a = kAdapt ? aux[i] * theta_decay : T(0);
     const bool spike = !refractory & (kAdapt ? v_new > v_th + a : v_new > v_th);
     const T delta = row[i];
     row[i] = T(0);
     v_new = refractory ? v_new : v_new + delta;
-    if (kExp) {
-      g[i] = SPARK_FMA(g[i], g_decay, row[n + i]);
-      row[n + i] = T(0);
+    for (int r = 0; r < kR; ++r) {
+      g[r * n + i] = SPARK_FMA(g[r * n + i], g_decay[r], row[(1 + r) * n + i]);
+      row[(1 + r) * n + i] = T(0);
     }
     v[i] = spike ? v_reset : v_new;
     if (kAdapt) aux[i] = spike ? a + beta : a;
@@ -253,13 +266,24 @@ void update_segment(const StepState<T>& s, const T* fp, const int32_t* ip) {
   }
 }
 
-template <typename T, bool kExp>
-void update_dispatch(const StepState<T>& s, const T* fp, const int32_t* ip) {
+template <typename T, int kR>
+void update_flags(const StepState<T>& s, const T* fp, const int32_t* ip) {
   const bool syn = ip[kHasSyn] != 0, adapt = ip[kAdaptive] != 0;
-  if (syn && adapt) update_segment<T, true, kExp, true>(s, fp, ip);
-  else if (syn) update_segment<T, true, kExp, false>(s, fp, ip);
-  else if (adapt) update_segment<T, false, kExp, true>(s, fp, ip);
-  else update_segment<T, false, kExp, false>(s, fp, ip);
+  if (syn && adapt) update_segment<T, kR, true, true>(s, fp, ip);
+  else if (syn) update_segment<T, kR, true, false>(s, fp, ip);
+  else if (adapt) update_segment<T, kR, false, true>(s, fp, ip);
+  else update_segment<T, kR, false, false>(s, fp, ip);
+}
+
+template <typename T>
+void update_dispatch(const StepState<T>& s, int64_t receptors, const T* fp, const int32_t* ip) {
+  switch (receptors) {
+    case 0: return update_flags<T, 0>(s, fp, ip);
+    case 1: return update_flags<T, 1>(s, fp, ip);
+    case 2: return update_flags<T, 2>(s, fp, ip);
+    case 3: return update_flags<T, 3>(s, fp, ip);
+    default: return update_flags<T, 4>(s, fp, ip);  // check() bounds it by kMaxReceptors
+  }
 }
 
 // The operands of the fused LIF kernels, checked, as per-instance views.
@@ -274,9 +298,12 @@ struct LifOperands {
   View<int32_t> iparams;
   View<int32_t> row_ptr, offset;
   View<T> weight;
+  View<uint16_t> drive_counts;  // (drive steps, M): what arrives at step t (row t)
+  View<int32_t> drive_cols;     // (M,) target column of each
+  View<T> drive_weights;        // (M,)
   View<T> v_o, g_o, a_o, b_o;
   View<int32_t> l_o;
-  int64_t n = 0, n_in = 0, n_seg = 0, size = 0;
+  int64_t n = 0, n_in = 0, n_seg = 0, size = 0, receptors = 0, drive_steps = 0;
 };
 
 template <typename T>
@@ -286,16 +313,25 @@ std::string check(LifOperands<T>& o, int64_t ring, int64_t n_cols, int64_t steps
   o.size = ring * n_cols;
   if (steps < 1 || o.inputs.size % steps) return "input spikes do not divide into steps";
   o.n_in = o.inputs.size / steps;
-  if (o.g_i.size != o.n || o.a_i.size != o.n || o.l_i.size != o.n) {
-    return "state arrays differ in length";
+  if (o.n < 1 || n_cols % o.n) return "n_cols must be a multiple of N";
+  o.receptors = n_cols / o.n - 1;
+  if (o.receptors > kMaxReceptors) return "at most 4 receptors per neuron";
+  const int64_t receptor_cols = std::max<int64_t>(o.receptors, 1);
+  if (o.g_i.size != receptor_cols * o.n || o.a_i.size != o.n || o.l_i.size != o.n) {
+    return "state arrays differ in length (g must be max(R, 1) * N)";
   }
   if (o.b_i.size != o.size || o.b_o.size != o.size) return "buffer size != ring * n_cols";
-  if (n_cols != o.n && n_cols != 2 * o.n) return "n_cols must be N or 2N";
   if (o.row_ptr.size != o.n + o.n_in + 1) return "row_ptr must have N + n_inputs + 1 entries";
   if (o.offset.size != o.weight.size) return "offsets and weights differ in length";
+  const int64_t m = o.drive_cols.size;
+  if (o.drive_weights.size != m || (m && o.drive_counts.size % m)) {
+    return "drive counts, columns and weights differ in length";
+  }
+  o.drive_steps = m ? o.drive_counts.size / m : 0;
   o.n_seg = o.iparams.size / kIntParams;
-  if (o.iparams.size % kIntParams || o.fparams.size != o.n_seg * kFloatParams) {
-    return "parameter tables must be (segments, 8) float and (segments, 5) int32";
+  if (o.iparams.size % kIntParams ||
+      o.fparams.size != o.n_seg * (kReceptorParams + 2 * receptor_cols)) {
+    return "parameter tables must be (segments, 6 + 2 max(R, 1)) float and (segments, 5) int32";
   }
   for (int64_t b = 0; b < o.shape.batch; ++b) {
     const int32_t* ip = o.iparams.at(b);
@@ -310,6 +346,10 @@ std::string check(LifOperands<T>& o, int64_t ring, int64_t n_cols, int64_t steps
     if (covered != o.n) return "segments must tile [0, N) in order";
     if (o.row_ptr.at(b)[o.n + o.n_in] > o.offset.size) {
       return "row_ptr points past the synapse arrays";
+    }
+    const int32_t* cols = o.drive_cols.at(b);
+    for (int64_t j = 0; j < m; ++j) {
+      if (cols[j] < 0 || cols[j] >= n_cols) return "drive column outside [0, n_cols)";
     }
   }
   return "";
@@ -336,14 +376,25 @@ void step_instance(const LifOperands<T>& o, int64_t b, int32_t step, const bool*
                    bool* spiked, int64_t ring, int64_t n_cols) {
   const int64_t slot = (static_cast<int64_t>(step) % ring) * n_cols;
   T* buf = o.b_o.at(b);
+  const int64_t receptor_cols = std::max<int64_t>(o.receptors, 1);
   StepState<T> s{step, o.n, o.v_o.at(b), o.g_o.at(b), o.a_o.at(b), o.l_o.at(b), buf + slot,
-                 spiked};
+                 spiked, receptor_cols};
+  if (step >= 0 && step < o.drive_steps) {
+    // This step's drive counts join the ring row before the update reads it, as in
+    // DriveTable.current (columns are distinct: the engine fuses only then).
+    const int64_t m = o.drive_cols.size;
+    const uint16_t* counts = o.drive_counts.at(b) + static_cast<int64_t>(step) * m;
+    const int32_t* cols = o.drive_cols.at(b);
+    const T* w = o.drive_weights.at(b);
+    for (int64_t j = 0; j < m; ++j) {
+      if (counts[j]) s.row[cols[j]] += w[j] * static_cast<T>(counts[j]);
+    }
+  }
   const T* fp = o.fparams.at(b);
   const int32_t* ip = o.iparams.at(b);
-  const bool has_exp = n_cols == 2 * o.n;
+  const int64_t width = kReceptorParams + 2 * receptor_cols;
   for (int64_t k = 0; k < o.n_seg; ++k) {
-    if (has_exp) update_dispatch<T, true>(s, fp + k * kFloatParams, ip + k * kIntParams);
-    else update_dispatch<T, false>(s, fp + k * kFloatParams, ip + k * kIntParams);
+    update_dispatch<T>(s, o.receptors, fp + k * width, ip + k * kIntParams);
   }
   Rows rows{o.row_ptr.at(b), o.offset.at(b)};
   spiking_neurons.clear();
@@ -359,6 +410,8 @@ LifOperands<T> operands(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ff
                         ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
                         size_t input_rank, ffi::AnyBuffer fparams, ffi::AnyBuffer iparams,
                         ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+                        ffi::AnyBuffer drive_counts, ffi::AnyBuffer drive_cols,
+                        ffi::AnyBuffer drive_weights,
                         ffi::Result<ffi::AnyBuffer>& v_out, ffi::Result<ffi::AnyBuffer>& g_out,
                         ffi::Result<ffi::AnyBuffer>& aux_out,
                         ffi::Result<ffi::AnyBuffer>& last_out,
@@ -377,6 +430,9 @@ LifOperands<T> operands(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ff
   o.row_ptr = view<int32_t>(row_ptr, 1, sh, "row_ptr");
   o.offset = view<int32_t>(offset, 1, sh, "offsets");
   o.weight = view<T>(weight, 1, sh, "weights");
+  o.drive_counts = view<uint16_t>(drive_counts, 2, sh, "drive counts");
+  o.drive_cols = view<int32_t>(drive_cols, 1, sh, "drive columns");
+  o.drive_weights = view<T>(drive_weights, 1, sh, "drive weights");
   o.v_o = result_view<T>(v_out, 1, sh, "v (result)");
   o.g_o = result_view<T>(g_out, 1, sh, "g (result)");
   o.a_o = result_view<T>(aux_out, 1, sh, "aux (result)");
@@ -391,13 +447,14 @@ template <typename T>
 ffi::Error lif_step_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
                          ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
                          ffi::AnyBuffer fparams, ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr,
-                         ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+                         ffi::AnyBuffer offset, ffi::AnyBuffer weight, ffi::AnyBuffer dcounts,
+                         ffi::AnyBuffer dcols, ffi::AnyBuffer dweights,
                          ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
                          ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
                          ffi::Result<ffi::AnyBuffer> buf_out,
                          ffi::Result<ffi::AnyBuffer> spiked_out, int64_t ring, int64_t n_cols) {
   auto o = operands<T>(t, v, g, aux, last, buf, inputs, 1, fparams, iparams, row_ptr, offset,
-                       weight, v_out, g_out, aux_out, last_out, buf_out);
+                       weight, dcounts, dcols, dweights, v_out, g_out, aux_out, last_out, buf_out);
   auto spiked = result_view<bool>(spiked_out, 1, o.shape, "spiked (result)");
   std::string error = check(o, ring, n_cols, 1);
   if (error.empty() && spiked.size != o.n) error = "spiked must have N entries";
@@ -419,7 +476,8 @@ template <typename T>
 ffi::Error lif_chunk_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
                           ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
                           ffi::AnyBuffer fparams, ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr,
-                          ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+                          ffi::AnyBuffer offset, ffi::AnyBuffer weight, ffi::AnyBuffer dcounts,
+                          ffi::AnyBuffer dcols, ffi::AnyBuffer dweights,
                           ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
                           ffi::Result<ffi::AnyBuffer> aux_out,
                           ffi::Result<ffi::AnyBuffer> last_out, ffi::Result<ffi::AnyBuffer> buf_out,
@@ -427,7 +485,7 @@ ffi::Error lif_chunk_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, 
                           ffi::Result<ffi::AnyBuffer> spikes_out, int64_t ring, int64_t n_cols,
                           int64_t threads) {
   auto o = operands<T>(t, v, g, aux, last, buf, inputs, 2, fparams, iparams, row_ptr, offset,
-                       weight, v_out, g_out, aux_out, last_out, buf_out);
+                       weight, dcounts, dcols, dweights, v_out, g_out, aux_out, last_out, buf_out);
   auto counts = result_view<int32_t>(counts_out, 1, o.shape, "counts (result)");
   auto spikes = result_view<bool>(spikes_out, 2, o.shape, "spikes (result)");
   auto dims = inputs.dimensions();
@@ -472,14 +530,16 @@ ffi::Error lif_chunk_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, 
 ffi::Error lif_step(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
                     ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
                     ffi::AnyBuffer fparams, ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr,
-                    ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+                    ffi::AnyBuffer offset, ffi::AnyBuffer weight, ffi::AnyBuffer dcounts,
+                    ffi::AnyBuffer dcols, ffi::AnyBuffer dweights,
                     ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
                     ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
                     ffi::Result<ffi::AnyBuffer> buf_out, ffi::Result<ffi::AnyBuffer> spiked_out,
                     int64_t ring, int64_t n_cols) {
   return by_float_type(v.element_type(), [&](auto zero) {
     return lif_step_impl<decltype(zero)>(t, v, g, aux, last, buf, inputs, fparams, iparams,
-                                         row_ptr, offset, weight, v_out, g_out, aux_out,
+                                         row_ptr, offset, weight, dcounts, dcols, dweights,
+                                         v_out, g_out, aux_out,
                                          last_out, buf_out, spiked_out, ring, n_cols);
   });
 }
@@ -487,7 +547,8 @@ ffi::Error lif_step(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::A
 ffi::Error lif_chunk(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
                      ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
                      ffi::AnyBuffer fparams, ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr,
-                     ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+                     ffi::AnyBuffer offset, ffi::AnyBuffer weight, ffi::AnyBuffer dcounts,
+                     ffi::AnyBuffer dcols, ffi::AnyBuffer dweights,
                      ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
                      ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
                      ffi::Result<ffi::AnyBuffer> buf_out, ffi::Result<ffi::AnyBuffer> counts_out,
@@ -495,7 +556,8 @@ ffi::Error lif_chunk(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::
                      int64_t threads) {
   return by_float_type(v.element_type(), [&](auto zero) {
     return lif_chunk_impl<decltype(zero)>(t, v, g, aux, last, buf, inputs, fparams, iparams,
-                                          row_ptr, offset, weight, v_out, g_out, aux_out,
+                                          row_ptr, offset, weight, dcounts, dcols, dweights,
+                                          v_out, g_out, aux_out,
                                           last_out, buf_out, counts_out, spikes_out, ring,
                                           n_cols, threads);
   });
@@ -526,11 +588,14 @@ static auto lif_binding() {
       .Arg<ffi::AnyBuffer>()   // lastspike
       .Arg<ffi::AnyBuffer>()   // buffer
       .Arg<ffi::AnyBuffer>()   // input spikes: (n_in,) for a step, (k, n_in) for a chunk
-      .Arg<ffi::AnyBuffer>()   // float parameters (S, 8)
+      .Arg<ffi::AnyBuffer>()   // float parameters (S, 6 + 2 max(R, 1))
       .Arg<ffi::AnyBuffer>()   // int32 parameters (S, 5)
       .Arg<ffi::AnyBuffer>()   // row_ptr
       .Arg<ffi::AnyBuffer>()   // offsets
       .Arg<ffi::AnyBuffer>()   // weights
+      .Arg<ffi::AnyBuffer>()   // drive counts (uint16, (drive steps, M))
+      .Arg<ffi::AnyBuffer>()   // drive columns (int32, (M,))
+      .Arg<ffi::AnyBuffer>()   // drive weights (M,)
       .Ret<ffi::AnyBuffer>()   // v
       .Ret<ffi::AnyBuffer>()   // g
       .Ret<ffi::AnyBuffer>()   // aux

@@ -84,10 +84,38 @@ def test_step_kernel_with_readout_trace_equals_pure_jax(dtype):
     np.testing.assert_array_equal(np.asarray(a.state.trace), np.asarray(b.state.trace))
 
 
+def _lif_receptor_spec(dtype: str):
+    """receptor_network's LIF and ALIF populations only (what the fused kernel runs): two
+    exponential receptors (5 and 12 ms) plus delta input."""
+    from dataclasses import replace
+
+    builder = receptor_network()
+    builder.dtype = dtype
+    spec = builder.spec()
+    keep = {"e", "a"}
+    return replace(spec, populations=tuple(p for p in spec.populations if p.name in keep),
+                   projections=tuple(p for p in spec.projections
+                                     if p.target in keep and p.source in keep | {"input"}))
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_several_receptors_native_propagation_equals_pure_jax(dtype):
-    """Two receptors per neuron: the fused kernel is not used (it has one g per neuron);
-    native propagation into R x N receptor columns reproduces the pure-JAX engine exactly."""
+@pytest.mark.parametrize("k", [1, 100])
+def test_several_receptors_fused_equals_pure_jax(dtype, k):
+    """Two receptors per neuron (R x N receptor columns): the fused kernel reproduces the
+    pure-JAX engine exactly, state included."""
+    from adapters.spec.materialise import materialise
+
+    net = materialise(_lif_receptor_spec(dtype), 6)
+    x = _inputs(net, 300)
+    native_sim = _run(net, "native", x, k)
+    assert native_sim.params.fused is not None and native_sim.layout.n_cols == 3 * 60
+    _assert_bitwise(_run(net, "event", x, k), native_sim)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_several_receptors_with_euler_models_use_native_propagation(dtype):
+    """With AdEx and Izhikevich targets the neuron update stays in XLA; native propagation
+    into R x N receptor columns still reproduces the pure-JAX engine exactly."""
     builder = receptor_network()
     builder.dtype = dtype
     net = builder.materialise(6)
@@ -95,6 +123,30 @@ def test_several_receptors_native_propagation_equals_pure_jax(dtype):
     native_sim = _run(net, "native", x, 100)
     assert native_sim.params.fused is None and native_sim.layout.n_cols == 3 * 90
     _assert_bitwise(_run(net, "event", x, 100), native_sim)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("k", [1, 50])
+def test_drives_fused_equals_pure_jax(dtype, k):
+    """External Poisson drives onto v (delta) and onto an exponential receptor enter the
+    fused kernel's ring row exactly as the pure-JAX step adds them."""
+    from dataclasses import replace
+
+    from adapters.spec.materialise import materialise
+    from adapters.spec.model import Exponential, PoissonDrive
+
+    spec = _lif_receptor_spec(dtype)
+    target = spec.populations[0].name
+    other = spec.populations[-1].name
+    spec = replace(spec, drives=(
+        PoissonDrive(name="bg_v", target=target, rate=30.0, n_sources=40, weight=0.4),
+        PoissonDrive(name="bg_g", target=other, rate=30.0, n_sources=40, weight=0.3,
+                     synapse=Exponential(tau_syn=3.0))))
+    net = materialise(spec.overridden(duration=30.0), 2)
+    x = _inputs(net, 300)
+    native_sim = _run(net, "native", x, k)
+    assert native_sim.params.fused is not None and native_sim.params.drive is not None
+    _assert_bitwise(_run(net, "event", x, k), native_sim)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -194,7 +246,9 @@ def test_chunk_kernel_rejects_inconsistent_shapes():
         out = native.lif_chunk(s.t, s.v[:-1], s.g[:-1], s.aux[:-1], s.lastspike[:-1], s.buffer,
                                jnp.zeros((2, net.spec.input.size), bool), p.fused.float_params,
                                p.fused.int_params, p.propagator.row_ptr, p.propagator.offsets,
-                               p.propagator.weights, ring=p.ring, n_cols=p.n_cols, record=False)
+                               p.propagator.weights, jnp.zeros((0, 0), jnp.uint16),
+                               jnp.zeros(0, jnp.int32), np.zeros(0, s.v.dtype),
+                               ring=p.ring, n_cols=p.n_cols, record=False)
         jax.block_until_ready(out)
 
 
