@@ -174,17 +174,19 @@ def coba_network(name: str, n_neurons: int = 4000, duration: float = 1000.0) -> 
     5 ms, E_e 0 mV, E_i -80 mV, tau_e 5 ms, tau_i 10 ms, increments 6 nS and 67 nS (0.6
     and 6.7 in units of g_l, the spec's conductance unit), connection probability 0.02 at
     4000 neurons (scaled to keep the in-degree, 80, at other sizes; self-connections
-    allowed, as Brian2's ``connect(p=...)``). Initial state as Brian2's benchmark script
-    draws it: v ~ N(-55, 5) mV, g_e ~ N(40, 15) nS, g_i ~ N(200, 120) nS (here divided
-    by g_l: N(4, 1.5), N(20, 12)); this starting kick is what makes the network
-    self-sustained (with zero conductances it stays silent). Integration: the spec's pinned
-    exponential-Euler step (Brian2's ``exponential_euler`` for this model). Delays: one step
-    (0.1 ms); Brian2's script has none. The input population (one silent source) exists
+    allowed, as Brian2's ``connect(p=...)``). Initial state as the benchmark's Brian script
+    (Brette et al. 2007's COBA.py, written with v relative to rest) draws it: v ~ N(-65, 5)
+    mV, g_e ~ N(4, 1.5), g_i ~ N(20, 12) in units of g_l, unclipped: the few negative
+    inhibitory conductances push their neurons over threshold, and that starting kick
+    makes the network self-sustained (with zero conductances it stays silent). Integration:
+    the spec's pinned exponential-Euler step (Brian2's ``exponential_euler`` for this
+    model). Delays: one step (0.1 ms); the Brian script has none. The input population (one
+    silent source) exists
     only because the spec requires one."""
     n_exc = n_neurons * 4 // 5
     p = 0.02 * 4000 / n_neurons
     lif = LIF(tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_thresh=-50.0, t_ref=5.0, i_offset=0.0)
-    init = {"v": Normal(mean=-55.0, std=5.0), "g0": Normal(mean=4.0, std=1.5),
+    init = {"v": Normal(mean=-65.0, std=5.0), "g0": Normal(mean=4.0, std=1.5),
             "g1": Normal(mean=20.0, std=12.0)}
     pops = (Population(name="exc", size=n_exc, model=lif, initial=init),
             Population(name="inh", size=n_neurons - n_exc, model=lif, initial=init))
