@@ -227,9 +227,11 @@ class TruncatedNormal:
                        f"Gaussian's mass (they hold {self.mass():.2g})")
 
     def check_delay(self, check: Check, path: str) -> None:
-        if self.low is None or self.low < check.dt * (1 - check.step_tolerance):
+        """A lower bound of at least half a step: draws in [dt/2, 3dt/2) become one step
+        (NEST's microcircuit redraws below dt/2, so that its minimum delay is dt)."""
+        if self.low is None or self.low < 0.5 * check.dt * (1 - check.step_tolerance):
             check.fail(f"{path}.low", self.low,
-                       f">= dt ({check.dt} ms): delays are at least one step")
+                       f">= dt/2 ({0.5 * check.dt:g} ms): delays round to at least one step")
 
 
 Distribution = Constant | Uniform | Normal | TruncatedNormal
@@ -604,6 +606,29 @@ class FixedInDegree:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FixedTotalNumber:
+    """Exactly ``n`` synapses, each with a source and a target drawn independently and
+    uniformly, with replacement: multiple synapses between one pair and self-connections
+    are allowed (NEST's ``fixed_total_number``, which the Potjans-Diesmann microcircuit
+    uses). Drawn as ``n`` source indices, then ``n`` target indices."""
+
+    kind: ClassVar[str] = "fixed_total_number"
+    n: int
+
+    def connect(self, n_pre: int, n_post: int, same_population: bool,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if self.n == 0 or n_pre == 0 or n_post == 0:
+            return _EMPTY, _EMPTY
+        pre = rng.integers(0, n_pre, size=self.n)
+        post = rng.integers(0, n_post, size=self.n)
+        return _sorted_pairs(pre, post)
+
+    def check(self, check: Check, path: str, n_pre: int, n_post: int, same: bool) -> None:
+        if self.n < 0:
+            check.fail(f"{path}.n", self.n, "a number of synapses >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
 class OneToOne:
     """``i -> i``; source and target sizes must be equal."""
 
@@ -662,7 +687,7 @@ class Explicit:
                     check.fail(f"{path}.{name}[{j}]", v, f"an index in [0, {size})")
 
 
-Connector = FixedProbability | FixedInDegree | OneToOne | AllToAll | Explicit
+Connector = FixedProbability | FixedInDegree | FixedTotalNumber | OneToOne | AllToAll | Explicit
 
 
 # --------------------------------------------------------------------------- network parts
@@ -811,5 +836,6 @@ NEURON_MODELS: dict[str, type] = {c.kind: c for c in (LIF, ALIF, AdEx, Izhikevic
 SYNAPSES: dict[str, type] = {c.kind: c for c in (Delta, Exponential, Conductance)}
 PLASTICITY: dict[str, type] = {c.kind: c for c in (STDP, RewardModulatedSTDP)}
 CONNECTORS: dict[str, type] = {
-    c.kind: c for c in (FixedProbability, FixedInDegree, OneToOne, AllToAll, Explicit)
+    c.kind: c for c in (FixedProbability, FixedInDegree, FixedTotalNumber, OneToOne, AllToAll,
+                        Explicit)
 }

@@ -1,6 +1,7 @@
 """Built-in networks: ``paper8``, ``paper7``, ``tiny``, ``cuba``, ``cuba_small``,
 ``brunel2000`` (regime C; ``brunel2000_a`` ... ``_d`` the paper's four regimes,
-``brunel2000_small`` a scaled one), ``coba`` and ``coba_small``.
+``brunel2000_small`` a scaled one), ``coba``, ``coba_small``, ``microcircuit`` and
+``microcircuit_small`` (Potjans & Diesmann 2014, full size and scale 0.1).
 
 ``paper8`` follows the Spark paper's figure-1 benchmark (8 self-recurrent pools of 1024
 neurons, "non-trivial connectivity among them", dt 0.1 ms, 1 s). The paper does not publish
@@ -16,6 +17,7 @@ close to the ~10.6 Hz of that probe.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from .model import (
@@ -25,6 +27,7 @@ from .model import (
     Exponential,
     FixedInDegree,
     FixedProbability,
+    FixedTotalNumber,
     NetworkSpec,
     Normal,
     PoissonDrive,
@@ -32,6 +35,7 @@ from .model import (
     Population,
     Projection,
     Simulation,
+    TruncatedNormal,
     Uniform,
 )
 
@@ -288,9 +292,128 @@ def brunel2000_small() -> NetworkSpec:
     return brunel_network("brunel2000_small", "c", scale=0.2)
 
 
+# ----------------------------------------------------------------- Potjans & Diesmann (2014)
+
+PD14_POPULATIONS = ("L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I")
+PD14_SIZES = (20683, 5834, 21915, 5479, 4850, 1065, 14395, 2948)
+PD14_PROBABILITIES = (  # row: target, column: source (order of PD14_POPULATIONS)
+    (0.1009, 0.1689, 0.0437, 0.0818, 0.0323, 0.0, 0.0076, 0.0),
+    (0.1346, 0.1371, 0.0316, 0.0515, 0.0755, 0.0, 0.0042, 0.0),
+    (0.0077, 0.0059, 0.0497, 0.135, 0.0067, 0.0003, 0.0453, 0.0),
+    (0.0691, 0.0029, 0.0794, 0.1597, 0.0033, 0.0, 0.1057, 0.0),
+    (0.1004, 0.0622, 0.0505, 0.0057, 0.0831, 0.3726, 0.0204, 0.0),
+    (0.0548, 0.0269, 0.0257, 0.0022, 0.06, 0.3158, 0.0086, 0.0),
+    (0.0156, 0.0066, 0.0211, 0.0166, 0.0572, 0.0197, 0.0396, 0.2252),
+    (0.0364, 0.001, 0.0034, 0.0005, 0.0277, 0.008, 0.0658, 0.1443),
+)
+PD14_K_EXT = (1600, 1500, 2100, 1900, 2000, 1900, 2900, 2100)
+PD14_V0 = ((-68.28, 5.36), (-63.16, 4.57), (-63.33, 4.74), (-63.45, 4.94), (-63.11, 4.94),
+           (-61.66, 4.55), (-66.72, 5.46), (-61.43, 4.48))  # "optimized" initial v (mV)
+PD14_RATES = (0.903, 2.965, 4.414, 5.876, 7.569, 8.633, 1.105, 7.829)
+"""Full-scale mean rates (Hz) of the INM-6 reference implementation (microcircuit-PD14-model,
+``parameter_definitions.py``): the literature values our runs are compared with, and what
+the down-scaling compensation uses, as NEST's example does."""
+
+
+def _psc_per_psp(tau_m: float, tau_syn: float, c_m: float) -> float:
+    """PSC amplitude (pA) per mV of PSP peak for iaf_psc_exp (NEST example's helper)."""
+    sub = 1.0 / (tau_syn - tau_m)
+    pre = tau_m * tau_syn / c_m * sub
+    frac = (tau_m / tau_syn) ** sub
+    return 1.0 / (pre * (frac ** tau_m - frac ** tau_syn))
+
+
+def microcircuit_network(name: str, scale: float = 1.0, duration: float = 1000.0,
+                         background: str = "poisson") -> NetworkSpec:
+    """Potjans & Diesmann (2014), the cortical microcircuit, as NEST's ``Potjans_2014``
+    example and the INM-6 reference implementation write it: 8 populations (L2/3, L4, L5,
+    L6, excitatory and inhibitory; 77,169 neurons), LIF with exponential currents (C_m 250
+    pF, tau_m 10 ms, tau_syn 0.5 ms, E_L = V_reset -65 mV, V_th -50 mV, t_ref 2 ms; in the
+    spec's units a current I pA is I * tau_m / C_m mV), ``fixed_total_number`` connectivity
+    with ``Q = ln(1 - C) / ln(1 - 1/(N_pre N_post))`` synapses per projection (multapses
+    and autapses allowed), PSP 0.15 mV (PSC 87.81 pA; L4E -> L2/3E doubled; inhibitory
+    g = -4) with 10 % relative spread, redrawn to keep their sign (NEST's ``redraw``),
+    delays 1.5 +- 0.75 ms (exc) and 0.75 +- 0.375 ms (inh) redrawn below dt/2, the
+    "optimized" initial v per population, and a Poisson background of K_ext sources at 8 Hz
+    per neuron (``background="dc"``: the equivalent DC current instead).
+
+    ``scale`` scales the neuron numbers and the in-degrees together (NEST's N_scaling =
+    K_scaling); below 1 the weights grow by 1/sqrt(scale) and a DC current compensates the
+    lost mean input, computed from the full-scale rates :data:`PD14_RATES`, as the NEST
+    example does. One population per spec population, all readouts. The input population
+    (one silent source) exists only because the spec requires one."""
+    tau_m, tau_syn, c_m = 10.0, 0.5, 250.0
+    mv_per_pa = tau_m / c_m
+    psc = 0.15 * _psc_per_psp(tau_m, tau_syn, c_m)  # 87.81 pA
+    sizes = [max(1, int(round(n * scale))) for n in PD14_SIZES]
+    n_pops = len(PD14_POPULATIONS)
+    mean_psc = [[psc * (2.0 if (t, s) == (0, 2) else 1.0) * (-4.0 if s % 2 else 1.0)
+                 for s in range(n_pops)] for t in range(n_pops)]
+    full_syn = [[math.log(1.0 - c) / math.log(1.0 - 1.0 / (PD14_SIZES[s] * PD14_SIZES[t]))
+                 for s, c in enumerate(row)] for t, row in enumerate(PD14_PROBABILITIES)]
+    weight_scale = 1.0 / math.sqrt(scale)
+    dc = []  # pA per target population
+    for t in range(n_pops):
+        recurrent = sum(mean_psc[t][s] * full_syn[t][s] / PD14_SIZES[t] * PD14_RATES[s]
+                        for s in range(n_pops))
+        external = psc * PD14_K_EXT[t] * 8.0
+        amp = 0.001 * tau_syn * (1.0 - math.sqrt(scale)) * (recurrent + external)
+        if background == "dc":
+            amp += 0.001 * tau_syn * external
+        dc.append(amp)
+    receptor = Exponential(tau_syn=tau_syn)
+    pops = tuple(
+        Population(name=pop, size=sizes[i],
+                   model=LIF(tau_m=tau_m, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0,
+                             t_ref=2.0, i_offset=dc[i] * mv_per_pa),
+                   initial={"v": Normal(mean=PD14_V0[i][0], std=PD14_V0[i][1])})
+        for i, pop in enumerate(PD14_POPULATIONS))
+    projections = []
+    for t, target in enumerate(PD14_POPULATIONS):
+        for s, source in enumerate(PD14_POPULATIONS):
+            n_syn = int(round(full_syn[t][s] * scale * scale))
+            if n_syn == 0:
+                continue
+            w = mean_psc[t][s] * weight_scale * mv_per_pa
+            weight = (TruncatedNormal(mean=w, std=0.1 * abs(w), low=0.0) if w > 0 else
+                      TruncatedNormal(mean=w, std=0.1 * abs(w), high=0.0))
+            d = 1.5 if s % 2 == 0 else 0.75
+            projections.append(Projection(
+                name=f"{source}_to_{target}", source=source, target=target,
+                connector=FixedTotalNumber(n=n_syn), weight=weight,
+                delay=TruncatedNormal(mean=d, std=0.5 * d, low=0.05), synapse=receptor))
+    drives = ()
+    if background == "poisson":
+        drives = tuple(PoissonDrive(name=f"bg_{pop}", target=pop, rate=8.0,
+                                    n_sources=max(1, int(round(PD14_K_EXT[i] * scale))),
+                                    weight=psc * weight_scale * mv_per_pa, synapse=receptor)
+                       for i, pop in enumerate(PD14_POPULATIONS))
+    return NetworkSpec(
+        name=name, description=(
+            f"Potjans & Diesmann 2014 cortical microcircuit at scale {scale:g}: "
+            f"{sum(sizes):,d} LIF neurons in 8 populations, fixed_total_number connectivity, "
+            f"exponential currents 0.5 ms, {background} background"),
+        populations=pops, input=PoissonInput(name="input", size=1, rate=0.0),
+        projections=tuple(projections), drives=drives,
+        simulation=Simulation(dt=0.1, duration=duration,
+                              timesteps=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000)))
+
+
+def microcircuit() -> NetworkSpec:
+    """The microcircuit at full size (77,169 neurons, ~0.3 billion synapses), 1 s."""
+    return microcircuit_network("microcircuit")
+
+
+def microcircuit_small() -> NetworkSpec:
+    """The microcircuit at scale 0.1 (7,717 neurons, ~3 million synapses): for tests and
+    quick runs (weights x sqrt(10), DC compensation; see microcircuit_network)."""
+    return microcircuit_network("microcircuit_small", scale=0.1)
+
+
 BUILTIN: dict[str, Callable[[], NetworkSpec]] = {
     "paper8": paper8, "paper7": paper7, "tiny": tiny, "cuba": cuba, "cuba_small": cuba_small,
     "coba": coba, "coba_small": coba_small,
     "brunel2000": brunel2000, "brunel2000_small": brunel2000_small,
     **{f"brunel2000_{r}": _brunel(r) for r in BRUNEL_REGIMES},
+    "microcircuit": microcircuit, "microcircuit_small": microcircuit_small,
 }

@@ -53,9 +53,14 @@ def test_activity_reports_rates_and_isi_cv(cuba_runs):
 
 
 # Brunel (2000): delta synapses plus every neuron's own external Poisson drive; COBA:
-# conductance receptors with initial conductances (NEST refuses those, with the reason).
+# conductance receptors with initial conductances (NEST refuses those, with the reason);
+# the microcircuit at scale 0.1: fixed_total_number (multapses), truncated-normal weights
+# and delays, Poisson background (Brian2 left out here: its 64 Synapses objects take
+# minutes to compile on 2 cores; it was identical for 100 ms by hand, see NOTES).
 DRIVEN = {"brunel2000_small": ("brian2-cpp-uninterrupted", "spark", "spark-native", "nest"),
-          "coba_small": ("brian2-cpp-uninterrupted", "spark", "spark-native")}
+          "coba_small": ("brian2-cpp-uninterrupted", "spark", "spark-native"),
+          "microcircuit_small": ("spark", "spark-native", "nest")}
+DURATION = {"microcircuit_small": 100.0}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +68,7 @@ def driven_runs(tmp_path_factory):
     options = BackendOptions(cache_dir=tmp_path_factory.mktemp("cache"))
     runs = {}
     for name, backends in DRIVEN.items():
-        spec = load_spec(name).overridden(dtype="float64", duration=200.0)
+        spec = load_spec(name).overridden(dtype="float64", duration=DURATION.get(name, 200.0))
         net = materialise(spec, 1)
         runs[name] = (net, {b: record_open_loop_spikes(load_backend(b), net, options)
                             for b in backends})
@@ -75,7 +80,7 @@ def driven_runs(tmp_path_factory):
 def test_driven_and_conductance_networks_spike_identically(driven_runs, name, backend):
     net, runs = driven_runs[name]
     reference = runs[DRIVEN[name][0]]
-    assert sum(len(s) for s, _ in reference.values()) > 500, name  # the network is active
+    assert sum(len(s) for s, _ in reference.values()) > 300, name  # the network is active
     for pop in reference:
         np.testing.assert_array_equal(runs[backend][pop][0], reference[pop][0], err_msg=pop)
         np.testing.assert_array_equal(runs[backend][pop][1], reference[pop][1], err_msg=pop)

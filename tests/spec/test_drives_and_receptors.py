@@ -156,3 +156,42 @@ def test_builtin_standard_networks_are_valid_with_documented_sizes():
     assert [d.n_sources for d in brunel.drives] == [1000, 1000]
     assert {p.synapse for p in load_spec("coba").projections} == {
         Conductance(tau_syn=5.0, e_rev=0.0), Conductance(tau_syn=10.0, e_rev=-80.0)}
+
+
+def test_fixed_total_number_draws_exactly_n_with_replacement():
+    from adapters.spec.model import FixedTotalNumber
+
+    rng = np.random.Generator(np.random.PCG64(3))
+    pre, post = FixedTotalNumber(n=5000).connect(10, 20, True, rng)
+    assert pre.size == post.size == 5000 and pre.dtype == np.int32
+    assert (np.diff(pre) >= 0).all()  # sorted by (pre, post)
+    pairs = pre.astype(np.int64) * 20 + post
+    assert np.unique(pairs).size < 5000  # multapses: 5000 draws over 200 pairs
+    assert (pre == post).any()  # autapses allowed
+    assert set(np.unique(pre)) == set(range(10)) and set(np.unique(post)) == set(range(20))
+
+
+def test_microcircuit_matches_the_published_counts():
+    """Full size: 77,169 neurons and Q = ln(1-C)/ln(1-1/(N_pre N_post)) synapses per
+    projection, 298,880,968 in all (the NEST example's formula); PSC 87.81 pA is 3.512 mV
+    in the spec's current units; the DC background equals 8 Hz x K_ext x PSC x tau_syn."""
+    from adapters.spec.networks import microcircuit_network
+
+    full = load_spec("microcircuit")
+    assert sum(p.size for p in full.populations) == 77169
+    assert sum(p.connector.n for p in full.projections) == 298_880_968
+    l4e_to_l23e = next(p for p in full.projections if p.name == "L4E_to_L23E")
+    l23e_to_l23e = next(p for p in full.projections if p.name == "L23E_to_L23E")
+    assert l23e_to_l23e.weight.mean == pytest.approx(87.81 * 10 / 250, rel=1e-3)
+    assert l4e_to_l23e.weight.mean == pytest.approx(2 * l23e_to_l23e.weight.mean)
+    inh = next(p for p in full.projections if p.name == "L23I_to_L23E")
+    assert inh.weight.mean == pytest.approx(-4 * l23e_to_l23e.weight.mean) and inh.weight.high == 0
+    assert all(p.model.i_offset == 0 for p in full.populations)  # Poisson background, scale 1
+    assert [d.n_sources for d in full.drives] == [1600, 1500, 2100, 1900, 2000, 1900, 2900, 2100]
+    dc = microcircuit_network("m", background="dc")
+    assert not dc.drives
+    assert dc.populations[0].model.i_offset == pytest.approx(562.0 * 10 / 250, rel=1e-3)
+    small = load_spec("microcircuit_small")
+    assert sum(p.size for p in small.populations) == 7717
+    assert all(p.model.i_offset > 0 for p in small.populations)  # lost input compensated
+    assert small.drives[0].weight == pytest.approx(l23e_to_l23e.weight.mean * 10 ** 0.5)
