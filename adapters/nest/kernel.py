@@ -262,8 +262,8 @@ class Kernel:
         for nc in self.nodes.values():
             nc.set(V_m=DRAIN_V)
         self.generators.set(spike_times=[])
-        for gens in self.drive_generators:
-            gens.set(spike_times=[], spike_multiplicities=[])
+        for gens in self.drive_generators:  # (PyNEST refuses a plain [] for multiplicities)
+            gens.set(spike_times=np.zeros(0), spike_multiplicities=np.zeros(0, np.int64))
         self._advance(drain)
         self.origin += self.position + drain
         self.position = 0
