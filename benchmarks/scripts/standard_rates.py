@@ -12,7 +12,12 @@ they are a distribution to compare against, never spike for spike):
 * ``cuba``: Brian2's ``examples/CUBA.py`` (no delay, Brian2's ``connect(p=0.02)``);
 * ``coba``: the Brian script of Brette et al. (2007), v relative to rest, Brian2 runtime;
 * ``brunel2000[_a.._d]``: NEST's ``brunel_delta_nest`` wiring (fixed in-degree, one
-  ``poisson_generator`` of rate ``C_ext * nu_ext`` per network, delay 1.5 ms).
+  ``poisson_generator`` of rate ``C_ext * nu_ext`` per network, delay 1.5 ms);
+* ``microcircuit_small``: the model written directly in PyNEST as NEST's ``Potjans_2014``
+  example builds it at scale 0.1 (``poisson_generator`` background);
+* ``microcircuit``: the full-scale rates of the INM-6 reference implementation
+  (:data:`adapters.spec.networks.PD14_RATES`; NEST's example discards 500 ms first:
+  ``--warmup 500``).
 
 Each line prints its wall time; nothing here is a timing benchmark.
 """
@@ -27,16 +32,21 @@ import numpy as np
 from adapters.base import BackendOptions
 from adapters.registry import load_backend
 from adapters.spec import load_spec, materialise
-from adapters.spec.networks import BRUNEL_REGIMES
+from adapters.spec.networks import BRUNEL_REGIMES, PD14_POPULATIONS, PD14_RATES
 from benchmarks.fidelity import activity
 from benchmarks.protocol import record_open_loop_spikes
 
 
-def ours(name: str, backend: str, seed: int, duration: float, cache: str) -> dict:
-    spec = load_spec(name).overridden(dtype="float64", duration=duration)
+def ours(name: str, backend: str, seed: int, duration: float, cache: str,
+         warmup: float = 0.0) -> dict:
+    """Rates and CV after ``warmup`` ms of a ``warmup + duration`` ms run."""
+    spec = load_spec(name).overridden(dtype="float64", duration=warmup + duration)
     net = materialise(spec, seed)
     spikes = record_open_loop_spikes(load_backend(backend), net, BackendOptions(cache_dir=cache))
-    return activity(spikes, {p.name: p.size for p in net.populations}, net.n_steps, net.dt)
+    first = int(round(warmup / net.dt))
+    kept = {pop: (steps[steps >= first], idx[steps >= first])
+            for pop, (steps, idx) in spikes.items()}
+    return activity(kept, {p.name: p.size for p in net.populations}, net.n_steps - first, net.dt)
 
 
 def _brian2_rates(monitors: dict, duration_ms: float) -> dict:
@@ -141,7 +151,64 @@ def reference_brunel(regime: str, seed: int, duration: float, scale: float = 1.0
     return out
 
 
-def reference(name: str, seed: int, duration: float) -> dict:
+def reference_microcircuit(seed: int, duration: float, scale: float, warmup: float) -> dict:
+    """The microcircuit written directly in PyNEST as NEST's Potjans_2014 example builds it
+    (iaf_psc_exp, fixed_total_number, redrawn normal weights and delays, one
+    poisson_generator per population, K-scaling compensation as DC), NEST's random numbers;
+    rates over [warmup, warmup + duration] ms."""
+    import math
+
+    from adapters.nest.kernel import import_nest
+    from adapters.spec.networks import (PD14_K_EXT, PD14_PROBABILITIES, PD14_SIZES, PD14_V0,
+                                        _psc_per_psp)
+
+    nest = import_nest("reference")
+    nest.ResetKernel()
+    nest.set(resolution=0.1, rng_seed=seed, print_time=False, local_num_threads=1)
+    psc = 0.15 * _psc_per_psp(10.0, 0.5, 250.0)
+    sizes = [int(round(n * scale)) for n in PD14_SIZES]
+    mean_psc = [[psc * (2.0 if (t, s) == (0, 2) else 1.0) * (-4.0 if s % 2 else 1.0)
+                 for s in range(8)] for t in range(8)]
+    full = [[math.log(1 - c) / math.log(1 - 1 / (PD14_SIZES[s] * PD14_SIZES[t]))
+             for s, c in enumerate(row)] for t, row in enumerate(PD14_PROBABILITIES)]
+    pops = []
+    for t in range(8):
+        rec = sum(mean_psc[t][s] * full[t][s] / PD14_SIZES[t] * PD14_RATES[s] for s in range(8))
+        dc = 0.001 * 0.5 * (1 - math.sqrt(scale)) * (rec + psc * PD14_K_EXT[t] * 8.0)
+        pop = nest.Create("iaf_psc_exp", sizes[t], params={
+            "C_m": 250.0, "tau_m": 10.0, "tau_syn_ex": 0.5, "tau_syn_in": 0.5, "E_L": -65.0,
+            "V_th": -50.0, "V_reset": -65.0, "t_ref": 2.0, "I_e": dc})
+        pop.V_m = nest.random.normal(mean=PD14_V0[t][0], std=PD14_V0[t][1])
+        pops.append(pop)
+    for t in range(8):
+        for s in range(8):
+            n_syn = int(round(full[t][s] * scale * scale))
+            if not n_syn:
+                continue
+            w = mean_psc[t][s] / math.sqrt(scale)
+            bounds = {"min": 0.0, "max": float("inf")} if w > 0 else {"min": float("-inf"), "max": 0.0}
+            d = 1.5 if s % 2 == 0 else 0.75
+            nest.Connect(pops[s], pops[t], {"rule": "fixed_total_number", "N": n_syn}, {
+                "synapse_model": "static_synapse",
+                "weight": nest.math.redraw(nest.random.normal(mean=w, std=0.1 * abs(w)), **bounds),
+                "delay": nest.math.redraw(nest.random.normal(mean=d, std=0.5 * d),
+                                          min=0.05, max=float("inf"))})
+        noise = nest.Create("poisson_generator", params={"rate": 8.0 * round(PD14_K_EXT[t] * scale)})
+        nest.Connect(noise, pops[t], "all_to_all",
+                     {"weight": psc / math.sqrt(scale), "delay": 1.5})
+    recorders = [nest.Create("spike_recorder", params={"start": warmup}) for _ in range(8)]
+    for pop, rec in zip(pops, recorders):
+        nest.Connect(pop, rec)
+    nest.Simulate(warmup + duration)
+    return {name: (rec.get("n_events") / size / (duration * 1e-3), float("nan"))
+            for name, rec, size in zip(PD14_POPULATIONS, recorders, sizes)}
+
+
+def reference(name: str, seed: int, duration: float, warmup: float = 0.0) -> dict:
+    if name == "microcircuit_small":
+        return reference_microcircuit(seed, duration, 0.1, warmup)
+    if name == "microcircuit":  # full scale is beyond this machine: the published table
+        return {pop: (rate, float("nan")) for pop, rate in zip(PD14_POPULATIONS, PD14_RATES)}
     if name == "cuba":
         return reference_cuba(seed, duration)
     if name == "coba":
@@ -160,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--backends", default="spark-native")
     parser.add_argument("--duration", type=float, default=1000.0, help="simulated ms")
+    parser.add_argument("--warmup", type=float, default=0.0,
+                        help="ms simulated first and left out of the rates (ours only)")
     parser.add_argument("--reference-only", action="store_true")
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--cache-dir", default=".cache/spark-bench")
@@ -171,12 +240,15 @@ def main(argv: list[str] | None = None) -> int:
             for seed in seeds:
                 start = time.perf_counter()
                 rows.append((backend, seed, ours(args.network, backend, seed, args.duration,
-                                                 args.cache_dir), time.perf_counter() - start))
+                                                 args.cache_dir, args.warmup),
+                             time.perf_counter() - start))
                 print(_line(*rows[-1]), flush=True)
     if not args.no_reference:
-        for seed in seeds:
+        published = args.network == "microcircuit"  # a table: one row, no seed
+        for seed in seeds[:1] if published else seeds:
             start = time.perf_counter()
-            rows.append(("reference", seed, reference(args.network, seed, args.duration),
+            rows.append(("reference", seed, reference(args.network, seed, args.duration,
+                                                      args.warmup),
                          time.perf_counter() - start))
             print(_line(*rows[-1]), flush=True)
     return 0
