@@ -125,6 +125,40 @@ def tiny() -> NetworkSpec:
     )
 
 
+STANDARD_TIMESTEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000)
+"""The execution timesteps k the standard networks sweep by default."""
+
+NO_INPUT = PoissonInput(name="input", size=1, rate=0.0)
+"""The input of networks that have none of their own: one silent source (the spec requires
+an input population)."""
+
+
+def _brette_network(name: str, n_neurons: int, duration: float, lif: LIF, initial: dict,
+                    synapses: tuple, weights: tuple[float, float], source: str,
+                    receptors: str) -> NetworkSpec:
+    """What Brette et al. (2007)'s benchmarks 1 (COBA) and 2 (CUBA) share: 80 % excitatory
+    / 20 % inhibitory neurons of one model, connection probability 0.02 at 4000 neurons
+    (scaled to keep the in-degree, 80, at other sizes; self-connections allowed, as Brian2's
+    ``connect(p=...)``), one excitatory and one inhibitory synapse model and weight, and
+    one step (0.1 ms) of delay where the scripts have none."""
+    n_exc = n_neurons * 4 // 5
+    p = 0.02 * 4000 / n_neurons
+    pops = (Population(name="exc", size=n_exc, model=lif, initial=initial),
+            Population(name="inh", size=n_neurons - n_exc, model=lif, initial=initial))
+    kinds = dict(zip(("exc", "inh"), zip(synapses, weights)))
+    projections = tuple(
+        Projection(name=f"{src}_to_{tgt}", source=src, target=tgt,
+                   connector=FixedProbability(p=p, allow_self=src == tgt),
+                   weight=Constant(value=kinds[src][1]), delay=Constant(value=0.1),
+                   synapse=kinds[src][0])
+        for src in ("exc", "inh") for tgt in ("exc", "inh"))
+    return NetworkSpec(
+        name=name, description=(f"{source}: {n_exc} exc + {n_neurons - n_exc} inh LIF, "
+                                f"{receptors}, p={p:g}"),
+        populations=pops, input=NO_INPUT, projections=projections,
+        simulation=Simulation(dt=0.1, duration=duration, timesteps=STANDARD_TIMESTEPS))
+
+
 def cuba_network(name: str, n_neurons: int = 4000, duration: float = 1000.0) -> NetworkSpec:
     """Brette et al. (2007) benchmark 2 (COBA's current-based sibling), as Brian2's own
     ``examples/CUBA.py`` writes it: 80 % excitatory / 20 % inhibitory LIF neurons,
@@ -138,27 +172,11 @@ def cuba_network(name: str, n_neurons: int = 4000, duration: float = 1000.0) -> 
     delivers in the same step (no delay); the spec's minimum delay is one step (0.1 ms,
     also NEST's minimum), so every synapse here has a 0.1 ms delay. The input
     population (one silent source) exists only because the spec has one."""
-    n_exc = n_neurons * 4 // 5
-    p = 0.02 * 4000 / n_neurons
     lif = LIF(tau_m=20.0, v_rest=-49.0, v_reset=-60.0, v_thresh=-50.0, t_ref=5.0, i_offset=0.0)
-    init = {"v": Uniform(low=-60.0, high=-50.0)}
-    pops = (Population(name="exc", size=n_exc, model=lif, initial=init),
-            Population(name="inh", size=n_neurons - n_exc, model=lif, initial=init))
-    exc, inh = Exponential(tau_syn=5.0), Exponential(tau_syn=10.0)
-    projections = tuple(
-        Projection(name=f"{src}_to_{tgt}", source=src, target=tgt,
-                   connector=FixedProbability(p=p, allow_self=src == tgt),
-                   weight=Constant(value=1.62 if src == "exc" else -9.0),
-                   delay=Constant(value=0.1), synapse=exc if src == "exc" else inh)
-        for src in ("exc", "inh") for tgt in ("exc", "inh"))
-    return NetworkSpec(
-        name=name, description=(
-            f"CUBA (Brette et al. 2007; Brian2 examples/CUBA.py): {n_exc} exc + "
-            f"{n_neurons - n_exc} inh LIF, 5/10 ms current receptors, p={p:g}"),
-        populations=pops, input=PoissonInput(name="input", size=1, rate=0.0),
-        projections=projections,
-        simulation=Simulation(dt=0.1, duration=duration,
-                              timesteps=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000)))
+    return _brette_network(
+        name, n_neurons, duration, lif, {"v": Uniform(low=-60.0, high=-50.0)},
+        (Exponential(tau_syn=5.0), Exponential(tau_syn=10.0)), (1.62, -9.0),
+        "CUBA (Brette et al. 2007; Brian2 examples/CUBA.py)", "5/10 ms current receptors")
 
 
 def cuba() -> NetworkSpec:
@@ -187,28 +205,14 @@ def coba_network(name: str, n_neurons: int = 4000, duration: float = 1000.0) -> 
     model). Delays: one step (0.1 ms); the Brian script has none. The input population (one
     silent source) exists
     only because the spec requires one."""
-    n_exc = n_neurons * 4 // 5
-    p = 0.02 * 4000 / n_neurons
     lif = LIF(tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_thresh=-50.0, t_ref=5.0, i_offset=0.0)
     init = {"v": Normal(mean=-65.0, std=5.0), "g0": Normal(mean=4.0, std=1.5),
             "g1": Normal(mean=20.0, std=12.0)}
-    pops = (Population(name="exc", size=n_exc, model=lif, initial=init),
-            Population(name="inh", size=n_neurons - n_exc, model=lif, initial=init))
-    exc, inh = Conductance(tau_syn=5.0, e_rev=0.0), Conductance(tau_syn=10.0, e_rev=-80.0)
-    projections = tuple(
-        Projection(name=f"{src}_to_{tgt}", source=src, target=tgt,
-                   connector=FixedProbability(p=p, allow_self=src == tgt),
-                   weight=Constant(value=0.6 if src == "exc" else 6.7),
-                   delay=Constant(value=0.1), synapse=exc if src == "exc" else inh)
-        for src in ("exc", "inh") for tgt in ("exc", "inh"))
-    return NetworkSpec(
-        name=name, description=(
-            f"COBA (Brette et al. 2007 benchmark 1): {n_exc} exc + {n_neurons - n_exc} inh "
-            f"LIF, conductance receptors 5 ms/0 mV and 10 ms/-80 mV, p={p:g}"),
-        populations=pops, input=PoissonInput(name="input", size=1, rate=0.0),
-        projections=projections,
-        simulation=Simulation(dt=0.1, duration=duration,
-                              timesteps=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000)))
+    return _brette_network(
+        name, n_neurons, duration, lif, init,
+        (Conductance(tau_syn=5.0, e_rev=0.0), Conductance(tau_syn=10.0, e_rev=-80.0)),
+        (0.6, 6.7), "COBA (Brette et al. 2007 benchmark 1)",
+        "conductance receptors 5 ms/0 mV and 10 ms/-80 mV")
 
 
 def coba() -> NetworkSpec:
@@ -267,10 +271,8 @@ def brunel_network(name: str, regime: str = "c", scale: float = 1.0,
             f"Brunel 2000 regime {regime.upper()} ({label}; g={g:g}, eta={eta:g}): "
             f"{n_exc} exc + {n_inh} inh LIF, in-degree {c_exc}/{c_inh}, J={j:g} mV, "
             f"D=1.5 ms, {c_exc} external Poisson sources per neuron at {eta * nu_thr:g} Hz"),
-        populations=pops, input=PoissonInput(name="input", size=1, rate=0.0),
-        projections=projections, drives=drives,
-        simulation=Simulation(dt=0.1, duration=duration,
-                              timesteps=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000)))
+        populations=pops, input=NO_INPUT, projections=projections, drives=drives,
+        simulation=Simulation(dt=0.1, duration=duration, timesteps=STANDARD_TIMESTEPS))
 
 
 def _brunel(regime: str) -> Callable[[], NetworkSpec]:
@@ -393,10 +395,8 @@ def microcircuit_network(name: str, scale: float = 1.0, duration: float = 1000.0
             f"Potjans & Diesmann 2014 cortical microcircuit at scale {scale:g}: "
             f"{sum(sizes):,d} LIF neurons in 8 populations, fixed_total_number connectivity, "
             f"exponential currents 0.5 ms, {background} background"),
-        populations=pops, input=PoissonInput(name="input", size=1, rate=0.0),
-        projections=tuple(projections), drives=drives,
-        simulation=Simulation(dt=0.1, duration=duration,
-                              timesteps=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000)))
+        populations=pops, input=NO_INPUT, projections=tuple(projections), drives=drives,
+        simulation=Simulation(dt=0.1, duration=duration, timesteps=STANDARD_TIMESTEPS))
 
 
 def microcircuit() -> NetworkSpec:
