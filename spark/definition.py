@@ -24,6 +24,14 @@ refractory), or the index ``r`` of one of the target's exponential receptors (``
 ``g_r`` decaying exactly with ``receptors[r]``); ``"exponential"`` means receptor 0."""
 
 
+def receptor_index(receptor: str | int) -> int | None:
+    """None for ``"delta"``, else the index of the target's receptor (``"exponential"``
+    is receptor 0)."""
+    if receptor == DELTA:
+        return None
+    return 0 if receptor == "exponential" else int(receptor)
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Population:
     """``size`` neurons of one model. ``initial`` holds an array of shape ``(size,)`` for
@@ -70,9 +78,7 @@ class Synapses:
     @property
     def receptor_index(self) -> int | None:
         """None for a delta synapse, else the target receptor's index."""
-        if self.receptor == DELTA:
-            return None
-        return 0 if self.receptor == "exponential" else int(self.receptor)
+        return receptor_index(self.receptor)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -90,9 +96,7 @@ class Drive:
 
     @property
     def receptor_index(self) -> int | None:
-        if self.receptor == DELTA:
-            return None
-        return 0 if self.receptor == "exponential" else int(self.receptor)
+        return receptor_index(self.receptor)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
