@@ -9,12 +9,14 @@ error ends in one line on stderr naming the file/field and exit code 2, never a 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from adapters.spec import BUILTIN, SpecError, dumps_json, dumps_toml, load_spec, materialise
+from adapters.spec.estimate import check_fits, estimate
 from adapters.spec.model import Distribution, NetworkSpec
 
 
@@ -25,9 +27,13 @@ class UsageError(Exception):
 # --------------------------------------------------------------------------- spec
 
 
-def describe_spec(spec: NetworkSpec, with_synapses: bool = True) -> str:
-    """A readable summary: populations, input, projections with synapse counts."""
+def describe_spec(spec: NetworkSpec, with_synapses: bool = True, source: str = "<spec>",
+                  max_memory: float | None = None) -> str:
+    """A readable summary: populations, input, projections with synapse counts, and the
+    estimated memory; synapses are counted by materialising, which is refused (SpecError)
+    when the estimate exceeds the available memory or ``max_memory`` bytes."""
     sim = spec.simulation
+    est = estimate(spec)
     lines = [
         f"network {spec.name}: {spec.description}".rstrip(": "),
         f"  dt {sim.dt} ms, duration {sim.duration} ms ({sim.n_steps} steps), dtype {sim.dtype}, "
@@ -44,6 +50,7 @@ def describe_spec(spec: NetworkSpec, with_synapses: bool = True) -> str:
     counts: dict[str, int] = {}
     materialise_s = None
     if with_synapses:
+        check_fits(spec, source, max_memory)
         start = time.perf_counter()
         net = materialise(spec)
         materialise_s = time.perf_counter() - start
@@ -71,6 +78,7 @@ def describe_spec(spec: NetworkSpec, with_synapses: bool = True) -> str:
         lines.append(f"total: {sum(p.size for p in spec.populations):,d} neurons, "
                      f"{sum(counts.values()):,d} synapses (instance seed {spec.simulation.seed}, "
                      f"materialised in {materialise_s:.2f} s)")
+    lines += est.lines()
     return "\n".join(lines)
 
 
@@ -79,7 +87,8 @@ def _dist(dist: Distribution) -> str:
 
 
 def cmd_spec_show(args: argparse.Namespace) -> int:
-    print(describe_spec(load_spec(args.network), with_synapses=not args.no_synapses))
+    print(describe_spec(load_spec(args.network), with_synapses=not args.no_synapses,
+                        source=args.network, max_memory=args.max_memory))
     return 0
 
 
@@ -123,6 +132,51 @@ def _name_list(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def _positive_int(text: str) -> int:
+    """A whole number >= 1 (refused at parse time: ``--runs 0`` must not mean 'default')."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def _threads(text: str) -> int:
+    """Threads per backend: between 1 and the cores this process may use."""
+    value = _positive_int(text)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if value > (cores or 1):
+        raise argparse.ArgumentTypeError(
+            f"expected at most {cores} (the cores this process may use), got {value}")
+    return value
+
+
+def _memory(text: str) -> float:
+    """A memory limit: bytes, or a number with K, M, G or T (binary units)."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    scale = units.get(text[-1:].upper(), 1)
+    number = text[:-1] if scale != 1 else text
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 8G or 512M, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a size > 0, got {text!r}")
+    return value
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from adapters.registry import BACKENDS, DEFAULT_BACKENDS, QUICK_BACKENDS
 
@@ -131,6 +185,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     profile = "quick" if args.quick else "full"
     defaults = PROFILES[profile]
     spec = load_spec(args.network)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a directory")
+    check_fits(spec, args.network, args.max_memory,
+               args.duration if args.duration is not None else defaults["duration_ms"])
     backends = args.backends or (QUICK_BACKENDS if args.quick else DEFAULT_BACKENDS)
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
@@ -145,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         unit_timeout_s=args.unit_timeout, profile=profile, cache_dir=args.cache_dir,
         measure_cold=not args.no_cold, fidelity=not args.no_fidelity)
     try:
-        run_sweep(config, Path(args.out))
+        run_sweep(config, out)
     except SweepError as err:
         raise UsageError(str(err)) from None
     return 0
@@ -168,6 +227,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .protocol import record_open_loop_spikes
 
     spec = load_spec(args.network).overridden(dtype=args.dtype, duration=args.duration)
+    check_fits(spec, args.network, args.max_memory)
     sim = spec.simulation
     if args.rates_vs_float64 and sim.dtype != "float32":
         raise UsageError("--rates-vs-float64 compares float32 runs with a float64 reference: "
@@ -304,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     spec_sub = spec.add_subparsers(dest="spec_command", required=True)
     show = spec_sub.add_parser("show", help="readable summary of a built-in network or spec file")
     show.add_argument("network", help=f"built-in name ({', '.join(BUILTIN)}) or a .toml/.json file")
+    show.add_argument("--max-memory", type=_memory, default=None,
+                     help="refuse a network whose estimated memory exceeds this (e.g. 8G; "
+                          "default: the memory available now)")
     show.add_argument("--no-synapses", action="store_true",
                       help="skip materialisation (no synapse counts)")
     show.set_defaults(func=cmd_spec_show)
@@ -322,13 +385,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backends", type=_name_list, help="comma-separated backend labels")
     run.add_argument("--timesteps", type=_int_list,
                      help="execution timesteps k, comma-separated (default: the spec's)")
-    run.add_argument("--instances", type=int, help="network instances (connectivity seeds)")
-    run.add_argument("--runs", type=int, help="timed runs per instance and k")
+    run.add_argument("--instances", type=_positive_int,
+                     help="network instances (connectivity seeds)")
+    run.add_argument("--runs", type=_positive_int, help="timed runs per instance and k")
     run.add_argument("--dtype", choices=("float32", "float64"))
-    run.add_argument("--threads", type=int, default=1, help="threads per backend (default 1)")
-    run.add_argument("--duration", type=float, help="simulated ms per run (default: the spec's)")
-    run.add_argument("--cell-budget", type=float, help="wall seconds per cell before truncating")
-    run.add_argument("--unit-timeout", type=float, default=3600.0,
+    run.add_argument("--threads", type=_threads, default=1, help="threads per backend (default 1)")
+    run.add_argument("--duration", type=_positive_float,
+                     help="simulated ms per run (default: the spec's)")
+    run.add_argument("--cell-budget", type=_positive_float,
+                     help="wall seconds per cell before truncating")
+    run.add_argument("--unit-timeout", type=_positive_float, default=3600.0,
                      help="kill a backend's worker after this many seconds (default 3600)")
     run.add_argument("--quick", action="store_true",
                      help="a few minutes on a laptop: 1 instance, 2 runs, 100 ms, k=1,10,100,1000")
@@ -337,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", default=".cache/spark-bench",
                      help="build directories and compilation caches")
     run.add_argument("--out", default="results/latest", help="results directory")
+    run.add_argument("--max-memory", type=_memory, default=None,
+                     help="refuse a network whose estimated memory exceeds this (e.g. 8G; "
+                          "default: the memory available now)")
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser("validate", help="fidelity: compare every backend's spikes with a reference")
@@ -345,10 +414,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated backends (default: brian2-cpp-uninterrupted,spark)")
     val.add_argument("--reference", help="reference backend (default: the first of --backends)")
     val.add_argument("--dtype", choices=("float32", "float64"))
-    val.add_argument("--duration", type=float, help="simulated ms (default: the spec's)")
+    val.add_argument("--duration", type=_positive_float, help="simulated ms (default: the spec's)")
     val.add_argument("--seed", type=int, help="network instance seed (default: the spec's)")
-    val.add_argument("--threads", type=int, default=1)
+    val.add_argument("--threads", type=_threads, default=1)
     val.add_argument("--cache-dir", default=".cache/spark-bench")
+    val.add_argument("--max-memory", type=_memory, default=None,
+                     help="refuse a network whose estimated memory exceeds this (e.g. 8G; "
+                          "default: the memory available now)")
     val.add_argument("--rates-vs-float64", action="store_true",
                      help="with --dtype float32: also run the reference backend in float64 and "
                           "compare every float32 run's per-population rates with it (fails above 2 %%)")
@@ -362,8 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     roof.add_argument("--reference", default="spark-native",
                       help="backend whose recorded spikes give the event count")
     roof.add_argument("--dtype", choices=["float32", "float64"], default=None)
-    roof.add_argument("--duration", type=float, default=None, help="simulated ms")
-    roof.add_argument("--runs", type=int, default=3)
+    roof.add_argument("--duration", type=_positive_float, default=None, help="simulated ms")
+    roof.add_argument("--runs", type=_positive_int, default=3)
     roof.add_argument("--cache-dir", default=".cache/spark-bench")
     roof.add_argument("--out", default=None,
                       help="also write roofline.csv into this results directory (for its report)")

@@ -137,7 +137,7 @@ class _Decoder:
             shorthand = "a number or " if allow_number else ""
             self.fail(path, data, f"{shorthand}a table with kind = one of {_KIND_LISTS[id(registry)]}")
         kind = data.get("kind")
-        if kind not in registry:
+        if not isinstance(kind, str) or kind not in registry:
             self.fail(f"{path}.kind", kind, f"one of {_KIND_LISTS[id(registry)]}")
         body = {k: v for k, v in data.items() if k != "kind"}
         return self.dataclass(registry[kind], body, path)
@@ -181,12 +181,21 @@ def from_document(document: Any, source: str = "<spec>") -> NetworkSpec:
     return decoder.dataclass(NetworkSpec, body, "")
 
 
+MAX_SPEC_BYTES = 64 * 2**20
+"""Spec files larger than this are refused unread (a network of explicit synapse lists
+this large belongs in code that generates it, not in a spec file)."""
+
+
 def parse_text(text: str, fmt: str, source: str) -> NetworkSpec:
-    """Parse TOML or JSON text; syntax errors become a :class:`SpecError`."""
+    """Parse TOML or JSON text; syntax errors and nesting too deep for the parser become a
+    :class:`SpecError`."""
     try:
         document = tomllib.loads(text) if fmt == "toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
         raise SpecError(source, "", "unparsable text", f"valid {fmt.upper()} ({err})") from None
+    except RecursionError:
+        raise SpecError(source, "", "nesting too deep to parse",
+                        f"a spec nested no deeper than its fields ({fmt.upper()})") from None
     return from_document(document, source)
 
 
@@ -205,9 +214,16 @@ def read_spec_file(path: Path) -> NetworkSpec:
     path = Path(path)
     fmt = format_of(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(str(path), "", f"{size:,d} bytes",
+                            f"a spec file of at most {MAX_SPEC_BYTES:,d} bytes")
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise SpecError(str(path), "", err.strerror, "a readable file") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(str(path), "", f"byte {err.object[err.start]:#04x} at offset {err.start}",
+                        "UTF-8 text") from None
     return parse_text(text, fmt, str(path))
 
 

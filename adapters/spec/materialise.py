@@ -261,7 +261,12 @@ def materialise(spec: NetworkSpec, instance_seed: int | None = None) -> Material
     """Draw connectivity, weights, delays and initial state for one network instance.
 
     ``instance_seed`` defaults to ``spec.simulation.seed``. The spec must be valid
-    (see :func:`adapters.spec.validate.validate`)."""
+    (see :func:`adapters.spec.validate.validate`). A spec whose estimated memory exceeds
+    what is available now is refused before anything is drawn
+    (:func:`adapters.spec.estimate.check_fits`)."""
+    from .estimate import check_fits
+
+    check_fits(spec, f"network {spec.name!r}")
     seed = spec.simulation.seed if instance_seed is None else int(instance_seed)
     dt = spec.simulation.dt
     receptors = receptors_of(spec)

@@ -573,6 +573,11 @@ class FixedProbability:
             return _EMPTY, _EMPTY
         return _sorted_pairs(np.concatenate(pre_parts), np.concatenate(post_parts))
 
+    def expected_count(self, n_pre: int, n_post: int, same: bool) -> float:
+        """Expected number of synapses (what the cost estimate uses)."""
+        pairs = n_pre * n_post - (min(n_pre, n_post) if same and not self.allow_self else 0)
+        return self.p * pairs
+
     def check(self, check: Check, path: str, n_pre: int, n_post: int, same: bool) -> None:
         if not 0.0 <= self.p <= 1.0:
             check.fail(f"{path}.p", self.p, "a probability in [0, 1]")
@@ -597,6 +602,9 @@ class FixedInDegree:
         if not pre_parts:
             return _EMPTY, _EMPTY
         return _sorted_pairs(np.concatenate(pre_parts), np.concatenate(post_parts))
+
+    def expected_count(self, n_pre: int, n_post: int, same: bool) -> float:
+        return float(self.n) * n_post
 
     def check(self, check: Check, path: str, n_pre: int, n_post: int, same: bool) -> None:
         available = n_pre - (1 if same and not self.allow_self else 0)
@@ -623,6 +631,9 @@ class FixedTotalNumber:
         post = rng.integers(0, n_post, size=self.n)
         return _sorted_pairs(pre, post)
 
+    def expected_count(self, n_pre: int, n_post: int, same: bool) -> float:
+        return float(self.n)
+
     def check(self, check: Check, path: str, n_pre: int, n_post: int, same: bool) -> None:
         if self.n < 0:
             check.fail(f"{path}.n", self.n, "a number of synapses >= 0")
@@ -638,6 +649,9 @@ class OneToOne:
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         pre = np.arange(n_pre, dtype=np.int32)
         return pre, pre.copy()
+
+    def expected_count(self, n_pre: int, n_post: int, same: bool) -> float:
+        return float(min(n_pre, n_post))
 
     def check(self, check: Check, path: str, n_pre: int, n_post: int, same: bool) -> None:
         if n_pre != n_post:
@@ -660,6 +674,9 @@ class AllToAll:
             pre, post = pre[keep], post[keep]
         return _sorted_pairs(pre, post)
 
+    def expected_count(self, n_pre: int, n_post: int, same: bool) -> float:
+        return float(n_pre * n_post - (min(n_pre, n_post) if same and not self.allow_self else 0))
+
     def check(self, check: Check, path: str, n_pre: int, n_post: int, same: bool) -> None:
         pass
 
@@ -677,6 +694,9 @@ class Explicit:
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return _sorted_pairs(np.asarray(self.pre, dtype=np.int64),
                              np.asarray(self.post, dtype=np.int64))
+
+    def expected_count(self, n_pre: int, n_post: int, same: bool) -> float:
+        return float(len(self.pre))
 
     def check(self, check: Check, path: str, n_pre: int, n_post: int, same: bool) -> None:
         if len(self.pre) != len(self.post):

@@ -11,7 +11,10 @@ rules that relate several parts of a spec live here, each in exactly one place:
 * a receptor time constant differs from the target's membrane time constant where the
   exact propagator needs it;
 * the input fires at most once per step, a drive's source at most once per step;
-* conductance receptors only onto exactly integrated models.
+* conductance receptors only onto exactly integrated models;
+* sizes within the backends' 32-bit indices, fixed delays within the run.
+
+What a valid spec will *cost* is :mod:`adapters.spec.estimate`'s job.
 
 Backends read the consequences from the materialised network
 (:class:`~adapters.spec.materialise.MaterialisedNetwork`) and never re-check them.
@@ -19,6 +22,7 @@ Backends read the consequences from the materialised network
 
 from __future__ import annotations
 
+import math
 import re
 
 from .errors import SpecError
@@ -52,6 +56,8 @@ class Check:
 
     def whole_steps(self, path: str, ms: float, minimum: int) -> None:
         steps = ms / self.dt
+        if not math.isfinite(steps) or abs(steps) > 2**53:
+            self.fail(path, ms, f"a time of at most 2^53 steps of dt = {self.dt} ms")
         if abs(steps - round(steps)) > self.step_tolerance * max(1.0, abs(steps)):
             self.fail(path, ms, f"a whole number of steps of dt = {self.dt} ms")
         if round(steps) < minimum:
@@ -192,10 +198,43 @@ def _readouts(c: Check) -> None:
             c.fail(f"readouts[{i}]", r, "a population name: " + ", ".join(sorted(names)))
 
 
+INT32_MAX = 2**31 - 1
+"""Every backend indexes neurons, synapses and ring-buffer entries with 32-bit integers."""
+
+
+def _limits(c: Check) -> None:
+    """Sizes the backends' integer types hold, and delays a run can deliver: neurons
+    (populations plus input), expected synapses, delay ring-buffer offsets (a fixed delay
+    times the neuron columns), and fixed delays no longer than the run."""
+    spec = c.spec
+    neurons = sum(p.size for p in spec.populations) + spec.input.size
+    if neurons > INT32_MAX:
+        c.fail("populations", f"{neurons:,d} neurons and inputs", f"at most {INT32_MAX:,d} "
+               "(32-bit neuron indices)")
+    total = 0.0
+    for i, proj in enumerate(spec.projections):
+        count = proj.connector.expected_count(spec.size_of(proj.source), spec.size_of(proj.target),
+                                              proj.source == proj.target)
+        total += count
+        if total > INT32_MAX:
+            c.fail(f"projections[{i}].connector", f"~{total:,.0f} synapses so far",
+                   f"at most {INT32_MAX:,d} synapses in all (32-bit synapse indices)")
+        delay = getattr(proj.delay, "value", None)
+        if delay is None:
+            continue
+        if delay > spec.simulation.duration:
+            c.fail(f"projections[{i}].delay", delay, f"a delay within the run "
+                   f"({spec.simulation.duration:g} ms): no spike could arrive")
+        columns = (neurons - spec.input.size) * 9  # v plus up to 8 receptor columns
+        if (delay / c.dt + 1) * columns > INT32_MAX:
+            c.fail(f"projections[{i}].delay", delay, "a delay whose ring buffer (delay steps x "
+                   "neurons x columns) fits 32-bit offsets")
+
+
 def validate(spec: NetworkSpec, source: str = "<spec>") -> NetworkSpec:
     """Check every rule; return the spec unchanged or raise the first :class:`SpecError`."""
     check = Check(spec, source)
     for section in (_names, _simulation, _populations, _input, _projections, _drives,
-                    _readouts):
+                    _readouts, _limits):
         section(check)
     return spec
