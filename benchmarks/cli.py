@@ -9,7 +9,9 @@ error ends in one line on stderr naming the file/field and exit code 2, never a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -119,17 +121,29 @@ def cmd_spec_export(args: argparse.Namespace) -> int:
 
 
 def _int_list(text: str) -> tuple[int, ...]:
+    """Comma-separated whole numbers >= 1, each once (``10,10`` would measure a cell twice)."""
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
     if not values:
         raise argparse.ArgumentTypeError("expected at least one value")
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected whole numbers >= 1, got {min(values)}")
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"expected each value once, got {text!r}")
     return values
 
 
 def _name_list(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
+    """Comma-separated names, each once; an empty list is refused (it must not silently
+    mean 'the default')."""
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"expected each name once, got {text!r}")
+    return values
 
 
 def _positive_int(text: str) -> int:
@@ -204,10 +218,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         unit_timeout_s=args.unit_timeout, profile=profile, cache_dir=args.cache_dir,
         measure_cold=not args.no_cold, fidelity=not args.no_fidelity)
     try:
-        run_sweep(config, out)
+        with sigterm_as_interrupt():
+            outcome = run_sweep(config, out)
     except SweepError as err:
         raise UsageError(str(err)) from None
-    return 0
+    return 1 if outcome.failed else 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered as an interrupt so that clean-up (ending worker process groups,
+    releasing the results lock) runs as it does for Ctrl-C."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    def interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # --------------------------------------------------------------------------- validate
@@ -458,6 +490,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SpecError, UsageError) as err:
         print(f"spark-bench: error: {err}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("spark-bench: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("spark-bench: interrupted", file=sys.stderr)
         return 130

@@ -32,7 +32,7 @@ from adapters.base import (
 from adapters.files import write_bytes_atomic
 from adapters.hardware import gpu_present
 from adapters.registry import entry, load_backend
-from adapters.spec import MaterialisedNetwork, load_spec, materialise
+from adapters.spec import MaterialisedNetwork, SpecError, content_digest, load_spec, materialise
 from adapters.spec.inputs import InputStream
 from adapters.spec.model import NetworkSpec
 
@@ -123,9 +123,17 @@ class Unit:
     measure_cold: bool = True
     fidelity: bool = True
     fidelity_reference: str = ""
+    spec_digest: str = ""  # content digest of the spec the sweep was planned on ("": unchecked)
 
     def spec(self) -> NetworkSpec:
-        return load_spec(self.network).overridden(dtype=self.dtype, duration=self.duration_ms)
+        """The unit's network; refused (SpecError) when the spec file no longer holds the
+        network the sweep was planned on, so one results directory never mixes two."""
+        spec = load_spec(self.network)
+        if self.spec_digest and content_digest(spec) != self.spec_digest:
+            raise SpecError(self.network, "", f"content digest {content_digest(spec)}",
+                            f"the network this sweep started with (digest {self.spec_digest}); "
+                            "the spec changed during the sweep")
+        return spec.overridden(dtype=self.dtype, duration=self.duration_ms)
 
     def cell_id(self, network_name: str, k: int | str) -> str:
         return f"{network_name}-i{self.instance}-{self.backend}-{self.dtype}-t{self.threads}-k{k}"

@@ -13,6 +13,9 @@ from pathlib import Path
 
 PACKAGES = ("spark-bench", "jax", "jaxlib", "brian2", "brian2cuda", "numpy", "cython",
             "nest-simulator", "pandas", "matplotlib", "asv")
+RESULT_PACKAGES = frozenset(PACKAGES) - {"pandas", "matplotlib", "asv"}
+"""The packages whose version can change what a sweep measures (a resume must match them)."""
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def cpu_model() -> str:
@@ -64,7 +67,7 @@ def collect(**extra: object) -> dict:
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
-        "git_commit": git_commit(Path(__file__).resolve().parent.parent),
+        "git_commit": git_commit(ROOT),
         "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
         "gpu": gpu_model(),

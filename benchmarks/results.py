@@ -88,10 +88,27 @@ def write_cell(results_dir: Path, cell_id: str, rows: list[ResultRow]) -> Path:
     return target
 
 
-def finished_cells(results_dir: Path) -> set[str]:
-    """Cell ids already written (a re-run skips them)."""
+def written_cells(results_dir: Path) -> set[str]:
+    """Cell ids with a file in ``cells/``, whatever their status."""
     cells = Path(results_dir) / "cells"
     return {p.stem for p in cells.glob("*.csv")} if cells.is_dir() else set()
+
+
+def failed_cells(results_dir: Path) -> set[str]:
+    """Cell ids written with a ``failed`` row (a worker crash, a timeout): a re-run tries
+    them again."""
+    failed = set()
+    for cell in written_cells(results_dir):
+        with open(Path(results_dir) / "cells" / f"{cell}.csv", newline="") as fh:
+            if any(row.get("status") == "failed" for row in csv.DictReader(fh)):
+                failed.add(cell)
+    return failed
+
+
+def finished_cells(results_dir: Path) -> set[str]:
+    """Cell ids that need no more work: written, and measured or skipped for a stated reason
+    (a re-run skips them; failed cells are not finished)."""
+    return written_cells(results_dir) - failed_cells(results_dir)
 
 
 def load_rows(results_dir: Path) -> pd.DataFrame:

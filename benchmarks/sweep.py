@@ -2,18 +2,28 @@
 
 The plan is plain data (:class:`~benchmarks.protocol.Unit`); this module only schedules
 units, shows progress and turns a crashed or timed-out worker into ``failed`` rows. Re-running
-the same command resumes: finished cells are skipped, and a results directory refuses a
-sweep with different settings.
+the same command resumes: finished cells are skipped, failed ones are tried again, and a
+results directory refuses a sweep that would measure something else (other settings, another
+spec content, other simulator versions or another commit). One sweep at a time writes into a
+results directory (an exclusive lock held for the sweep's lifetime).
+
+Each worker runs in its own process group, so a unit timeout, Ctrl-C or SIGTERM ends the
+worker *and* everything it started (``make``, ``g++``, a resident binary) before the next
+unit starts; a worker whose sweep dies is ended by the kernel (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,16 +31,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from adapters.registry import BACKENDS, FIDELITY_REFERENCE
-from adapters.spec import load_spec
+from adapters.spec import content_digest, load_spec
 
 from . import provenance
 from .protocol import Unit, write_skipped
-from .results import ResultRow, finished_cells, load_provenance, write_cell, write_json_atomic
-from .worker import EVENT_PREFIX
+from .results import (ResultRow, failed_cells, finished_cells, load_provenance, write_cell,
+                      write_json_atomic)
+from .worker import EVENT_PREFIX, SWEEP_PID_ENV
 
 
 class SweepError(Exception):
     """A sweep that cannot start (bad settings, a results directory of another sweep)."""
+
+
+NOT_IDENTITY = frozenset({"unit_timeout_s", "cache_dir"})
+"""Settings that change how a sweep runs but not what it measures: a re-run may change them
+(e.g. a longer ``--unit-timeout`` to retry cells that timed out) and still resume."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,13 +66,24 @@ class SweepConfig:
     measure_cold: bool = True
     fidelity: bool = True
 
+    def identity(self) -> dict:
+        """What a resumed sweep must share with the results already in its directory: the
+        settings, the spec's *content* (not its path), the simulator versions and the
+        commit of this code. Not the output directory, so a re-run resumes."""
+        settings = {k: v for k, v in asdict(self).items() if k not in NOT_IDENTITY}
+        return {"settings": settings,
+                "spec_digest": content_digest(load_spec(self.network)),
+                "versions": {name: version for name, version in provenance.versions().items()
+                             if name in provenance.RESULT_PACKAGES},
+                "git_commit": provenance.git_commit(provenance.ROOT)}
+
     def sweep_id(self) -> str:
-        """Identifies the settings (not the output directory), so a re-run resumes."""
-        payload = json.dumps(asdict(self), sort_keys=True)
+        """12 hex digits identifying :meth:`identity`."""
+        payload = json.dumps(self.identity(), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def plan(config: SweepConfig) -> list[Unit]:
+def plan(config: SweepConfig, sweep_id: str | None = None) -> list[Unit]:
     """Units in run order: per instance, the fidelity reference backend first."""
     spec = load_spec(config.network)
     n_steps = round((config.duration_ms or spec.simulation.duration) / spec.simulation.dt)
@@ -69,16 +96,23 @@ def plan(config: SweepConfig) -> list[Unit]:
     unknown = [b for b in config.backends if b not in BACKENDS]
     if unknown:
         raise SweepError(f"--backends: unknown {', '.join(unknown)}; known: {', '.join(BACKENDS)}")
+    if len(set(config.timesteps)) != len(config.timesteps):
+        raise SweepError(f"--timesteps {','.join(map(str, config.timesteps))}: each k once")
+    if not config.backends:
+        raise SweepError("--backends: expected at least one backend")
+    if len(set(config.backends)) != len(config.backends):
+        raise SweepError(f"--backends {','.join(config.backends)}: each backend once")
     reference = FIDELITY_REFERENCE if FIDELITY_REFERENCE in config.backends else config.backends[0]
     ordered = sorted(config.backends, key=lambda b: b != reference)
-    sweep_id = config.sweep_id()
+    sweep_id = sweep_id or config.sweep_id()
+    digest = content_digest(spec)
     return [
         Unit(sweep_id=sweep_id, network=config.network, instance=spec.simulation.seed + i,
              backend=backend, dtype=config.dtype, threads=config.threads,
              timesteps=config.timesteps, runs=config.runs, duration_ms=config.duration_ms,
              cell_budget_s=config.cell_budget_s, cache_dir=config.cache_dir,
              measure_cold=config.measure_cold, fidelity=config.fidelity,
-             fidelity_reference=reference)
+             fidelity_reference=reference, spec_digest=digest)
         for i in range(config.instances) for backend in ordered
     ]
 
@@ -108,28 +142,60 @@ def _fail_unfinished(unit: Unit, out: Path, reason: str) -> int:
     return len(missing)
 
 
-def run_sweep(config: SweepConfig, out: Path, console: Console | None = None) -> Path:
-    """Run (or resume) a sweep into ``out``; return ``out``."""
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a finished sweep left in its directory: the cells that failed (the CLI exits
+    non-zero when there are any) out of all the sweep's cells."""
+
+    out: Path
+    total: int
+    failed: tuple[str, ...]
+
+
+def run_sweep(config: SweepConfig, out: Path, console: Console | None = None) -> SweepOutcome:
+    """Run (or resume) a sweep into ``out``."""
     console = console or Console(stderr=True)
     out = Path(out)
-    units = plan(config)
-    sweep_id = config.sweep_id()
-    existing = load_provenance(out)
-    if existing and existing.get("sweep_id") != sweep_id:
-        raise SweepError(f"{out} holds results of another sweep ({existing.get('command', '?')}); "
-                         "use another --out or the same settings to resume")
+    identity = config.identity()
+    sweep_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    units = plan(config, sweep_id)
     spec = load_spec(config.network)
-    if not existing:
-        write_json_atomic(out / "provenance.json", provenance.collect(
-            sweep_id=sweep_id, network=spec.name, spec_digest=_spec_digest(config),
-            profile=config.profile, duration_ms=config.duration_ms or spec.simulation.duration,
-            threads=config.threads, settings=asdict(config),
-            cpu_pinning=(f"each backend process pinned to {config.threads} core(s)"
-                         if hasattr(os, "sched_setaffinity") else "none (no affinity control)")))
-    cells = {u: unit_cells(u) for u in units}
+    with exclusive_lock(out):
+        existing = load_provenance(out)
+        if existing and existing.get("sweep_id") != sweep_id:
+            raise SweepError(f"{out} holds results of another sweep ({_difference(existing, identity)}); "
+                             f"resume with the same settings and spec, or start afresh with "
+                             f"another --out (or delete {out})")
+        if not existing:
+            write_json_atomic(out / "provenance.json", provenance.collect(
+                sweep_id=sweep_id, network=spec.name, spec_digest=identity["spec_digest"],
+                profile=config.profile, duration_ms=config.duration_ms or spec.simulation.duration,
+                threads=config.threads, settings=asdict(config),
+                cpu_pinning=(f"each backend process pinned to {config.threads} core(s)"
+                             if hasattr(os, "sched_setaffinity") else "none (no affinity control)")))
+        cells = {u: unit_cells(u) for u in units}
+        all_cells = [cell for c in cells.values() for cell in c]
+        _run_units(config, out, units, cells, console)
+        failed = tuple(sorted(set(all_cells) & failed_cells(out)))
+    if failed:
+        console.print(f"[red]done with {len(failed)} failed cell(s) of {len(all_cells)}[/] "
+                      f"(reasons in their rows; a re-run tries them again): "
+                      + ", ".join(failed[:8]) + (" ..." if len(failed) > 8 else ""), soft_wrap=True)
+    console.print(f"done: results in {out}")
+    return SweepOutcome(out=out, total=len(all_cells), failed=failed)
+
+
+def _run_units(config: SweepConfig, out: Path, units: list[Unit], cells: dict[Unit, list[str]],
+               console: Console) -> None:
     done = finished_cells(out)
     total = sum(len(c) for c in cells.values())
+
+    def count_done() -> int:
+        finished = finished_cells(out)
+        return sum(1 for c in cells.values() for cell in c if cell in finished)
+
     already = sum(1 for c in cells.values() for cell in c if cell in done)
+    spec = load_spec(config.network)
     console.print(f"[bold]spark-bench run[/] {spec.name} ({config.profile} profile: "
                   f"{config.instances} instance(s) x {config.runs} run(s), "
                   f"{config.duration_ms or spec.simulation.duration:g} ms simulated, dtype "
@@ -143,21 +209,65 @@ def run_sweep(config: SweepConfig, out: Path, console: Console | None = None) ->
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("cells", total=total, completed=already)
-        progress.update(task, completed=sum(
-            1 for c in cells.values() for cell in c if cell in finished_cells(out)))
+        task = progress.add_task("cells", total=total, completed=count_done())
         for unit in units:
             if unit in refused:
                 continue
-            todo = [c for c in cells[unit] if c not in finished_cells(out)]
-            if not todo:
+            finished = finished_cells(out)
+            if all(c in finished for c in cells[unit]):
                 continue
             progress.update(task, description=f"{unit.backend} (instance {unit.instance})")
             _run_worker(unit, out, logs, config.unit_timeout_s, progress, task, console)
-            progress.update(task, completed=sum(
-                1 for c in cells.values() for cell in c if cell in finished_cells(out)))
-    console.print(f"done: results in {out}")
-    return out
+            progress.update(task, completed=count_done())
+
+
+def _difference(existing: dict, identity: dict) -> str:
+    """Which part of a sweep's identity differs from the one recorded in provenance.json."""
+    said = []
+    if existing.get("spec_digest") != identity["spec_digest"]:
+        said.append(f"spec content digest {existing.get('spec_digest')} there, "
+                    f"{identity['spec_digest']} now")
+    settings = existing.get("settings") or {}
+    changed = sorted(k for k, v in identity["settings"].items() if settings.get(k) != v
+                     and not (isinstance(v, tuple) and settings.get(k) == list(v)))
+    if changed:
+        said.append("settings " + ", ".join(changed) + " differ")
+    versions = existing.get("versions") or {}
+    moved = sorted(k for k, v in identity["versions"].items() if versions.get(k, v) != v)
+    if moved:
+        said.append("versions of " + ", ".join(
+            f"{k} ({versions.get(k)} there, {identity['versions'][k]} now)" for k in moved))
+    if existing.get("git_commit") != identity["git_commit"]:
+        said.append(f"commit {existing.get('git_commit') or '?'} there, "
+                    f"{identity['git_commit'] or '?'} now")
+    return "; ".join(said) or f"command {existing.get('command', '?')}"
+
+
+@contextlib.contextmanager
+def exclusive_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/.sweep.lock`` (``flock``) for the sweep's lifetime; refuse (SweepError
+    naming the holder) when another sweep holds it. The kernel drops the lock when the
+    holder dies, so a killed sweep never leaves a stale lock behind."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ".sweep.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown process"
+            raise SweepError(f"{out}: another sweep is writing here ({holder}); wait for it "
+                             "to finish or use another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}, "
+                      f"command: {' '.join(sys.argv)[:300]}".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _refuse_up_front(units: list[Unit], out: Path, console: Console) -> set[Unit]:
@@ -182,33 +292,37 @@ def _refuse_up_front(units: list[Unit], out: Path, console: Console) -> set[Unit
     return refused
 
 
-def _spec_digest(config: SweepConfig) -> str:
-    from adapters.spec import dumps_json
-
-    return hashlib.sha256(dumps_json(load_spec(config.network)).encode()).hexdigest()[:16]
-
-
 def _run_worker(unit: Unit, out: Path, logs: Path, timeout_s: float, progress: Progress,
                 task: int, console: Console) -> None:
+    """Run one unit in a worker process of its own process group; on a timeout, an
+    exception or an interrupt here, end the whole group (the worker and every compiler or
+    binary it started) and wait until it is gone."""
     payload = json.dumps(asdict(unit))
     log_path = logs / f"{unit.cell_id(unit.spec().name, 'unit')}.log"
     start = time.monotonic()
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "benchmarks.worker", payload, str(out)],
-                                stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
+                                stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1,
+                                start_new_session=True,
+                                env={**os.environ, SWEEP_PID_ENV: str(os.getpid())})
         assert proc.stdout is not None
         timed_out = False
-        for line in _lines_until(proc, start + timeout_s):
-            if line is None:
-                timed_out = True
-                break
-            if line.startswith(EVENT_PREFIX):
-                _show_event(json.loads(line[len(EVENT_PREFIX):]), progress, task, console)
-            else:
-                log.write(line)
+        try:
+            for line in _lines_until(proc, start + timeout_s):
+                if line is None:
+                    timed_out = True
+                    break
+                if line.startswith(EVENT_PREFIX):
+                    _show_event(json.loads(line[len(EVENT_PREFIX):]), progress, task, console)
+                else:
+                    log.write(line)
+        except BaseException:  # Ctrl-C, SIGTERM (see benchmarks.cli), a bug here
+            end_process_group(proc)
+            raise
         if timed_out:
-            proc.kill()
+            end_process_group(proc)
         code = proc.wait()
+        end_process_group(proc)  # anything the worker left behind when it exited
     if timed_out:
         reason = f"unit timed out after {timeout_s:g} s (log: {log_path})"
     elif code != 0:
@@ -218,6 +332,23 @@ def _run_worker(unit: Unit, out: Path, logs: Path, timeout_s: float, progress: P
         return
     n = _fail_unfinished(unit, out, reason)
     console.print(f"[red]{unit.backend} instance {unit.instance}: {reason}; {n} cell(s) failed")
+
+
+def end_process_group(proc: subprocess.Popen, wait_s: float = 30.0) -> None:
+    """SIGKILL the process group led by ``proc`` and wait (up to ``wait_s``) until no
+    process of it is left, so that a build lock is free only once its compiler is gone."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    proc.wait()
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
 
 
 def _lines_until(proc: subprocess.Popen, deadline: float):

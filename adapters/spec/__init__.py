@@ -7,6 +7,7 @@ every backend consumes.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from .codec import dumps_json, dumps_toml, read_spec_file, write_spec_file
@@ -29,8 +30,14 @@ def load_spec(name_or_path: str | Path) -> NetworkSpec:
     return validate(read_spec_file(path), source=str(path))
 
 
+def content_digest(spec: NetworkSpec) -> str:
+    """16 hex digits of SHA-256 over the spec's canonical JSON: equal digests mean the same
+    network and settings, whatever file or name it was loaded from."""
+    return hashlib.sha256(dumps_json(spec).encode()).hexdigest()[:16]
+
+
 __all__ = [
     "BUILTIN", "FORMAT_VERSION", "MaterialisedNetwork", "NetworkSpec", "SpecError",
-    "dumps_json", "dumps_toml", "load_spec", "materialise", "read_spec_file", "validate",
+    "content_digest", "dumps_json", "dumps_toml", "load_spec", "materialise", "read_spec_file", "validate",
     "write_spec_file",
 ]

@@ -1,0 +1,171 @@
+"""Sweep integrity and process hygiene: one network and one sweep per results directory,
+honest exit codes, and no process that outlives the sweep or the unit that started it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.results import load_rows
+from benchmarks.sweep import exclusive_lock
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(out: Path, cache: Path, network: str, *extra: str, timeout: float = 600):
+    cmd = [sys.executable, "-m", "benchmarks.cli", "run", network, "--backends", "spark",
+           "--timesteps", "10", "--runs", "1", "--duration", "10", "--no-cold", "--no-fidelity",
+           "--cache-dir", str(cache), "--out", str(out), *extra]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def _tiny_file(path: Path, exc_size: int | None = None) -> Path:
+    doc = json.loads(subprocess.run([sys.executable, "-m", "benchmarks.cli", "spec", "export",
+                                     "tiny", "--format", "json"], cwd=ROOT, capture_output=True,
+                                    text=True, check=True).stdout)
+    if exc_size is not None:
+        doc["populations"][0]["size"] = exc_size
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_an_edited_spec_is_not_resumed_into_the_same_directory(tmp_path, cache):
+    spec = _tiny_file(tmp_path / "net.json")
+    out = tmp_path / "res"
+    first = _run(out, cache, str(spec))
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = _run(out, cache, str(spec))
+    assert again.returncode == 0 and "resuming" in again.stderr, again.stderr[-2000:]
+    _tiny_file(spec, exc_size=10 * json.loads(spec.read_text())["populations"][0]["size"])
+    edited = _run(out, cache, str(spec))
+    assert edited.returncode == 2, edited.stderr[-2000:]
+    message = edited.stderr.strip().splitlines()[-1]
+    assert "spec content digest" in message and "another --out" in message
+    assert "Traceback" not in edited.stderr
+    assert set(load_rows(out).sweep_id) == {json.loads((out / "provenance.json").read_text())["sweep_id"]}
+
+
+def test_a_second_sweep_on_a_locked_directory_is_refused(tmp_path, cache):
+    out = tmp_path / "res"
+    with exclusive_lock(out):
+        proc = _run(out, cache, "tiny")
+    assert proc.returncode == 2
+    assert f"another sweep is writing here (pid {os.getpid()}" in proc.stderr
+    assert not (out / "cells").exists() and not (out / "provenance.json").exists()
+    after = _run(out, cache, "tiny")  # the lock is gone with its holder
+    assert after.returncode == 0, after.stderr[-2000:]
+
+
+def test_failed_cells_exit_1_and_a_rerun_tries_them_again(tmp_path, cache):
+    out = tmp_path / "res"
+    failed = _run(out, cache, "tiny", "--unit-timeout", "0.01")
+    assert failed.returncode == 1, failed.stderr[-2000:]
+    assert "failed cell(s)" in failed.stderr and "tiny-i1-spark-float64-t1-k10" in failed.stderr
+    assert set(load_rows(out).status) == {"failed"}
+    retried = _run(out, cache, "tiny")  # a longer timeout is not another sweep
+    assert retried.returncode == 0, retried.stderr[-2000:]
+    rows = load_rows(out)
+    assert set(rows.status) == {"ok"} and (rows.phase == "loop").any()
+
+
+def _gone(pid: int) -> bool:
+    """True when ``pid`` has exited (a zombie waiting for init to reap it counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def _wait_gone(pid: int, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _gone(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and /proc")
+def test_ending_a_unit_ends_every_process_it_started():
+    from benchmarks.sweep import end_process_group
+
+    worker = subprocess.Popen(["sh", "-c", "sleep 300 & echo $!; wait"], stdout=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    grandchild = int(worker.stdout.readline())
+    end_process_group(worker)
+    assert _wait_gone(grandchild), "the worker's own child outlived the unit"
+    with pytest.raises(ProcessLookupError):
+        os.killpg(worker.pid, 0)
+
+
+WORKER_LIKE = """
+import subprocess, sys
+from benchmarks.worker import end_with_parent
+end_with_parent()
+child = subprocess.Popen(["sleep", "300"])
+print(child.pid, flush=True)
+child.wait()
+"""
+
+SWEEP_LIKE = """
+import os, subprocess, sys, time
+from benchmarks.worker import SWEEP_PID_ENV
+worker = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE, text=True,
+                          start_new_session=True, env={**os.environ, SWEEP_PID_ENV: str(os.getpid())})
+print(worker.pid, worker.stdout.readline().strip(), flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_sweep_takes_its_workers_and_their_children_with_it():
+    sweep = subprocess.Popen([sys.executable, "-c", SWEEP_LIKE, WORKER_LIKE], cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True)
+    worker, grandchild = (int(v) for v in sweep.stdout.readline().split())
+    assert not _gone(grandchild)
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait()
+    assert _wait_gone(worker), "the worker outlived its sweep"
+    assert _wait_gone(grandchild), "the worker's child outlived the sweep"
+
+
+def test_sigterm_ends_the_sweep_and_its_worker(tmp_path, cache):
+    """SIGTERM to ``spark-bench run`` (what CI or a batch system sends): exit 143, the
+    worker's process group is gone, the results lock is free and no cell is half-written."""
+    out = tmp_path / "res"
+    cmd = [sys.executable, "-m", "benchmarks.cli", "run", "tiny", "--backends", "spark",
+           "--timesteps", "1", "--runs", "3", "--duration", "2000", "--no-cold", "--no-fidelity",
+           "--cache-dir", str(cache), "--out", str(out)]
+    sweep = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+    deadline = time.monotonic() + 300
+    worker = None
+    while worker is None and time.monotonic() < deadline:
+        children = Path(f"/proc/{sweep.pid}/task/{sweep.pid}/children")
+        pids = children.read_text().split() if children.exists() else []
+        worker = int(pids[0]) if pids else None
+        time.sleep(0.1)
+    assert worker is not None, "no worker started"
+    time.sleep(3)  # well inside the unit: compiling or looping
+    sweep.send_signal(signal.SIGTERM)
+    _, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 143, err[-2000:]
+    assert "terminated" in err and "Traceback" not in err
+    assert _wait_gone(worker)
+    with exclusive_lock(out):  # free again
+        pass
+    for cell in (out / "cells").glob("*.csv") if (out / "cells").exists() else ():
+        assert cell.read_text().startswith("sweep_id,")
