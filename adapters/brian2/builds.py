@@ -6,7 +6,8 @@ directory that is never reused (cold builds are kept for inspection; delete them
 cache). A build holds an exclusive ``flock`` on ``<dir>.lock`` so two processes never
 write one project at once. A directory whose ``spark_build.ok`` stamp matches the build
 key is reused: that is the *warm* path (no code generation, no compiler), reported with
-``cache_hit=True`` and zero ``codegen_compile``.
+``cache_hit=True`` and zero ``codegen_compile``. Any other directory is emptied and built
+from scratch (the stamp is written last, so a missing stamp means an unfinished build).
 
 The build flavour, not the mode, names the directory where two modes compile the very
 same project: ``brian2-cpp`` and ``brian2-cpp-uninterrupted`` share ``cpp-resident``.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,11 +29,12 @@ from ..base import BackendOptions
 from ..spec.materialise import MaterialisedNetwork
 
 STAMP = "spark_build.ok"
-TRANSLATION = 4
+TRANSLATION = 5
 """Version of the spec -> Brian2 object mapping (2: merged groups/pathways, see
 :func:`.translate.merge_plan`; 3: synaptic weight named ``w_syn``, AdEx/Izhikevich updates
 in the order the formulas read; 4: conductance receptors, drives, a digest that covers the
-spec's parameters); part of the build key, so older projects are rebuilt."""
+spec's parameters; 5: numbered object names, host I/O sources by relative path); part of
+the build key, so older projects are rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,16 @@ class BuildDir:
 
     def mark_built(self, key: dict) -> None:
         (self.path / STAMP).write_text(json.dumps(key, sort_keys=True))
+
+    def clear(self) -> None:
+        """Empty the directory before a build: a project without its stamp may hold the
+        remains of a build cut short (an object file half-written when the compiler was
+        killed), and make, trusting timestamps, would link it ("file too short")."""
+        for child in self.path.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
 
 
 def build_key(net: MaterialisedNetwork, flavour: str, options: BackendOptions, **extra) -> dict:

@@ -84,6 +84,7 @@ class Brian2CudaBackend(Backend):
                            notes=f"build dir {bdir.path}; {self._reason}")
 
     def _build(self, net: MaterialisedNetwork, options: BackendOptions, bdir) -> dict[str, float]:
+        bdir.clear()
         job = bdir.path / "spark_cuda_job.pkl"
         with open(job, "wb") as fh:
             pickle.dump({"net": net, "threads": options.threads,

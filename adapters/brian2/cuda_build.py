@@ -51,8 +51,10 @@ def main(argv: list[str]) -> int:
         "devices.cuda_standalone.cuda_backend.extra_compile_args_nvcc": ["-w", "-std=c++17"],
         "codegen.cpp.extra_compile_args_gcc": list(STRICT_FLAGS),
         "codegen.cpp.include_dirs": [str(include)],
-        "codegen.cpp.library_dirs": [str(link_dir), str(lib)],
-        "codegen.cpp.runtime_library_dirs": [str(link_dir), str(lib)],
+        # "curand" relative to the build directory (make runs there): no user path in the
+        # makefile. At run time libcurand.so.10 is found in the wheel's own directory.
+        "codegen.cpp.library_dirs": [link_dir.name, str(lib)],
+        "codegen.cpp.runtime_library_dirs": [str(lib)],
     })
     spikes = InputStream(net.spec).open_loop()
     steps, idx = spikes_to_events(spikes)

@@ -47,10 +47,16 @@ class Layout:
     dt_s: float
 
 
-def host_input_function(src_dir: Path):
+SRC_SUBDIR = "spark_src"
+"""Where the host I/O sources are copied inside a build directory. The makefile names them
+by this *relative* path (make runs in the build directory): no user path (a cache directory
+with a space, or ``$(shell ...)`` in its name) is ever written into a makefile."""
+
+
+def host_input_function():
     """The Brian2 ``Function`` behind ``spark_host_input(i, step)`` (C++ only), with its
-    sources in ``src_dir`` (a copy inside the build directory: the generated makefile
-    writes the object file next to the source)."""
+    sources in ``SRC_SUBDIR`` of the build directory (a copy: the generated makefile writes
+    the object file next to the source)."""
     from brian2 import Function
 
     def _python_side(i, step):  # pragma: no cover - never called: standalone only
@@ -61,12 +67,12 @@ def host_input_function(src_dir: Path):
     fn.implementations.add_implementation(
         "cpp", code="", name="spark_host_input",
         compiler_kwds={"headers": ['"spark_host_io.h"'],
-                       "sources": [str(src_dir / "spark_host_io.cpp")],
-                       "include_dirs": [str(src_dir)]})
+                       "sources": [f"{SRC_SUBDIR}/spark_host_io.cpp"],
+                       "include_dirs": [SRC_SUBDIR]})
     return fn
 
 
-def host_input_group(src_dir: Path):
+def host_input_group():
     """``make_input`` for :func:`build_model`: the host-fed input ``NeuronGroup``."""
 
     def make(n: int, clock):
@@ -74,7 +80,7 @@ def host_input_group(src_dir: Path):
 
         return NeuronGroup(n, "", threshold="spark_host_input(i, t_in_timesteps) > 0", reset="",
                            clock=clock, name="input",
-                           namespace={"spark_host_input": host_input_function(src_dir)})
+                           namespace={"spark_host_input": host_input_function()})
 
     return make
 
@@ -197,14 +203,15 @@ def generate_and_compile(net: MaterialisedNetwork, options: BackendOptions, bdir
     recorded = tuple(p.name for p in net.populations) if record else ()
     insert = insert or (lambda model, device, layout: (serve_loop(model, device, layout), {}))
     phases: dict[str, float] = {}
+    bdir.clear()
     bdir.log.write_text("")
-    src_dir = bdir.path / "spark_src"
+    src_dir = bdir.path / SRC_SUBDIR
     src_dir.mkdir(exist_ok=True)
     for name in ("spark_host_io.h", "spark_host_io.cpp"):
         shutil.copyfile(CPP_DIR / name, src_dir / name)
     with keep_cwd(), brian2_prefs(prefs), standalone_device(kind) as device:
         t0 = time.perf_counter()
-        model = build_model(net, host_input_group(src_dir), record=record)
+        model = build_model(net, host_input_group(), record=record)
         network = b2.Network(*model.objects(), name=NET_NAME)
         network.run(0 * b2.ms)
         layout = Layout(n_inputs=net.n_inputs, readouts=tuple(net.spec.readout_names),

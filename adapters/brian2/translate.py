@@ -314,23 +314,27 @@ class MergePlan:
         return next(g for g in self.groups if g.name == name)
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    while name in taken:
-        name += "_"
-    taken.add(name)
-    return name
+def object_name(kind: str, index: int) -> str:
+    """A Brian2 object name: letters then digits, no underscore, so that no name Brian2
+    derives from one object (``pop0000_stateupdater``, ``syn0003_pre``) can equal another's.
+    Zero-padded so that Brian2's order of objects in one slot (by name) is their order of
+    first appearance."""
+    return f"{kind}{int(index):04d}"
 
 
 def merge_plan(net: MaterialisedNetwork) -> MergePlan:
     """How spec populations/projections map onto Brian2 objects (see NOTES.md).
 
     Populations with identical pinned update code (equal :class:`PopulationCode`) become
-    one ``NeuronGroup`` (``pop_<name>`` when alone, ``pop_<first>_m<n>`` when ``n`` are
-    merged), concatenated in spec order. Projections with the same (source group or
-    input, target group, synapse kind) become one ``Synapses`` (``syn_<projection>`` when
-    alone, ``syn_<first>_m<n>`` when merged), in order of first appearance, with
-    concatenated arrays sorted by (pre, post). So a network without anything to merge
-    gives exactly the objects of a one-to-one translation.
+    one ``NeuronGroup``, concatenated in spec order. Projections with the same (source
+    group or input, target group, synapse kind) become one ``Synapses``, in order of first
+    appearance, with concatenated arrays sorted by (pre, post). So a network without
+    anything to merge gives exactly the objects of a one-to-one translation.
+
+    Brian2 object names are numbered, never taken from the spec (``pop<g>``, ``syn<p>``,
+    see :func:`object_name`): Brian2 derives names such as ``<group>_stateupdater`` or
+    ``<synapses>_pre``, so valid spec names ``a`` and ``a_stateupdater`` would otherwise
+    clash, and no spec text reaches generated code.
     """
     dt = net.dt
     buckets: list[tuple[PopulationCode, list]] = []
@@ -342,10 +346,9 @@ def merge_plan(net: MaterialisedNetwork) -> MergePlan:
                 break
         else:
             buckets.append((code, [pop]))
-    taken = {f"pop_{p.name}" for p in net.populations} | {f"syn_{p.name}" for p in net.projections}
     groups, slot = [], {}
-    for code, pops in buckets:
-        name = f"pop_{pops[0].name}" if len(pops) == 1 else _unique(f"pop_{pops[0].name}_m{len(pops)}", taken)
+    for index, (code, pops) in enumerate(buckets):
+        name = object_name("pop", index)
         members, start = [], 0
         for pop in pops:
             members.append((pop.name, start, start + pop.size))
@@ -360,11 +363,8 @@ def merge_plan(net: MaterialisedNetwork) -> MergePlan:
                     else receptor_names(proj.receptor_index + 1)[-1])
         keyed.setdefault((src, slot[proj.spec.target][0], proj.receptor, variable), []).append(proj)
     pathways = []
-    for (src, tgt, kind, variable), projs in keyed.items():
-        if len(projs) == 1:
-            name = f"syn_{projs[0].name}"
-        else:
-            name = _unique(f"syn_{projs[0].name}_m{len(projs)}", taken)
+    for index, ((src, tgt, kind, variable), projs) in enumerate(keyed.items()):
+        name = object_name("syn", index)
         pre = np.concatenate([p.pre.astype(np.int64) + (0 if p.from_input else slot[p.spec.source][1])
                               for p in projs])
         post = np.concatenate([p.post.astype(np.int64) + slot[p.spec.target][1] for p in projs])
@@ -470,14 +470,15 @@ def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], ob
         synapses[pw.name] = syn
     drives = add_drives(net, views, groups, plan, clock, dtype)
     count_monitors, spike_monitors = {}, {}
-    for pop in net.populations:
+    for index, pop in enumerate(net.populations):
         if record:
             spike_monitors[pop.name] = b2.SpikeMonitor(views[pop.name], record=True,
-                                                       name=f"mon_{pop.name}")
-    for name in net.spec.readout_names:
+                                                       name=object_name("mon", index))
+    for index, name in enumerate(net.spec.readout_names):
         # (not ``spike_monitors.get(name) or ...``: a monitor with no spikes has len 0)
         count_monitors[name] = (spike_monitors[name] if name in spike_monitors else
-                                b2.SpikeMonitor(views[name], record=False, name=f"count_{name}"))
+                                b2.SpikeMonitor(views[name], record=False,
+                                                name=object_name("count", index)))
     return BrianModel(groups=groups, views=views, input_group=input_group, synapses=synapses,
                       count_monitors=count_monitors, spike_monitors=spike_monitors,
                       clock=clock, plan=plan, drives=drives)
@@ -486,22 +487,23 @@ def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], ob
 def add_drives(net: MaterialisedNetwork, views: dict, groups: dict, plan: MergePlan, clock,
                dtype) -> list:
     """One ``run_regularly`` per drive on its target population's view, reading a 2-D
-    ``TimedArray`` of delivered counts (``drive_<name>``) with ``i`` local to the view;
-    the weight is the namespace number ``w_drive_<name>`` of the target's group. Runs
-    in the ``synapses`` slot after the pathways (``order=1``)."""
+    ``TimedArray`` of delivered counts (``drive<d>``) with ``i`` local to the view;
+    the weight is the namespace number ``wdrive<d>`` of the target's group. Runs in the
+    ``synapses`` slot after the pathways (``order=1``)."""
     import brian2 as b2
 
     runners = []
     for index, drive in enumerate(net.drives):
         counts = net.drive_counts(index).astype(np.float64)
-        table = b2.TimedArray(counts, dt=net.dt * b2.ms, name=f"drive_{drive.name}")
-        weight = f"w_drive_{drive.name}"
+        table_name = object_name("drive", index)
+        table = b2.TimedArray(counts, dt=net.dt * b2.ms, name=table_name)
+        weight = object_name("wdrive", index)
         group = groups[plan.slot[drive.target][0]]
         group.namespace[weight] = _cast(drive.spec.weight, dtype)
-        group.namespace[f"drive_{drive.name}"] = table
+        group.namespace[table_name] = table
         variable = ("v" if drive.receptor_index is None
                     else receptor_names(drive.receptor_index + 1)[-1])
-        code = DRIVE_CODE[drive.receptor](variable, weight, f"drive_{drive.name}")
+        code = DRIVE_CODE[drive.receptor](variable, weight, table_name)
         runners.append(views[drive.target].run_regularly(
-            code, clock=clock, when="synapses", order=1, name=f"drive_run_{drive.name}"))
+            code, clock=clock, when="synapses", order=1, name=object_name("driverun", index)))
     return runners

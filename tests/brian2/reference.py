@@ -7,9 +7,10 @@ queues use, so float64 results can be compared bit for bit. The order follows th
 adapter's merge rule (NOTES.md), restated here independently: populations with the same
 model (and exponential-synapse tau) form one group, concatenated in spec order;
 projections with the same (source group or input, target group, synapse kind) form one
-pathway named ``syn_<projection>`` (alone) or ``syn_<first projection>_m<n>`` (merged,
-synapses sorted by (group-global pre, post), stable). Pathways are applied by name, then
-emission step, then group-global presynaptic index, then synapse index.
+pathway (merged ones with synapses sorted by (group-global pre, post), stable), numbered
+``syn0000``, ``syn0001``, ... in order of first appearance. Pathways are applied by name
+(so in that order), then emission step, then group-global presynaptic index, then synapse
+index.
 """
 
 from __future__ import annotations
@@ -111,8 +112,8 @@ def _pathways(net: MaterialisedNetwork, taus: dict[str, float]) -> list[dict]:
         src = in_name if proj.spec.source == in_name else group_of[proj.spec.source]
         keyed.setdefault((src, group_of[proj.spec.target], proj.spec.synapse.kind), []).append(proj)
     paths = []
-    for (src, _, _), projs in keyed.items():
-        name = f"syn_{projs[0].name}" + (f"_m{len(projs)}" if len(projs) > 1 else "")
+    for index, ((src, _, _), projs) in enumerate(keyed.items()):
+        name = f"syn{index:04d}"
         syns = []
         for proj in projs:
             src_off = 0 if src == in_name else offset[proj.spec.source]
