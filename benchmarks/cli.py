@@ -29,6 +29,12 @@ class UsageError(Exception):
 # --------------------------------------------------------------------------- spec
 
 
+def printable(text: str) -> str:
+    """Free text from a spec with control characters escaped (``\x1b``...): a stranger's
+    description must not move the cursor, retitle or clear the terminal it is shown in."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
+
+
 def describe_spec(spec: NetworkSpec, with_synapses: bool = True, source: str = "<spec>",
                   max_memory: float | None = None) -> str:
     """A readable summary: populations, input, projections with synapse counts, and the
@@ -37,7 +43,7 @@ def describe_spec(spec: NetworkSpec, with_synapses: bool = True, source: str = "
     sim = spec.simulation
     est = estimate(spec)
     lines = [
-        f"network {spec.name}: {spec.description}".rstrip(": "),
+        f"network {spec.name}: {printable(spec.description)}".rstrip(": "),
         f"  dt {sim.dt} ms, duration {sim.duration} ms ({sim.n_steps} steps), dtype {sim.dtype}, "
         f"k in {list(sim.timesteps)}, seed {sim.seed}, input seed {sim.input_seed}",
         "populations:",
@@ -108,6 +114,8 @@ def cmd_spec_export(args: argparse.Namespace) -> int:
         from adapters.spec import write_spec_file
 
         out = Path(args.out)
+        if out.is_dir():
+            raise UsageError(f"--out {out}: is a directory; expected a file ending in .{args.format}")
         if out.suffix.lower() != f".{args.format}":
             raise UsageError(f"--out {out}: expected a file ending in .{args.format}")
         write_spec_file(spec, out)
@@ -191,8 +199,28 @@ def _memory(text: str) -> float:
     return value
 
 
+def _known_backends(option: str, names: Sequence[str]) -> None:
+    """Refuse unknown backend names (UsageError naming the option and the known names)."""
+    from adapters.registry import BACKENDS
+
+    unknown = [b for b in names if b not in BACKENDS]
+    if unknown:
+        raise UsageError(f"{option}: unknown {', '.join(unknown)}; known: {', '.join(BACKENDS)}")
+
+
+def _seed(text: str) -> int:
+    """A network instance seed: a whole number in [0, 2^62), as in a spec file."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if not 0 <= value < 2**62:
+        raise argparse.ArgumentTypeError(f"expected a whole number in [0, 2^62), got {value}")
+    return value
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from adapters.registry import BACKENDS, DEFAULT_BACKENDS, QUICK_BACKENDS
+    from adapters.registry import DEFAULT_BACKENDS, QUICK_BACKENDS
 
     from .sweep import PROFILES, SweepConfig, SweepError, run_sweep
 
@@ -205,9 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_fits(spec, args.network, args.max_memory,
                args.duration if args.duration is not None else defaults["duration_ms"])
     backends = args.backends or (QUICK_BACKENDS if args.quick else DEFAULT_BACKENDS)
-    unknown = [b for b in backends if b not in BACKENDS]
-    if unknown:
-        raise UsageError(f"--backends: unknown {', '.join(unknown)}; known: {', '.join(BACKENDS)}")
+    _known_backends("--backends", backends)
     duration = args.duration if args.duration is not None else defaults["duration_ms"]
     config = SweepConfig(
         network=args.network, backends=tuple(backends),
@@ -252,7 +278,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     same instance in float64, and every float32 run's per-population firing rates are
     compared with those float64 rates (tolerance: the float32 rate threshold, 2 %)."""
     from adapters.base import BackendFailed, BackendOptions, BackendUnavailable, UnsupportedSpec
-    from adapters.registry import BACKENDS, load_backend
+    from adapters.registry import load_backend
 
     from .fidelity import (Thresholds, activity, compare_spikes, format_activity_table,
                            format_rate_table, format_table)
@@ -265,9 +291,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError("--rates-vs-float64 compares float32 runs with a float64 reference: "
                          f"add --dtype float32 (this run is {sim.dtype})")
     backends = args.backends
-    unknown = [b for b in backends if b not in BACKENDS]
-    if unknown:
-        raise UsageError(f"--backends: unknown {', '.join(unknown)}; known: {', '.join(BACKENDS)}")
+    _known_backends("--backends", backends)
+    if args.reference:
+        _known_backends("--reference", (args.reference,))
     reference = args.reference or backends[0]
     if reference not in backends:
         backends = (reference, *backends)
@@ -332,6 +358,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     bad = [f for f in formats if f not in ("html", "md")]
     if bad:
         raise UsageError(f"--format: expected html and/or md, got {', '.join(bad)}")
+    from .results import MalformedResults
+
     try:
         if len(dirs) == 1:
             out = Path(args.out) if args.out else dirs[0] / "report"
@@ -339,7 +367,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         else:
             out = Path(args.out) if args.out else dirs[1] / f"compare-{dirs[0].name}"
             written = reports.compare(dirs[0], dirs[1], out)
-    except reports.ReportError as err:
+    except (reports.ReportError, MalformedResults) as err:
         raise UsageError(str(err)) from None
     for kind, path in written.items():
         print(f"{kind:>10}: {path}")
@@ -360,6 +388,8 @@ def cmd_roofline(args: argparse.Namespace) -> int:
     from . import roofline
     from .worker import pin_to_cores
 
+    _known_backends("--backends", args.backends)
+    _known_backends("--reference", (args.reference,))
     spec = load_spec(args.network).overridden(dtype=args.dtype, duration=args.duration)
     sim = spec.simulation
     net = materialise(spec)
@@ -367,8 +397,6 @@ def cmd_roofline(args: argparse.Namespace) -> int:
     for name in args.backends:
         try:
             backends[name] = load_backend(name)
-        except KeyError as err:
-            raise UsageError(str(err).strip("'\"")) from None
         except BackendUnavailable as err:
             print(f"{name}: skipped ({err.reason})", file=sys.stderr)
     if not backends:
@@ -447,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--reference", help="reference backend (default: the first of --backends)")
     val.add_argument("--dtype", choices=("float32", "float64"))
     val.add_argument("--duration", type=_positive_float, help="simulated ms (default: the spec's)")
-    val.add_argument("--seed", type=int, help="network instance seed (default: the spec's)")
+    val.add_argument("--seed", type=_seed, help="network instance seed (default: the spec's)")
     val.add_argument("--threads", type=_threads, default=1)
     val.add_argument("--cache-dir", default=".cache/spark-bench")
     val.add_argument("--max-memory", type=_memory, default=None,

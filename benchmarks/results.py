@@ -99,7 +99,7 @@ def failed_cells(results_dir: Path) -> set[str]:
     them again."""
     failed = set()
     for cell in written_cells(results_dir):
-        with open(Path(results_dir) / "cells" / f"{cell}.csv", newline="") as fh:
+        with open(Path(results_dir) / "cells" / f"{cell}.csv", newline="", errors="replace") as fh:
             if any(row.get("status") == "failed" for row in csv.DictReader(fh)):
                 failed.add(cell)
     return failed
@@ -111,13 +111,29 @@ def finished_cells(results_dir: Path) -> set[str]:
     return written_cells(results_dir) - failed_cells(results_dir)
 
 
+class MalformedResults(ValueError):
+    """A results file that cannot be read as rows of this format (message names the file)."""
+
+
+def _read_cell(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=["nan", ""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise MalformedResults(f"{path}: not a results cell ({str(err).strip()[:200]})") from None
+    missing = [c for c in COLUMNS if c not in frame.columns and c not in OPTIONAL_COLUMNS]
+    if missing:
+        raise MalformedResults(f"{path}: not a results cell (missing columns: "
+                               f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})")
+    return frame
+
+
 def load_rows(results_dir: Path) -> pd.DataFrame:
-    """All rows of a results directory as one DataFrame with the ``COLUMNS`` columns."""
+    """All rows of a results directory as one DataFrame with the ``COLUMNS`` columns;
+    :class:`MalformedResults` names the first file that is not a results cell."""
     cells = sorted((Path(results_dir) / "cells").glob("*.csv"))
     if not cells:
         raise FileNotFoundError(f"{results_dir}: no result rows (expected cells/*.csv)")
-    frame = pd.concat((pd.read_csv(p, keep_default_na=False, na_values=["nan", ""])
-                       for p in cells), ignore_index=True)
+    frame = pd.concat((_read_cell(p) for p in cells), ignore_index=True)
     for col, default in OPTIONAL_COLUMNS.items():  # written by later versions only
         if col not in frame.columns:
             frame[col] = default

@@ -19,9 +19,11 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -299,12 +301,48 @@ def _run_worker(unit: Unit, out: Path, logs: Path, timeout_s: float, progress: P
     binary it started) and wait until it is gone."""
     payload = json.dumps(asdict(unit))
     log_path = logs / f"{unit.cell_id(unit.spec().name, 'unit')}.log"
+    with worker_tmpdir(unit, log_path) as tmp:
+        timed_out, code = _watch_worker(unit, out, payload, log_path, tmp, timeout_s, progress,
+                                        task, console)
+    if timed_out:
+        reason = f"unit timed out after {timeout_s:g} s (log: {log_path})"
+    elif code != 0:
+        tail = log_path.read_text().strip().splitlines()[-1:] or ["no output"]
+        reason = f"worker exited with code {code}: {tail[0][:200]} (log: {log_path})"
+    else:
+        return
+    n = _fail_unfinished(unit, out, reason)
+    console.print(f"[red]{unit.backend} instance {unit.instance}: {reason}; {n} cell(s) failed")
+
+
+@contextlib.contextmanager
+def worker_tmpdir(unit: Unit, log_path: Path) -> Iterator[Path]:
+    """A private TMPDIR for one worker inside the cache directory, removed when the worker
+    is gone: a killed worker's temporary files (Brian2's ``brian_script_*.py`` and
+    ``brian_debug_*.log``) never pile up in /tmp. Brian2 debug logs are kept beside the
+    unit's log (``<unit>.brian_debug_*.log``): they explain a failed build."""
+    root = Path(unit.cache_dir) / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="worker-", dir=root))
+    try:
+        yield tmp
+    finally:
+        for debug_log in tmp.glob("brian_debug_*.log"):
+            shutil.move(str(debug_log), log_path.with_name(f"{log_path.stem}.{debug_log.name}"))
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _watch_worker(unit: Unit, out: Path, payload: str, log_path: Path, tmp: Path,
+                  timeout_s: float, progress: Progress, task: int,
+                  console: Console) -> tuple[bool, int]:
+    """Start the worker and relay its events until it exits or times out: (timed out,
+    exit code)."""
     start = time.monotonic()
+    env = {**os.environ, SWEEP_PID_ENV: str(os.getpid()), "TMPDIR": str(tmp)}
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "benchmarks.worker", payload, str(out)],
                                 stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1,
-                                start_new_session=True,
-                                env={**os.environ, SWEEP_PID_ENV: str(os.getpid())})
+                                start_new_session=True, env=env)
         assert proc.stdout is not None
         timed_out = False
         try:
@@ -323,15 +361,7 @@ def _run_worker(unit: Unit, out: Path, logs: Path, timeout_s: float, progress: P
             end_process_group(proc)
         code = proc.wait()
         end_process_group(proc)  # anything the worker left behind when it exited
-    if timed_out:
-        reason = f"unit timed out after {timeout_s:g} s (log: {log_path})"
-    elif code != 0:
-        tail = log_path.read_text().strip().splitlines()[-1:] or ["no output"]
-        reason = f"worker exited with code {code}: {tail[0][:200]} (log: {log_path})"
-    else:
-        return
-    n = _fail_unfinished(unit, out, reason)
-    console.print(f"[red]{unit.backend} instance {unit.instance}: {reason}; {n} cell(s) failed")
+    return timed_out, code
 
 
 def end_process_group(proc: subprocess.Popen, wait_s: float = 30.0) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 import tomllib
 import types
 import typing
@@ -110,9 +111,13 @@ class _Decoder:
         if hint is float:
             if isinstance(data, bool) or not isinstance(data, (int, float)):
                 self.fail(path, data, "a number")
-            if not math.isfinite(data):
+            try:
+                number = float(data)  # a 400-digit integer overflows here
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
                 self.fail(path, data, "a finite number")
-            return float(data)
+            return number
         if hint is int:
             if isinstance(data, bool) or not isinstance(data, int):
                 self.fail(path, data, "a whole number")
@@ -175,7 +180,7 @@ def from_document(document: Any, source: str = "<spec>") -> NetworkSpec:
     if not isinstance(document, dict):
         decoder.fail("", document, "a table at the top level")
     version = document.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # true == 1 and 1.0 == 1 in Python
         decoder.fail("format_version", version, f"{FORMAT_VERSION} (this spark-bench reads format {FORMAT_VERSION})")
     body = {k: v for k, v in document.items() if k != "format_version"}
     return decoder.dataclass(NetworkSpec, body, "")
@@ -190,13 +195,30 @@ def parse_text(text: str, fmt: str, source: str) -> NetworkSpec:
     """Parse TOML or JSON text; syntax errors and nesting too deep for the parser become a
     :class:`SpecError`."""
     try:
-        document = tomllib.loads(text) if fmt == "toml" else json.loads(text)
+        document = (tomllib.loads(text) if fmt == "toml"
+                    else json.loads(text, object_pairs_hook=_refuse_duplicate_keys))
+    except _DuplicateKey as err:
+        raise SpecError(source, "", f"the key {err.args[0]!r} twice in one table",
+                        "each key once (JSON would silently keep the last)") from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
         raise SpecError(source, "", "unparsable text", f"valid {fmt.upper()} ({err})") from None
     except RecursionError:
         raise SpecError(source, "", "nesting too deep to parse",
                         f"a spec nested no deeper than its fields ({fmt.upper()})") from None
     return from_document(document, source)
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    table = {}
+    for key, value in pairs:
+        if key in table:
+            raise _DuplicateKey(key)
+        table[key] = value
+    return table
 
 
 def format_of(path: Path) -> str:
@@ -214,11 +236,18 @@ def read_spec_file(path: Path) -> NetworkSpec:
     path = Path(path)
     fmt = format_of(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_SPEC_BYTES:
-            raise SpecError(str(path), "", f"{size:,d} bytes",
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # /dev/zero, a FIFO: endless or blocking reads
+            raise SpecError(str(path), "", "not a regular file", "a spec file")
+        if info.st_size > MAX_SPEC_BYTES:
+            raise SpecError(str(path), "", f"{info.st_size:,d} bytes",
                             f"a spec file of at most {MAX_SPEC_BYTES:,d} bytes")
-        text = path.read_bytes().decode("utf-8")
+        with open(path, "rb") as fh:  # the size may have grown since stat: read a bounded amount
+            data = fh.read(MAX_SPEC_BYTES + 1)
+        if len(data) > MAX_SPEC_BYTES:
+            raise SpecError(str(path), "", f"more than {MAX_SPEC_BYTES:,d} bytes",
+                            f"a spec file of at most {MAX_SPEC_BYTES:,d} bytes")
+        text = data.decode("utf-8")
     except OSError as err:
         raise SpecError(str(path), "", err.strerror, "a readable file") from None
     except UnicodeDecodeError as err:

@@ -75,6 +75,10 @@ def _simulation(c: Check) -> None:
         if k < 1 or sim.n_steps % k:
             c.fail(f"simulation.timesteps[{i}]", k,
                    f"a divisor of the {sim.n_steps} steps of the run (k >= 1)")
+    for field in ("seed", "input_seed"):  # numpy's SeedSequence refuses negative seeds
+        value = getattr(sim, field)
+        if not 0 <= value < 2**62:
+            c.fail(f"simulation.{field}", value, "a whole number in [0, 2^62)")
 
 
 def _names(c: Check) -> None:

@@ -70,6 +70,19 @@ def _x86_flags() -> set[str]:
     return set()
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it where Linux offers that."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def cpu_has_fma() -> bool:
     """Whether XLA:CPU will contract multiply-adds here (x86-64 with FMA; aarch64 always)."""
     if platform.machine().lower() in ("aarch64", "arm64"):
@@ -110,11 +123,29 @@ def library_path(tc: Toolchain) -> Path:
     return cache_root() / f"libspark_native-{digest.hexdigest()[:16]}.so"
 
 
+def _content_file(library: Path) -> Path:
+    return library.with_name(library.name + ".sha256")
+
+
+def _content_digest(library: Path) -> str:
+    return hashlib.sha256(library.read_bytes()).hexdigest()
+
+
+def is_intact(library: Path) -> bool:
+    """Whether a cached library holds the bytes its build recorded (its name hashes what
+    went *into* the build; this checks what came out, so a truncated or altered file in the
+    user cache is rebuilt, never loaded)."""
+    try:
+        return _content_file(library).read_text().strip() == _content_digest(library)
+    except OSError:
+        return False
+
+
 def build(tc: Toolchain | None = None) -> Path:
-    """The compiled library, building it when it is not cached yet."""
+    """The compiled library, building it when it is not cached yet (or not intact)."""
     tc = toolchain() if tc is None else tc
     target = library_path(tc)
-    if target.exists():
+    if target.exists() and is_intact(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=target.stem + "-", suffix=".so.tmp", dir=target.parent)
@@ -125,7 +156,13 @@ def build(tc: Toolchain | None = None) -> Path:
         if result.returncode != 0:
             raise BuildError(f"{' '.join(cmd)} failed (exit {result.returncode}):\n"
                              f"{result.stderr[-4000:]}")
+        digest = _content_digest(Path(tmp))
+        os.chmod(tmp, 0o755 & ~_umask())
         os.replace(tmp, target)
+        sidecar = _content_file(target)
+        sidecar_tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
+        sidecar_tmp.write_text(digest + "\n")
+        os.replace(sidecar_tmp, sidecar)
     except subprocess.TimeoutExpired:
         raise BuildError(f"{' '.join(cmd)} did not finish in 600 s") from None
     finally:

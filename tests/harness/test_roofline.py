@@ -62,4 +62,4 @@ def test_measure_spark_on_tiny(tmp_path):
 
 def test_cli_unknown_backend_is_a_usage_error(capsys):
     assert cli_main(["roofline", "tiny", "--backends", "nonsense"]) == 2
-    assert "unknown backend" in capsys.readouterr().err
+    assert "--backends: unknown nonsense" in capsys.readouterr().err

@@ -74,6 +74,7 @@ def test_failed_cells_exit_1_and_a_rerun_tries_them_again(tmp_path, cache):
     assert failed.returncode == 1, failed.stderr[-2000:]
     assert "failed cell(s)" in failed.stderr and "tiny-i1-spark-float64-t1-k10" in failed.stderr
     assert set(load_rows(out).status) == {"failed"}
+    assert list((cache / "tmp").glob("worker-*")) == []  # the killed worker's TMPDIR is gone
     retried = _run(out, cache, "tiny")  # a longer timeout is not another sweep
     assert retried.returncode == 0, retried.stderr[-2000:]
     rows = load_rows(out)

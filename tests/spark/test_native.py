@@ -288,3 +288,16 @@ def test_gpu_default_backend_means_unavailable(monkeypatch):
     assert "CPU-only" in native.unavailable_reason() and "gpu" in native.unavailable_reason()
     with pytest.raises(native.NativeUnavailable, match="CPU-only"):
         native.require()
+
+
+def test_a_cached_library_whose_bytes_changed_is_rebuilt_not_loaded(tmp_path, monkeypatch):
+    """The library's name hashes what went into the build; its recorded content hash must
+    also match before it is loaded (a truncated or altered file in the cache is rebuilt)."""
+    monkeypatch.setenv("SPARK_BENCH_NATIVE_CACHE", str(tmp_path))
+    tc = native_build.toolchain()
+    built = native_build.build(tc)
+    assert built.parent == tmp_path and native_build.is_intact(built)
+    good = built.read_bytes()
+    built.write_bytes(good[: len(good) // 2])  # what a full disk or a stray write leaves
+    assert not native_build.is_intact(built)
+    assert native_build.build(tc) == built and built.read_bytes() == good

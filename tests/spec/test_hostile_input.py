@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 import json
-import resource
+import os
+import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,11 @@ REFUSED_COMMAND_LINES = [
     ["run", "--max-memory", "lots"], ["validate", "tiny", "--duration", "nan"],
     ["validate", "tiny", "--threads", "-1"], ["roofline", "tiny", "--runs", "0"],
     ["spec", "show", "paper8", "--max-memory", "1M"],
+    # issue 22: tracebacks and silent acceptances found by a second hostile pass
+    ["validate", "tiny", "--reference", "nosuch"], ["validate", "tiny", "--seed", "-1"],
+    ["roofline", "tiny", "--reference", "nosuch"], ["run", "--backends", ""],
+    ["run", "--backends", "spark,spark"], ["run", "--timesteps", "10,10"],
+    ["run", "--timesteps", "0"], ["run", "--duration", "inf"], ["validate", "tiny", "--duration", "inf"],
 ]
 
 
@@ -172,3 +179,92 @@ def test_fuzzed_specs_are_valid_or_refused_with_one_line():
             assert "\n" not in str(err) and str(err).startswith("fuzz.json: ")
             outcomes["refused"] += 1
     assert outcomes["refused"] > 300, outcomes
+
+
+def _tiny_document() -> dict:
+    return spec_to_document(tiny())
+
+
+def _mutated(path: str, value) -> dict:
+    doc = _tiny_document()
+    *parents, last = path.split(".")
+    target = doc
+    for key in parents:
+        target = target[int(key)] if key.isdigit() else target[key]
+    target[last] = value
+    return doc
+
+
+HOSTILE_DOCUMENTS = {  # issue 22, point 8: each one line, exit 2
+    "kind as a list": (_mutated("populations.0.model.kind", ["lif"]), "expected one of"),
+    "kind as a table": (_mutated("populations.0.model.kind", {"a": 1}), "expected one of"),
+    "401-digit number": (_mutated("populations.0.model.tau_m", 10**400), "a finite number"),
+    "401-digit size": (_mutated("populations.0.size", 10**400), "32-bit"),
+    "negative seed": (_mutated("simulation.seed", -1), "[0, 2^62)"),
+    "negative input seed": (_mutated("simulation.input_seed", -1), "[0, 2^62)"),
+    "format_version true": (_mutated("format_version", True), "format_version"),
+    "format_version 1.0": (_mutated("format_version", 1.0), "format_version"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_DOCUMENTS))
+def test_hostile_documents_are_one_line(case, tmp_path, capsys):
+    doc, words = HOSTILE_DOCUMENTS[case]
+    path = _write(tmp_path, "hostile.json", doc)
+    assert main(["spec", "validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_duplicate_json_keys_are_refused(tmp_path):
+    text = json.dumps(_tiny_document()).replace('"name": "tiny"', '"name": "tiny", "name": "x"', 1)
+    path = tmp_path / "dup.json"
+    path.write_text(text)
+    with pytest.raises(SpecError, match="the key 'name' twice"):
+        load_spec(path)
+
+
+def test_a_spec_path_to_a_device_or_fifo_is_refused_unread(tmp_path):
+    link = tmp_path / "zero.json"
+    link.symlink_to("/dev/zero")
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    for path in (link, fifo):
+        with pytest.raises(SpecError, match="not a regular file"):
+            load_spec(path)
+
+
+def test_export_onto_a_directory_is_refused(tmp_path, capsys):
+    target = tmp_path / "net.toml"
+    target.mkdir()
+    assert main(["spec", "export", "tiny", "--out", str(target)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_report_names_a_malformed_results_file(tmp_path, capsys):
+    cells = tmp_path / "res" / "cells"
+    cells.mkdir(parents=True)
+    (cells / "bad.csv").write_text('garbage,"\n')
+    assert main(["report", str(tmp_path / "res")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv: not a results cell" in err and "Traceback" not in err
+
+
+def test_descriptions_cannot_drive_the_terminal():
+    from benchmarks.cli import describe_spec
+
+    spec = replace(tiny(), description="net \x1b]0;owned\x07\x1b[2J \x9b done")
+    text = describe_spec(spec, with_synapses=False)
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    assert "net \\x1b]0;owned\\x07\\x1b[2J \\x9b done" in text
+
+
+def test_atomic_files_follow_the_umask(tmp_path):
+    from adapters.files import write_text_atomic
+
+    previous = os.umask(0o027)
+    try:
+        write_text_atomic(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
