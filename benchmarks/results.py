@@ -117,7 +117,9 @@ class MalformedResults(ValueError):
 
 def _read_cell(path: Path) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=["nan", ""])
+        # sweep ids are hex: "012345678901" or "12e456789012" must stay text, not numbers
+        frame = pd.read_csv(path, keep_default_na=False, na_values=["nan", ""],
+                            dtype={"sweep_id": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise MalformedResults(f"{path}: not a results cell ({str(err).strip()[:200]})") from None
     missing = [c for c in COLUMNS if c not in frame.columns and c not in OPTIONAL_COLUMNS]

@@ -395,6 +395,8 @@ def sweep_shape(frame: pd.DataFrame, provenance: dict | None = None) -> dict:
         open_backends=sorted(loops.loc[loops["loop"] == "open", "backend"].unique()),
         closed_backends=sorted(loops.loc[loops["loop"] == "closed", "backend"].unique()),
         full_sim_seconds=full,
+        sweep_ids=sorted(str(i) for i in frame["sweep_id"].unique()),
+        provenance_sweep_id=str(provenance.get("sweep_id", "")),
     )
 
 

@@ -49,11 +49,19 @@ def _machine(provenance: dict, shape: dict) -> str:
 
 
 def _mixed_warning(shape: dict) -> list[str]:
-    """Pooled dtypes or thread counts make every mean a mixture: say so first."""
-    if len(shape["dtypes"]) <= 1 and len(shape["threads"]) <= 1:
-        return []
-    return [("Warning: these results mix dtypes or thread counts "
-             f"({', '.join(shape['dtypes'])}; threads {shape['threads']}); the tables pool them.")]
+    """Rows of several sweeps, or pooled dtypes or thread counts, make every mean a
+    mixture: say so first."""
+    said = []
+    ids, recorded = shape.get("sweep_ids", []), shape.get("provenance_sweep_id", "")
+    if len(ids) > 1 or (recorded and ids and ids != [recorded]):
+        said.append(f"Warning: these rows come from {len(ids)} sweep(s) ({', '.join(ids)}) but "
+                    f"provenance.json describes sweep {recorded or '(none)'}: other networks, "
+                    "settings, versions or commits may be pooled in the tables below.")
+    if len(shape["dtypes"]) > 1 or len(shape["threads"]) > 1:
+        said.append("Warning: these results mix dtypes or thread counts "
+                    f"({', '.join(shape['dtypes'])}; threads {shape['threads']}); the tables "
+                    "pool them.")
+    return said
 
 
 def _normaliser_sentence(norm: pd.Series, normaliser: str) -> list[str]:

@@ -290,3 +290,17 @@ def test_roofline_rows_appear_in_the_report(tmp_path):
     with pytest.raises(reports.ReportError, match="missing column"):
         reports.build_report(results, tmp_path / "out2")
     shutil.rmtree(tmp_path / "out2", ignore_errors=True)
+
+
+def test_rows_of_another_sweep_are_warned_about_first(results_a):
+    """A results directory holding cells of two sweeps (another network or commit): the
+    summary says so before any number."""
+    frame = load_rows(results_a)
+    provenance = json.loads((results_a / "provenance.json").read_text())
+    assert "sweep(s)" not in reports.summary_text(frame, provenance)
+    mixed = frame.copy()
+    mixed.loc[mixed.index[:3], "sweep_id"] = "0123456789ab"
+    lines = reports.summary_text(mixed, provenance).split("\n\n")
+    warning = next(i for i, line in enumerate(lines) if "sweep(s)" in line)
+    assert warning <= 1 and "0123456789ab" in lines[warning]
+    assert provenance["sweep_id"] in lines[warning]
