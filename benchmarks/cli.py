@@ -248,6 +248,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             outcome = run_sweep(config, out)
     except SweepError as err:
         raise UsageError(str(err)) from None
+    except KeyboardInterrupt:
+        print(f"spark-bench: every finished cell is kept in {out}; run the same command again "
+              "to resume", file=sys.stderr)
+        raise
+    except OSError as err:  # a full disk, an unwritable --out: one line, no half-written cell
+        raise UsageError(f"cannot write results: {err}") from None
     return 1 if outcome.failed else 0
 
 

@@ -77,3 +77,39 @@ def test_every_backend_gives_the_spikes_of_its_reference(runs, name):
     for pop, (steps, index) in reference.items():
         np.testing.assert_array_equal(spikes[name][pop][0], steps, err_msg=f"{name} {pop} steps")
         np.testing.assert_array_equal(spikes[name][pop][1], index, err_msg=f"{name} {pop} indices")
+
+
+MARK = "zqxmark"
+
+
+def marked_tiny():
+    """tiny with the marker in every free-text and name field of the spec."""
+    doc = spec_to_document(tiny())
+    doc["name"], doc["description"] = f"{MARK}net", f"{MARK} description"
+    rename = {pop["name"]: f"{MARK}{pop['name']}" for pop in doc["populations"]}
+    rename[doc["input"]["name"]] = f"{MARK}in"
+    for pop in doc["populations"]:
+        pop["name"] = rename[pop["name"]]
+    doc["input"]["name"] = rename[doc["input"]["name"]]
+    for proj in doc["projections"]:
+        proj["name"] = f"{MARK}{proj['name']}"
+        proj["source"], proj["target"] = rename[proj["source"]], rename[proj["target"]]
+    doc["readouts"] = [rename[r] for r in doc["readouts"]]
+    return validate(from_document(doc, "<marked tiny>"), source="<marked tiny>")
+
+
+@pytest.mark.parametrize("name", ["brian2-cpp-uninterrupted", "brian2-cpp-relaunch"])
+def test_no_spec_text_reaches_generated_code(tmp_path, name):
+    """Names and descriptions never reach a generated C++ project (its sources, headers,
+    makefile and scripts): Brian2 objects are numbered, paths are relative."""
+    net = materialise(marked_tiny().overridden(dtype="float64", duration=20.0), 1)
+    backend = load_backend(name)()
+    try:
+        backend.prepare(net, BackendOptions(cache_dir=tmp_path))
+    finally:
+        backend.close()
+    code = [p for p in (tmp_path / "brian2").rglob("*") if p.is_file()
+            and (p.suffix in (".cpp", ".h", ".py", ".pyx", ".cu") or p.name == "makefile")]
+    assert len(code) > 10, "no generated project found"
+    leaked = [str(p.relative_to(tmp_path)) for p in code if MARK in p.read_text(errors="replace")]
+    assert leaked == []

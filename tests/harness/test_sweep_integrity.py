@@ -3,6 +3,7 @@ honest exit codes, and no process that outlives the sweep or the unit that start
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -143,9 +144,12 @@ def test_a_killed_sweep_takes_its_workers_and_their_children_with_it():
     assert _wait_gone(grandchild), "the worker's child outlived the sweep"
 
 
-def test_sigterm_ends_the_sweep_and_its_worker(tmp_path, cache):
-    """SIGTERM to ``spark-bench run`` (what CI or a batch system sends): exit 143, the
-    worker's process group is gone, the results lock is free and no cell is half-written."""
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGTERM, 143, "terminated"),
+                                                 (signal.SIGINT, 130, "interrupted")])
+def test_an_interrupt_ends_the_sweep_and_its_worker(tmp_path, cache, signum, code, word):
+    """SIGTERM (what CI or a batch system sends) or SIGINT (Ctrl-C) to ``spark-bench run``:
+    exit 143 or 130 with how to resume, the worker's process group is gone, the results lock
+    is free and no cell is half-written."""
     out = tmp_path / "res"
     cmd = [sys.executable, "-m", "benchmarks.cli", "run", "tiny", "--backends", "spark",
            "--timesteps", "1", "--runs", "3", "--duration", "2000", "--no-cold", "--no-fidelity",
@@ -161,12 +165,44 @@ def test_sigterm_ends_the_sweep_and_its_worker(tmp_path, cache):
         time.sleep(0.1)
     assert worker is not None, "no worker started"
     time.sleep(3)  # well inside the unit: compiling or looping
-    sweep.send_signal(signal.SIGTERM)
+    sweep.send_signal(signum)
     _, err = sweep.communicate(timeout=60)
-    assert sweep.returncode == 143, err[-2000:]
-    assert "terminated" in err and "Traceback" not in err
+    assert sweep.returncode == code, err[-2000:]
+    assert word in err and "run the same command again to resume" in err
+    assert "Traceback" not in err
     assert _wait_gone(worker)
     with exclusive_lock(out):  # free again
         pass
     for cell in (out / "cells").glob("*.csv") if (out / "cells").exists() else ():
         assert cell.read_text().startswith("sweep_id,")
+
+
+class _FullDisk:
+    """A file whose writes fail as on a full disk."""
+
+    def __init__(self, fh):
+        self._fh = fh
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._fh.close()
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
+    import adapters.files
+    from benchmarks.cli import main
+
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(adapters.files.os, "fdopen",
+                        lambda fd, *a, **k: _FullDisk(real_fdopen(fd, *a, **k)))
+    out = tmp_path / "res"
+    assert main(["run", "tiny", "--backends", "spark", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write results" in err and "No space left on device" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert [p.name for p in out.iterdir() if p.name != ".sweep.lock"] == []  # no temp files
