@@ -34,7 +34,7 @@ test: setup
 asv-smoke: setup
 	$(VENV)/bin/asv machine --yes --machine ci-smoke >/dev/null
 	$(VENV)/bin/asv run --python=same --quick --machine ci-smoke --show-stderr \
-		--set-commit-hash $$(git rev-parse HEAD) --bench 'time_closed_loop|track_speedup'
+		--set-commit-hash $$(git rev-parse HEAD) --bench 'time_closed_loop|track_speedup|track_latency'
 
 clean:
 	rm -rf $(VENV) .cache results

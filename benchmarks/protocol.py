@@ -15,7 +15,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +61,25 @@ def peak_rss_mb() -> float:
 
 @dataclass(frozen=True)
 class Pass:
-    """One timed pass: wall seconds, chunks run, and the spike counts it produced."""
+    """One timed pass: wall seconds, chunks run, the spike counts it produced and, closed
+    loop, every chunk's wall seconds (input in, k steps, output on the host)."""
 
     seconds: float
     n_chunks: int
     counts: np.ndarray
+    chunk_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def latency(self) -> dict[str, float]:
+        """Per-chunk latency percentiles (p50, p90, p99) and maximum, seconds; NaN for an
+        open-loop pass. A closed-loop controller feels the tail, not the mean."""
+        if self.chunk_seconds.size == 0:
+            return dict.fromkeys(LATENCY_COLUMNS, float("nan"))
+        p50, p90, p99 = np.percentile(self.chunk_seconds, [50, 90, 99])
+        return {"latency_p50_s": float(p50), "latency_p90_s": float(p90),
+                "latency_p99_s": float(p99), "latency_max_s": float(self.chunk_seconds.max())}
+
+
+LATENCY_COLUMNS = ("latency_p50_s", "latency_p90_s", "latency_p99_s", "latency_max_s")
 
 
 def closed_loop_pass(backend: Backend, stream: InputStream, k: int, n_chunks: int,
@@ -73,21 +87,28 @@ def closed_loop_pass(backend: Backend, stream: InputStream, k: int, n_chunks: in
                      min_chunks: int = 1) -> Pass:
     """Reset, then run ``n_chunks`` chunks of ``k`` steps: present input, run, read output.
 
-    With ``stop_after_s`` the pass ends early once that much wall time has passed and at
-    least ``min_chunks`` ran (used by the warm-up to find how many chunks fit a budget)."""
+    Every chunk is timed from the end of the previous one (its input drawn, k steps run,
+    its output synchronised on the host); the pass's seconds are their sum. With
+    ``stop_after_s`` the pass ends early once that much wall time has passed and at least
+    ``min_chunks`` ran (used by the warm-up to find how many chunks fit a budget)."""
     backend.reset()
     stream.reset()
     last: np.ndarray | None = None
     total = None
+    chunk_seconds = np.empty(n_chunks, dtype=np.float64)
     done = 0
-    start = clock()
+    start = previous = clock()
     for done in range(1, n_chunks + 1):
         last = synchronise(backend.run_chunk(ChunkInput(spikes=stream.next_chunk(k, last))))
+        now = clock()
+        chunk_seconds[done - 1] = now - previous
+        previous = now
         total = last.astype(np.int64) if total is None else total + last
-        if stop_after_s is not None and done >= min_chunks and clock() - start > stop_after_s:
+        if stop_after_s is not None and done >= min_chunks and now - start > stop_after_s:
             break
-    seconds = clock() - start
-    return Pass(seconds=seconds, n_chunks=done, counts=np.zeros(0) if total is None else total)
+    return Pass(seconds=previous - start, n_chunks=done,
+                counts=np.zeros(0) if total is None else total,
+                chunk_seconds=chunk_seconds[:done])
 
 
 def open_loop_pass(backend: Backend, spikes: np.ndarray, clock: Clock = time.perf_counter) -> Pass:
@@ -349,7 +370,7 @@ def measure_cell(unit: Unit, spec: NetworkSpec, backend: Backend, stream: InputS
         return _row(unit, spec, loop=loop, k=k, run=run, phase=phase, seconds=p.seconds,
                     sim_seconds=sim_s, rtf=p.seconds / sim_s, n_chunks=p.n_chunks,
                     peak_rss_mb=peak_rss_mb(), status=status, reason=reason,
-                    rates_hz=format_rates(readouts, rates))
+                    rates_hz=format_rates(readouts, rates), **p.latency())
 
     try:
         if open_only:

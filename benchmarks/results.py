@@ -63,10 +63,16 @@ class ResultRow:
     fidelity_distance: float = float("nan")
     fidelity_distance_control: float = float("nan")
     rates_hz: str = ""  # loop rows: readout firing rates, "pop=Hz;pop=Hz" (readout order)
+    # closed-loop passes: percentiles of the pass's per-chunk wall seconds (NaN open loop)
+    latency_p50_s: float = float("nan")
+    latency_p90_s: float = float("nan")
+    latency_p99_s: float = float("nan")
+    latency_max_s: float = float("nan")
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
-OPTIONAL_COLUMNS = {"rates_hz": ""}
+OPTIONAL_COLUMNS = {"rates_hz": "", "latency_p50_s": float("nan"), "latency_p90_s": float("nan"),
+                    "latency_p99_s": float("nan"), "latency_max_s": float("nan")}
 """Columns added after results directories already existed: filled in when absent."""
 
 

@@ -89,8 +89,8 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     for col in ("instance", "k", "run", "threads", "n_chunks"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").fillna(0).astype(int)
     for col in COLUMNS:
-        if col in ("seconds", "sim_seconds", "rtf", "peak_rss_mb") or col.startswith("fidelity_") \
-                and col != "fidelity_reference":
+        if col in ("seconds", "sim_seconds", "rtf", "peak_rss_mb") or col.startswith("latency_") \
+                or col.startswith("fidelity_") and col != "fidelity_reference":
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     return frame
 
@@ -185,6 +185,23 @@ def loop_stats(frame: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=cols)
     return _group_stats(rows, "per_sim_s", ["backend", "loop", "k"])[cols]
+
+
+LATENCY_COLUMNS = ["backend", "k", "passes", "p50_s", "p90_s", "p99_s", "max_s", "tail_ratio"]
+
+
+def latency_stats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per closed-loop backend x k: the per-chunk latency of a typical timed pass (median
+    over passes of each pass's p50, p90 and p99), the worst chunk seen in any pass, and
+    ``tail_ratio`` = p99 / p50 (1: every chunk alike; a controller feels the tail)."""
+    rows = loop_rows(frame)
+    rows = rows[(rows["loop"] == "closed") & np.isfinite(rows["latency_p50_s"])]
+    out = [dict(backend=backend, k=int(k), passes=len(g),
+                p50_s=float(g["latency_p50_s"].median()), p90_s=float(g["latency_p90_s"].median()),
+                p99_s=float(g["latency_p99_s"].median()), max_s=float(g["latency_max_s"].max()),
+                tail_ratio=float(g["latency_p99_s"].median() / g["latency_p50_s"].median()))
+           for (backend, k), g in rows.groupby(["backend", "k"], sort=True)]
+    return pd.DataFrame(out, columns=LATENCY_COLUMNS)
 
 
 def _phase_mean_per_instance(frame: pd.DataFrame, backend: str, phase: str) -> pd.Series:
@@ -404,6 +421,7 @@ def all_tables(frame: pd.DataFrame, normaliser: str = "uninterrupted") -> dict[s
     frame = prepare(frame)
     return {
         "loop_times": loop_stats(frame),
+        "latency": latency_stats(frame),
         "speedups": speedup_stats(frame, normaliser),
         "compile_times": compile_stats(frame),
         "break_even": break_even(frame),

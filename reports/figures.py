@@ -417,6 +417,37 @@ def rtf_figure(loop_stats: pd.DataFrame, break_even: pd.DataFrame, subtitle: str
 # --------------------------------------------------------------------------- comparison
 
 
+def latency_figure(latency: pd.DataFrame, subtitle: str, out_dir: Path,
+                   name: str = "latency") -> dict[str, Path]:
+    """Per-chunk latency p50 (solid) and p99 (dashed) vs k, one colour per backend."""
+    fig = Figure(figsize=(10, 5.2))
+    ax = fig.subplots()
+    if latency.empty:
+        _empty(ax, "no closed-loop latencies\n(open-loop backends only, or results written "
+                   "before latencies were recorded)")
+    else:
+        handles = []
+        for backend, g in latency.groupby("backend", sort=True):
+            g = g.sort_values("k")
+            colour, marker, _ = style(backend)
+            k = g["k"].to_numpy(float)
+            ax.plot(k, 1e6 * g["p50_s"].to_numpy(float), color=colour, marker=marker,
+                    linestyle="-", linewidth=1.6, markersize=7, zorder=3)
+            ax.plot(k, 1e6 * g["p99_s"].to_numpy(float), color=colour, marker=marker,
+                    linestyle="--", linewidth=1.2, markersize=5, markerfacecolor="white", zorder=3)
+            handles.append(Line2D([], [], color=colour, marker=marker, linewidth=1.6,
+                                  markersize=7, label=backend))
+        handles += [Line2D([], [], color="black", linestyle="-", label="p50"),
+                    Line2D([], [], color="black", linestyle="--", label="p99")]
+        _k_axis(ax, sorted(int(k) for k in latency["k"].unique()))
+        _log_y(ax)
+        ax.set_ylabel("latency per chunk (µs, log)")
+        _tidy_log_y(ax)
+        _legend(ax, handles)
+    ax.set_title(f"Closed-loop latency per chunk\n{subtitle}", fontsize=10)
+    return save(fig, out_dir, name)
+
+
 def ratio_figure(ratios: pd.DataFrame, label_a: str, label_b: str, out_dir: Path,
                  name: str = "compare") -> dict[str, Path]:
     """B / A time per simulated second vs k, per backend (> 1: B slower)."""

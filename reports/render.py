@@ -103,6 +103,13 @@ def display_tables(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[str, pd.D
         "std": fmt(r["std"]), "95 % CI": _ci(r["ci_low"], r["ci_high"]),
         "truncated": _trunc(r), "fidelity": fid.get(r["backend"], "not measured")}
         for _, r in t.iterrows()]))
+    t = tables["latency"]
+    out["latency"] = ("Per-chunk latency (µs): input in, k steps, output on the host; median "
+                      "over timed passes, max over all", pd.DataFrame([{
+        "backend": r["backend"], "k": int(r["k"]), "passes": int(r["passes"]),
+        "p50": fmt(1e6 * r["p50_s"]), "p90": fmt(1e6 * r["p90_s"]), "p99": fmt(1e6 * r["p99_s"]),
+        "max": fmt(1e6 * r["max_s"]), "p99 / p50": fmt(r["tail_ratio"])}
+        for _, r in t.iterrows()]))
     t = tables["speedups"]
     out["speedups"] = ("Speedup over the normaliser (geometric mean), per backend × k", pd.DataFrame([{
         "backend": r["backend"], "loop": r["loop"], "k": int(r["k"]), "n": int(r["n"]),
@@ -233,6 +240,7 @@ def make_figures(frame: pd.DataFrame, provenance: dict, tables: dict[str, pd.Dat
         "compile": figures.compile_figure(tables["compile_times"], samples, sub, fig_dir,
                                           unavailable=_unavailable(frame)),
         "rtf": figures.rtf_figure(tables["loop_times"], tables["break_even"], sub, fig_dir),
+        "latency": figures.latency_figure(tables["latency"], sub, fig_dir),
     }
 
 
@@ -247,6 +255,10 @@ FIGURE_CAPTIONS = {
     "rtf": ("Figure 3. (a) Real-time factor (wall seconds per simulated second) vs k, with open-"
             "loop best cases dashed; (b) break-even biological time T* against the normaliser "
             "per backend and k (see Definitions)."),
+    "latency": ("Figure 4. Per-chunk latency vs k (log–log): what a closed-loop controller waits "
+                "from presenting an input to reading the output. Solid: p50, dashed: p99 (median "
+                "over timed passes); the gap between them is the jitter a controller must budget "
+                "for."),
 }
 
 

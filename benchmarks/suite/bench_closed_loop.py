@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from adapters.base import Backend
 
-from .common import (CLOSED_LOOP_BACKENDS, STANDARD_BACKENDS, STANDARD_NETWORKS, TIMESTEPS, build,
-                     check_fits, one_pass, reduced_network, standard_network)
+from .common import (CLOSED_LOOP_BACKENDS, STANDARD_BACKENDS, STANDARD_NETWORKS, TIMESTEPS,
+                     TOO_SLOW_FOR_ASV, build, check_fits, one_pass, reduced_network,
+                     standard_network)
 
 
 class ClosedLoop:
@@ -36,6 +37,36 @@ class ClosedLoop:
         return result.seconds / (result.n_chunks * k * reduced_network().dt * 1e-3)
 
     track_loop_seconds_per_simulated_second.unit = "s/s"
+
+
+class Latency:
+    """Per-chunk latency at k = 1 (input in, one step, output on the host), the protocol's
+    synchronised per-chunk timing: p50 and p99 over the reduced network's 500 chunks."""
+
+    params = [[b for b in CLOSED_LOOP_BACKENDS if (b, 1) not in TOO_SLOW_FOR_ASV]]
+    param_names = ["backend"]
+    backend: Backend | None = None
+    timeout = 120
+    number = 1
+    repeat = 1
+
+    def setup(self, backend: str) -> None:
+        self.backend, _ = build(backend)
+        one_pass(self.backend, 1)  # warm-up
+
+    def teardown(self, backend: str) -> None:
+        if self.backend is not None:
+            self.backend.close()
+
+    def track_latency_p50_k1(self, backend: str) -> float:
+        return one_pass(self.backend, 1).latency()["latency_p50_s"] * 1e6
+
+    track_latency_p50_k1.unit = "us"
+
+    def track_latency_p99_k1(self, backend: str) -> float:
+        return one_pass(self.backend, 1).latency()["latency_p99_s"] * 1e6
+
+    track_latency_p99_k1.unit = "us"
 
 
 class StandardNetwork:

@@ -61,9 +61,10 @@ def test_clock_stops_only_after_results_are_synchronised():
     backend.prepare(materialise(spec), protocol.BackendOptions())
     closed_loop_pass(backend, InputStream(spec), 10, 5, clock=FakeClock(events))
     assert events.count("block") == 5
-    # start clock, then (dispatch, block) per chunk, and the stop clock only after the last block
-    assert events[0] == "clock" and events[-1] == "clock"
-    assert events[1:-1] == ["dispatch", "block"] * 5
+    # start clock, then per chunk (dispatch, block, clock): each chunk's clock is read only
+    # after its results are synchronised, and the pass ends with the last chunk's clock
+    assert events[0] == "clock"
+    assert events[1:] == ["dispatch", "block", "clock"] * 5
 
 
 def test_synchronise_blocks_real_jax_arrays():
@@ -199,3 +200,21 @@ def test_loop_rows_carry_readout_firing_rates(tmp_path, fakes):
         assert all(float(v) > 0 for v in pairs.values()), text
     builds = rows[rows.phase != "loop"]
     assert set(builds[builds.phase.isin(["materialise", "compile_warm"])].rates_hz) == {""}
+
+
+def test_chunk_latencies_are_the_chunks_own_wall_times():
+    """Each chunk's latency runs from the previous chunk's synchronised output to its own;
+    the pass's seconds are their sum, and the row carries their percentiles."""
+    readings = iter([0.0, 1.0, 3.0, 6.0, 10.0, 15.0])
+    backend = CountingBackend()
+    spec = load_spec("tiny")
+    backend.prepare(materialise(spec), protocol.BackendOptions())
+    p = closed_loop_pass(backend, InputStream(spec), 10, 5, clock=lambda: next(readings))
+    np.testing.assert_array_equal(p.chunk_seconds, [1.0, 2.0, 3.0, 4.0, 5.0])
+    assert p.seconds == 15.0 == p.chunk_seconds.sum()
+    latency = p.latency()
+    assert latency["latency_p50_s"] == 3.0 and latency["latency_max_s"] == 5.0
+    assert latency["latency_p90_s"] == pytest.approx(4.6)
+    assert latency["latency_p99_s"] == pytest.approx(4.96)
+    open_pass = protocol.open_loop_pass(backend, InputStream(spec).open_loop(), clock=lambda: 0.0)
+    assert all(np.isnan(v) for v in open_pass.latency().values())

@@ -97,11 +97,15 @@ def write_synthetic_results(out: Path, *, seed: int = 0, speed: dict[str, float]
                 rows = []
                 for run in (-1, *range(runs)):
                     secs = true_rate * sim * noise() * (1.3 if run < 0 else 1.0)
+                    per_chunk = secs / n_chunks  # closed loop: a skewed chunk distribution
+                    latency = {} if loop == "open" else dict(
+                        latency_p50_s=0.95 * per_chunk, latency_p90_s=1.1 * per_chunk,
+                        latency_p99_s=1.5 * per_chunk * noise(), latency_max_s=3.0 * per_chunk)
                     rows.append(row(instance=instance, backend=backend, loop=loop, k=k, run=run,
                                     phase="warmup" if run < 0 else "loop", seconds=secs,
                                     sim_seconds=sim, rtf=secs / sim, n_chunks=n_chunks,
                                     peak_rss_mb=1200.0, status="ok" if run < 0 else status,
-                                    reason="" if run < 0 else reason, **fid))
+                                    reason="" if run < 0 else reason, **latency, **fid))
                 write_cell(out, f"{NETWORK}-i{instance}-{backend}-{DTYPE}-t1-k{k}", rows)
         # brian2-cuda: unavailable -> one skipped build row and one skipped row per k
         skipped = dict(instance=instance, backend="brian2-cuda", seconds=float("nan"),

@@ -20,7 +20,7 @@ from reports.aggregate import fmt
 from .synthetic import CUDA_REASON, write_synthetic_results
 
 PNG = b"\x89PNG\r\n\x1a\n"
-FIGURES = ("speedup", "compile", "rtf")
+FIGURES = ("speedup", "compile", "rtf", "latency")
 
 
 def per_sim(frame: pd.DataFrame) -> pd.DataFrame:
@@ -39,7 +39,8 @@ def test_report_files_exist(report):
     for name in FIGURES:
         assert written[f"{name}_png"].read_bytes().startswith(PNG)
         assert b"<svg" in written[f"{name}_svg"].read_bytes()[:2000]
-    for name in ("loop_times", "speedups", "compile_times", "break_even", "fidelity", "problems"):
+    for name in ("loop_times", "latency", "speedups", "compile_times", "break_even", "fidelity",
+                 "problems"):
         assert written[f"{name}_csv"].stat().st_size > 0
     for path in written.values():
         assert path.exists() and path.stat().st_size > 0 and out in path.parents
@@ -304,3 +305,34 @@ def test_rows_of_another_sweep_are_warned_about_first(results_a):
     warning = next(i for i, line in enumerate(lines) if "sweep(s)" in line)
     assert warning <= 1 and "0123456789ab" in lines[warning]
     assert provenance["sweep_id"] in lines[warning]
+
+
+def test_latency_table_matches_pandas(results_a, report):
+    frame = load_rows(results_a)
+    rows = frame[(frame.phase == "loop") & (frame.loop == "closed")
+                 & frame.status.isin(["ok", "truncated"])]
+    table = agg.latency_stats(frame).set_index(["backend", "k"])
+    assert not table.empty and set(table.index) == set(zip(rows.backend, rows.k))
+    for (backend, k), g in rows.groupby(["backend", "k"]):
+        got = table.loc[(backend, k)]
+        assert got["passes"] == len(g)
+        assert got["p50_s"] == pytest.approx(g.latency_p50_s.median())
+        assert got["p99_s"] == pytest.approx(g.latency_p99_s.median())
+        assert got["max_s"] == pytest.approx(g.latency_max_s.max())
+    out, written = report
+    assert "Per-chunk latency" in written["md"].read_text()
+
+
+def test_results_without_latency_columns_still_report(results_a, tmp_path):
+    """Results written before latencies were recorded: NaN latencies, an explained empty
+    figure, the rest of the report as before."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(results_a, old)
+    for cell in (old / "cells").glob("*.csv"):
+        frame = pd.read_csv(cell, keep_default_na=False)
+        frame.drop(columns=[c for c in frame.columns if c.startswith("latency_")]).to_csv(cell, index=False)
+    assert agg.latency_stats(load_rows(old)).empty
+    written = reports.build_report(old, tmp_path / "report", formats=("md",))
+    assert written["latency_png"].read_bytes().startswith(PNG)
