@@ -113,3 +113,43 @@ def test_no_spec_text_reaches_generated_code(tmp_path, name):
     assert len(code) > 10, "no generated project found"
     leaked = [str(p.relative_to(tmp_path)) for p in code if MARK in p.read_text(errors="replace")]
     assert leaked == []
+
+
+class _RecordingNest:
+    """PyNEST with every module-level call's arguments recorded (as text)."""
+
+    def __init__(self, nest, calls: list[str]):
+        self._nest, self._calls = nest, calls
+
+    def __getattr__(self, name):
+        attr = getattr(self._nest, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            self._calls.append(f"{name}{args!r}{kwargs!r}")
+            return attr(*args, **kwargs)
+
+        return call
+
+    def __setattr__(self, name, value):
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self._calls.append(f"{name} = {value!r}")
+            setattr(self._nest, name, value)
+
+
+def test_no_spec_text_reaches_nest(tmp_path, monkeypatch):
+    """NEST is called with model names from our table and numbers only."""
+    import adapters.nest.backends as nest_backends
+
+    calls: list[str] = []
+    real_import = nest_backends.import_nest
+    monkeypatch.setattr(nest_backends, "import_nest",
+                        lambda backend: _RecordingNest(real_import(backend), calls))
+    net = materialise(marked_tiny().overridden(dtype="float64", duration=20.0), 1)
+    spikes = record_open_loop_spikes(load_backend("nest"), net, BackendOptions(cache_dir=tmp_path))
+    assert any(c.startswith("Create(") for c in calls) and any(c.startswith("Connect(") for c in calls)
+    assert set(spikes) == {p.name for p in net.populations}
+    assert [c for c in calls if MARK in c] == []
