@@ -81,8 +81,12 @@ class SweepConfig:
 
     def sweep_id(self) -> str:
         """12 hex digits identifying :meth:`identity`."""
-        payload = json.dumps(self.identity(), sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+        return identity_id(self.identity())
+
+
+def identity_id(identity: dict) -> str:
+    """12 hex digits of SHA-256 over a sweep identity (see :meth:`SweepConfig.identity`)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def plan(config: SweepConfig, sweep_id: str | None = None) -> list[Unit]:
@@ -159,7 +163,7 @@ def run_sweep(config: SweepConfig, out: Path, console: Console | None = None) ->
     console = console or Console(stderr=True)
     out = Path(out)
     identity = config.identity()
-    sweep_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    sweep_id = identity_id(identity)
     units = plan(config, sweep_id)
     spec = load_spec(config.network)
     with exclusive_lock(out):
