@@ -20,14 +20,19 @@ def channel_of_inputs(n_inputs: int, n_channels: int) -> np.ndarray:
 
 def feedback_rates(signal: PoissonInput, counts_per_neuron: np.ndarray | None) -> np.ndarray:
     """Rate (Hz) per readout channel for the next chunk, from the last chunk's counts per
-    neuron of each readout population (``None`` before the first chunk)."""
+    neuron of each readout population (``None`` before the first chunk).
+
+    Written with the bare ufuncs (``add.reduce`` / n is exactly what ``ndarray.mean``
+    computes, ``minimum(maximum(..))`` exactly what ``clip`` does to numbers): the same
+    values, a third of the time. At k = 1 this runs once per chunk, inside every backend's
+    timed loop (measured on paper8: 22.9 us with ``mean``/``clip``, see the input tests)."""
     n_channels = 1 if counts_per_neuron is None else len(counts_per_neuron)
     if counts_per_neuron is None or signal.feedback_gain == 0.0:
         return np.full(n_channels, float(signal.rate))
     c = np.asarray(counts_per_neuron, dtype=np.float64)
-    mean = c.mean()
+    mean = np.add.reduce(c) / c.size
     rates = signal.rate * (1.0 + signal.feedback_gain * (c - mean) / (mean + 1.0))
-    return np.clip(rates, 0.0, signal.max_rate)
+    return np.minimum(np.maximum(rates, 0.0), signal.max_rate)
 
 
 class InputStream:
@@ -57,18 +62,26 @@ class InputStream:
 
     def rates(self, last_counts: np.ndarray | None) -> np.ndarray:
         """Per input neuron rate (Hz) for the next chunk."""
+        return self._per_input(self._channel_rates(last_counts))
+
+    def _channel_rates(self, last_counts: np.ndarray | None) -> np.ndarray:
         per_neuron = None if last_counts is None else np.asarray(last_counts) / self.readout_sizes
-        channel_rates = feedback_rates(self.signal, per_neuron)
-        if channel_rates.size == 1:
-            return np.full(self.signal.size, channel_rates[0])
-        return channel_rates[self.channels]
+        return feedback_rates(self.signal, per_neuron)
+
+    def _per_input(self, per_channel: np.ndarray) -> np.ndarray:
+        if per_channel.size == 1:
+            return np.full(self.signal.size, per_channel[0])
+        return per_channel[self.channels]
 
     def next_chunk(self, k: int, last_counts: np.ndarray | None = None) -> np.ndarray:
         if self.position + k > self.n_steps:
             raise ValueError(f"chunk of {k} steps runs past the end ({self.position}/{self.n_steps})")
         u = self.uniforms[self.position:self.position + k]
         self.position += k
-        return u < (self.rates(last_counts) * self.p_per_hz)[None, :]
+        # Spike probability per channel, then per input: the same products as
+        # rates * p per input (elementwise), computed on a handful of channels.
+        threshold = self._per_input(self._channel_rates(last_counts) * self.p_per_hz)
+        return u < threshold[None, :]
 
     def open_loop(self) -> np.ndarray:
         """All steps with the chunk-0 rates (the uninterrupted, inputs-known-in-advance case)."""

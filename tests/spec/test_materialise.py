@@ -129,6 +129,43 @@ def test_input_feedback_moves_rates_towards_channel_activity():
     assert rates[channels == 0].min() > spec.input.rate > rates[channels == 1].max()
 
 
+def _reference_chunk(stream: InputStream, k: int, last_counts) -> np.ndarray:
+    """The controller's formulas written plainly (``mean``, ``clip``, rates per input, then
+    times p): what ``InputStream.next_chunk`` must reproduce bit for bit."""
+    signal = stream.signal
+    if last_counts is None or signal.feedback_gain == 0.0:
+        rates = np.full(signal.size, float(signal.rate))
+    else:
+        c = np.asarray(last_counts) / stream.readout_sizes
+        mean = c.mean()
+        per_channel = np.clip(signal.rate * (1.0 + signal.feedback_gain * (c - mean) / (mean + 1.0)),
+                              0.0, signal.max_rate)
+        rates = per_channel[stream.channels]
+    u = stream.uniforms[stream.position:stream.position + k]
+    return u < (rates * stream.p_per_hz)[None, :]
+
+
+@pytest.mark.parametrize("network, gain", [("paper8", None), ("tiny", None), ("paper8", 20.0)])
+def test_input_stream_equals_the_plain_formulas_bit_for_bit(network, gain):
+    """Random closed-loop count sequences; with gain 20 the rates clip at 0 Hz and at
+    max_rate (checked), so clipping is compared too."""
+    spec = load_spec(network)
+    if gain is not None:
+        spec = replace(spec, input=replace(spec.input, feedback_gain=gain))
+        clipped = InputStream(spec).rates(np.array([10**6] + [0] * 7))
+        assert clipped.min() == 0.0 and clipped.max() == spec.input.max_rate
+    rng = np.random.default_rng(11)
+    stream, n_readouts = InputStream(spec), len(spec.readout_names)
+    last = None
+    while stream.position < stream.n_steps:
+        k = int(rng.choice([1, 2, 5, 10]))
+        k = min(k, stream.n_steps - stream.position)
+        want = _reference_chunk(stream, k, last)
+        np.testing.assert_array_equal(stream.next_chunk(k, last), want)
+        last = rng.choice([rng.integers(0, 5, n_readouts), rng.integers(0, 10**6, n_readouts),
+                           np.zeros(n_readouts, int), rng.integers(0, 2, n_readouts) * 10**7])
+
+
 def test_truncated_normal_redraws_inside_its_bounds_deterministically():
     from adapters.spec.model import TruncatedNormal
 
