@@ -1,0 +1,347 @@
+"""Measure one source tree's noise-free figures: ``python measure.py --tree DIR --out FILE``.
+
+Run by path, not as a module: the gate measures the commit under test *and its parent*
+with this same script, and the parent may predate the gate. So this file imports only the
+standard library at the top, then the *tree's own* ``spark``, ``adapters`` and
+``benchmarks`` (the tree goes first on ``sys.path``, ahead of the editable install).
+
+Figures (all repeatable on a shared, noisy machine):
+
+* ``spikes/NETWORK/BACKEND``: a digest of every spike a backend emits on ``tiny`` and on a
+  reduced paper network (8 x 128 neurons, 50 ms), float64, driven in closed loop at k = 10
+  (open-loop backends: the whole run at once); the spike arrays go to ``--spikes`` so that a
+  difference can be shown, not only detected.
+* ``cache/...``: whether a second build of the same network hits the compile cache, and how
+  many XLA programs Spark compiles for a first pass and for a repeated one (must be 0).
+* ``instructions/...``: instructions executed, counted by valgrind's callgrind, inside the
+  native kernels' entry points (``SparkLifChunk``, ``SparkLifStep``, ``SparkPropagate``) and
+  inside Brian2's ``Network::run`` for a fixed closed-loop workload on the reduced network.
+
+Each figure is stored with its kind (``digest``, ``exact``, ``count``) so the comparison
+knows how to judge it. A figure that cannot be measured here (no NEST, no valgrind) is
+stored as ``{"skipped": reason}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+DIGEST_NETWORKS = ("tiny", "reduced")
+DIGEST_K = 10
+DIGEST_BACKENDS = ("spark", "spark-native", "brian2-cpp", "brian2-cpp-uninterrupted",
+                   "brian2-cpp-relaunch", "brian2-runtime", "brian2-numpy", "nest",
+                   "nest-uninterrupted")
+SLOW_ON_REDUCED = ("brian2-runtime", "brian2-numpy")
+"""Brian2's runtime device on the reduced network: a cold Cython build of a new network
+costs minutes on 2 cores and numpy runs a chunk in ~0.1 s; ``tiny`` covers both."""
+
+NATIVE_SYMBOLS = ("SparkLifChunk", "SparkLifStep", "SparkPropagate")
+BRIAN2_RUN_SYMBOL = "Network::run"
+COUNT_CHUNKS = {1: 100, 100: 5}
+"""The fixed instruction-count workload: 100 chunks at k = 1, then 5 at k = 100."""
+
+
+def _use_tree(tree: Path) -> None:
+    sys.path.insert(0, str(tree))
+    os.chdir(tree)
+
+
+def _network(name: str, dtype: str = "float64"):
+    from adapters.spec import load_spec, materialise
+    from adapters.spec.networks import pools_network
+
+    spec = pools_network("gate8x128", 8, 128, duration=50.0) if name == "reduced" \
+        else load_spec(name)
+    return materialise(spec).with_dtype(dtype)
+
+
+def _digest(spikes: dict, counts: list) -> str:
+    h = hashlib.sha256()
+    for pop in sorted(spikes):
+        steps, idx = spikes[pop]
+        h.update(pop.encode() + b"\0")
+        h.update(_i64(steps).tobytes() + b"|" + _i64(idx).tobytes() + b";")
+    for c in counts:
+        h.update(_i64(c).tobytes())
+    return h.hexdigest()
+
+
+def _i64(a):
+    import numpy as np
+
+    return np.ascontiguousarray(np.asarray(a, dtype="<i8"))
+
+
+def _closed_loop(backend, net, k: int) -> list:
+    """Drive ``backend`` (already reset) through the whole run in chunks of ``k`` with the
+    feedback controller; the readout counts of every chunk."""
+    from adapters.base import ChunkInput
+    from adapters.spec.inputs import InputStream
+
+    stream, last, out = InputStream(net.spec), None, []
+    for _ in range(net.n_steps // k):
+        last = backend.run_chunk(ChunkInput(spikes=stream.next_chunk(k, last)))
+        out.append(last)
+    return out
+
+
+def spike_figures(cache: Path, arrays: dict) -> dict:
+    """Digest of every backend's spikes per network (recorded in closed loop at k = 10)."""
+    from adapters.base import BackendOptions, BackendUnavailable, UnsupportedSpec
+    from adapters.registry import entry, load_backend
+    from adapters.spec.inputs import InputStream
+
+    figures = {}
+    for network in DIGEST_NETWORKS:
+        net = _network(network)
+        for name in DIGEST_BACKENDS:
+            key = f"spikes/{network}/{name}"
+            if network == "reduced" and name in SLOW_ON_REDUCED:
+                continue
+            _progress(key)
+            try:
+                cls = load_backend(name)
+                backend = cls()
+            except BackendUnavailable as err:
+                figures[key] = {"skipped": err.reason}
+                continue
+            try:
+                backend.prepare(net, BackendOptions(cache_dir=cache, record_spikes=True))
+                backend.reset()
+                if entry(name).capabilities.closed_loop:
+                    counts = _closed_loop(backend, net, DIGEST_K)
+                else:
+                    counts = [backend.run_uninterrupted(InputStream(net.spec).open_loop())]
+                spikes = backend.recorded_spikes()
+            except (BackendUnavailable, UnsupportedSpec) as err:
+                figures[key] = {"skipped": str(err)}
+                continue
+            finally:
+                backend.close()
+            n = sum(int(len(s)) for s, _ in spikes.values())
+            figures[key] = {"kind": "digest", "value": _digest(spikes, counts), "spikes": n}
+            for pop, (steps, idx) in spikes.items():
+                arrays[f"{key}/{pop}/steps"] = _i64(steps)
+                arrays[f"{key}/{pop}/indices"] = _i64(idx)
+    return figures
+
+
+def cache_figures(cache: Path) -> dict:
+    """A warm build must hit the cache; Spark's compiled-program counts (first pass, and a
+    repeated pass that must compile nothing)."""
+    import jax
+    from jax._src import monitoring
+
+    from adapters.base import BackendOptions, BackendUnavailable
+    from adapters.registry import load_backend
+
+    compiles = []
+    monitoring.register_event_duration_secs_listener(
+        lambda event, _secs, **_: compiles.append(event)
+        if event == "/jax/core/compile/backend_compile_duration" else None)
+    figures = {}
+    net = _network("reduced", "float32")
+    for name in ("brian2-cpp", "brian2-cpp-relaunch"):
+        _progress(f"cache/{name}")
+        try:
+            cls = load_backend(name)
+        except BackendUnavailable as err:
+            figures[f"cache/{name}/warm_build_hits"] = {"skipped": err.reason}
+            continue
+        hits = []
+        for _ in range(2):
+            backend = cls()
+            try:
+                hits.append(backend.prepare(net, BackendOptions(cache_dir=cache)).cache_hit)
+            finally:
+                backend.close()
+        figures[f"cache/{name}/warm_build_hits"] = {"kind": "exact", "value": bool(hits[1])}
+    for name in ("spark", "spark-native"):
+        for k in (1, 100):
+            _progress(f"cache/{name}/k{k}")
+            backend = load_backend(name)()
+            try:
+                start = len(compiles)
+                backend.prepare(net, BackendOptions(cache_dir=cache))
+                backend.reset()
+                _closed_loop(backend, net, k)
+                first = len(compiles) - start
+                backend.reset()
+                _closed_loop(backend, net, k)
+                again = len(compiles) - start - first
+            finally:
+                backend.close()
+            figures[f"cache/{name}/k{k}/programs_first_pass"] = {"kind": "exact", "value": first}
+            figures[f"cache/{name}/k{k}/programs_repeated_pass"] = {"kind": "exact",
+                                                                    "value": again}
+    del jax
+    return figures
+
+
+# ------------------------------------------------------------------ instruction counts
+
+
+def _callgrind(argv: list[str], symbols: tuple[str, ...], out: Path, env: dict | None = None,
+               ) -> list[str]:
+    """The valgrind command that counts instructions inside ``symbols`` only."""
+    toggles = [f"--toggle-collect={s}*" for s in symbols]
+    return ["valgrind", "--tool=callgrind", "--collect-atstart=no", *toggles,
+            f"--callgrind-out-file={out}", "--dump-instr=no", *argv]
+
+
+def _total(out: Path) -> int:
+    """Instructions counted in one callgrind file (inside the toggled functions only)."""
+    for line in out.read_text().splitlines():
+        if line.startswith("totals:") or line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in callgrind output {out}")
+
+
+def native_workload(dtype: str) -> None:
+    """The counted workload (run under valgrind): spark-native on the reduced network."""
+    from adapters.base import BackendOptions
+    from adapters.registry import load_backend
+
+    net = _network("reduced", dtype)
+    backend = load_backend("spark-native")()
+    backend.prepare(net, BackendOptions(cache_dir=Path(os.environ["GATE_CACHE"])))
+    for k, chunks in COUNT_CHUNKS.items():
+        backend.reset()
+        _closed_loop_n(backend, net, k, chunks)
+    backend.close()
+
+
+def _closed_loop_n(backend, net, k: int, chunks: int) -> None:
+    from adapters.base import ChunkInput
+    from adapters.spec.inputs import InputStream
+
+    stream, last = InputStream(net.spec), None
+    for _ in range(chunks):
+        last = backend.run_chunk(ChunkInput(spikes=stream.next_chunk(k, last)))
+
+
+def instruction_figures(tree: Path, cache: Path, work: Path) -> dict:
+    if shutil.which("valgrind") is None or shutil.which("callgrind_annotate") is None:
+        reason = "valgrind is not installed (apt-get install valgrind)"
+        return {"instructions/native": {"skipped": reason},
+                "instructions/brian2-cpp": {"skipped": reason}}
+    figures = {}
+    for dtype in ("float32", "float64"):
+        _progress(f"instructions/native/{dtype} (under valgrind, ~1 min)")
+        out = work / f"native-{dtype}.callgrind"
+        cmd = _callgrind([sys.executable, str(Path(__file__).resolve()), "--tree", str(tree),
+                          "--native-workload", dtype], NATIVE_SYMBOLS, out)
+        subprocess.run(cmd, check=True, capture_output=True, env=dict(os.environ,
+                       GATE_CACHE=str(cache)))
+        figures[f"instructions/native/{dtype}"] = {"kind": "count", "value": _total(out)}
+    _progress("instructions/brian2-cpp (binary under valgrind)")
+    figures.update(_brian2_instructions(cache, work))
+    return figures
+
+
+def _brian2_instructions(cache: Path, work: Path) -> dict:
+    """Brian2 C++'s resident binary under callgrind, driven through the tree's own backend.
+
+    The gate swaps the binary in its private cache for a shell launcher that runs it under
+    valgrind *as a child* (no ``exec``): the backend's ``SIGKILL`` on reset then ends only
+    the launcher, the binary sees its input pipe close, leaves its loop and exits normally,
+    which is when callgrind writes its counts (one file per process, ``%p``)."""
+    from adapters.base import BackendOptions, BackendUnavailable
+    from adapters.brian2.builds import build_dir
+    from adapters.registry import load_backend
+
+    net = _network("reduced", "float64")
+    options = BackendOptions(cache_dir=cache)
+    try:
+        backend = load_backend("brian2-cpp")()
+        backend.prepare(net, options)
+    except BackendUnavailable as err:
+        return {"instructions/brian2-cpp/Network::run": {"skipped": err.reason}}
+    backend.close()
+    directory = build_dir(net, "cpp-resident", options).path
+    binary, real = directory / "main", directory / "main.gate-real"
+    binary.rename(real)
+    try:
+        cmd = _callgrind([str(real)], (BRIAN2_RUN_SYMBOL,), work / "brian2.callgrind.%p")
+        binary.write_text("#!/bin/sh\n" + " ".join(f"'{c}'" for c in cmd) + ' "$@"\n')
+        binary.chmod(0o755)
+        backend = load_backend("brian2-cpp")()
+        try:
+            backend.prepare(net, options)
+            for k, n in COUNT_CHUNKS.items():
+                backend.reset()
+                _closed_loop_n(backend, net, k, n)
+        finally:
+            backend.close()
+        _wait_for_exit(str(real))
+    finally:
+        binary.unlink(missing_ok=True)
+        real.rename(binary)
+    total = sum(_total(path) for path in work.glob("brian2.callgrind.*"))
+    return {"instructions/brian2-cpp/Network::run": {"kind": "count", "value": total}}
+
+
+def _wait_for_exit(command: str, timeout_s: float = 300.0) -> None:
+    """Wait until no process runs ``command`` (the orphaned, counted binaries)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if subprocess.run(["pgrep", "-f", command], capture_output=True).returncode != 0:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the counted binary {command} did not exit within {timeout_s:.0f} s")
+
+
+def _progress(what: str) -> None:
+    print(f"gate: measuring {what}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tree", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--spikes", type=Path)
+    parser.add_argument("--cache", type=Path)
+    parser.add_argument("--only", choices=("spikes", "cache", "instructions"), action="append")
+    parser.add_argument("--native-workload", choices=("float32", "float64"))
+    args = parser.parse_args(argv)
+    tree = args.tree.resolve()
+    _use_tree(tree)
+    if args.native_workload:
+        native_workload(args.native_workload)
+        return 0
+    cache = (args.cache or tree / ".cache" / "gate").resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+    parts = args.only or ["spikes", "cache", "instructions"]
+    arrays: dict = {}
+    figures: dict = {}
+    with tempfile.TemporaryDirectory(prefix="gate-") as tmp:
+        if "spikes" in parts:
+            figures.update(spike_figures(cache, arrays))
+        if "cache" in parts:
+            figures.update(cache_figures(cache))
+        if "instructions" in parts:
+            figures.update(instruction_figures(tree, cache, Path(tmp)))
+    if args.spikes:
+        import numpy as np
+
+        np.savez_compressed(args.spikes, **arrays)
+    text = json.dumps({"tree": str(tree), "figures": figures}, indent=1, sort_keys=True)
+    if args.out:
+        args.out.write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
