@@ -147,6 +147,9 @@ class Backend(abc.ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    device: ClassVar[str] = "cpu"
+    """Where the backend computes: ``"cpu"`` or ``"gpu"``. Result rows record it (with the
+    GPU model, driver and CUDA version for ``"gpu"``), and the report labels every line by it."""
 
     @abc.abstractmethod
     def prepare(self, net: MaterialisedNetwork, options: BackendOptions) -> BuildReport:
@@ -167,6 +170,13 @@ class Backend(abc.ABC):
         """Run all of ``spikes`` (``(n_steps, n_inputs)``) in one go from the current state
         (open loop); return total counts per readout. Default: one big chunk."""
         return self.run_chunk(ChunkInput(spikes=spikes))
+
+    def simulator_loop_seconds(self) -> float | None:
+        """The simulator's own timer of the last :meth:`run_uninterrupted` (e.g. Brian2's
+        run timer in a standalone binary), recorded beside the harness's wall clock; None
+        where the simulator has none (default). Why: a launch-per-run backend's wall time
+        includes process start and loading, which its own timer excludes."""
+        return None
 
     def recorded_spikes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{population: (steps, indices)}`` since the last reset, sorted by (step, index).

@@ -29,9 +29,12 @@ class BackendEntry:
     summary: str
 
 
-def _spark(native: bool) -> type[Backend]:
-    from .spark.backend import SparkBackend, SparkNativeBackend
+def _spark(native: bool, gpu: bool = False) -> type[Backend]:
+    from .spark.backend import (SparkBackend, SparkGpuBackend, SparkNativeBackend,
+                                SparkNativeGpuBackend)
 
+    if gpu:
+        return SparkNativeGpuBackend if native else SparkGpuBackend
     return SparkNativeBackend if native else SparkBackend
 
 
@@ -53,10 +56,10 @@ def _brian2_relaunch() -> type[Backend]:
     return Brian2CppRelaunchBackend
 
 
-def _brian2_cuda() -> type[Backend]:
-    from .brian2.cuda import Brian2CudaBackend
+def _brian2_cuda(closed: bool) -> type[Backend]:
+    from .brian2.cuda import Brian2CudaBackend, Brian2CudaUninterruptedBackend
 
-    return Brian2CudaBackend
+    return Brian2CudaBackend if closed else Brian2CudaUninterruptedBackend
 
 
 def _nest(closed: bool) -> type[Backend]:
@@ -78,6 +81,11 @@ _ENTRIES = (
            **SPARK),
     _entry("spark-native", "Spark with its C++ kernels (jax.ffi)", lambda: _spark(True),
            closed_loop=True, open_loop=True, **SPARK),
+    _entry("spark-gpu", "Spark, pure JAX on the GPU", lambda: _spark(False, gpu=True),
+           closed_loop=True, open_loop=True, needs_gpu=True, **SPARK),
+    _entry("spark-native-gpu", "Spark with its CUDA kernels (jax.ffi), a chunk per launch",
+           lambda: _spark(True, gpu=True), closed_loop=True, open_loop=True, needs_gpu=True,
+           **SPARK),
     _entry("brian2-cpp", "Brian2 C++ standalone, one resident binary fed through a pipe",
            lambda: _brian2_resident(True), closed_loop=True, open_loop=True, threads=True,
            **BRIAN2),
@@ -87,8 +95,11 @@ _ENTRIES = (
            lambda: _brian2_runtime("numpy"), closed_loop=True, open_loop=True, **BRIAN2),
     _entry("brian2-cpp-relaunch", "Brian2 C++ standalone relaunched per chunk, state carried",
            _brian2_relaunch, closed_loop=True, open_loop=True, **BRIAN2_RELAUNCH),
-    _entry("brian2-cuda", "brian2cuda standalone project (open loop, needs a GPU)",
-           _brian2_cuda, closed_loop=False, open_loop=True, needs_gpu=True, **BRIAN2),
+    _entry("brian2-cuda", "brian2cuda, one resident binary fed through a pipe (needs a GPU)",
+           lambda: _brian2_cuda(True), closed_loop=True, open_loop=True, needs_gpu=True, **BRIAN2),
+    _entry("brian2-cuda-uninterrupted", "brian2cuda standalone project, whole run in one launch "
+           "(open loop, needs a GPU)", lambda: _brian2_cuda(False), closed_loop=False,
+           open_loop=True, needs_gpu=True, **BRIAN2),
     _entry("nest", "NEST 3, Prepare once and Run per chunk", lambda: _nest(True),
            closed_loop=True, open_loop=True, threads=True, **NEST),
     _entry("nest-uninterrupted", "NEST 3, one Simulate (open loop)", lambda: _nest(False),
@@ -97,9 +108,10 @@ _ENTRIES = (
 
 BACKENDS: dict[str, BackendEntry] = {e.name: e for e in _ENTRIES}
 
-DEFAULT_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "brian2-cpp",
-                    "brian2-runtime", "brian2-cpp-relaunch", "brian2-cuda", "nest",
-                    "nest-uninterrupted")
+DEFAULT_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "spark-gpu",
+                    "spark-native-gpu", "brian2-cpp",
+                    "brian2-runtime", "brian2-cpp-relaunch", "brian2-cuda",
+                    "brian2-cuda-uninterrupted", "nest", "nest-uninterrupted")
 """What ``spark-bench run`` sweeps when ``--backends`` is not given."""
 
 QUICK_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "brian2-cpp",

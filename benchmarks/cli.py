@@ -366,8 +366,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"--format: expected html and/or md, got {', '.join(bad)}")
     from .results import MalformedResults
 
+    if args.size_study and len(dirs) < 2:
+        raise UsageError("--size-study: expected two or more results directories (one per "
+                         "network size, e.g. of paper8 and paper8x8)")
+    if not args.size_study and len(dirs) > 2:
+        raise UsageError(f"expected one results directory (a report) or two (a comparison), got "
+                         f"{len(dirs)}; add --size-study to draw cost vs network size")
     try:
-        if len(dirs) == 1:
+        if args.size_study:
+            out = Path(args.out) if args.out else dirs[0] / "size-study"
+            written = reports.size_study(dirs, out, formats=formats)
+        elif len(dirs) == 1:
             out = Path(args.out) if args.out else dirs[0] / "report"
             written = reports.build_report(dirs[0], out, formats=formats, normaliser=args.normaliser)
         else:
@@ -508,7 +517,11 @@ def build_parser() -> argparse.ArgumentParser:
     roof.set_defaults(func=cmd_roofline)
 
     rep = sub.add_parser("report", help="figures, tables and an HTML/Markdown report; two dirs compare")
-    rep.add_argument("results", nargs="+", help="a results directory (two: compare A vs B)")
+    rep.add_argument("results", nargs="+", help="a results directory (two: compare A vs B; "
+                                                "with --size-study, one per network size)")
+    rep.add_argument("--size-study", action="store_true",
+                     help="one page over several results directories of networks of different "
+                          "sizes (e.g. paper8 and paper8x8): cost vs network size per backend")
     rep.add_argument("--out", help="output directory (default: RESULTS/report)")
     rep.add_argument("--format", default="html,md", help="html,md (default both)")
     rep.add_argument("--normaliser", choices=("uninterrupted", "end-to-end"), default="uninterrupted",

@@ -68,6 +68,7 @@ class Pass:
     n_chunks: int
     counts: np.ndarray
     chunk_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    simulator_seconds: float = float("nan")  # the simulator's own loop timer (open loop)
 
     def latency(self) -> dict[str, float]:
         """Per-chunk latency percentiles (p50, p90, p99) and maximum, seconds; NaN for an
@@ -116,7 +117,10 @@ def open_loop_pass(backend: Backend, spikes: np.ndarray, clock: Clock = time.per
     backend.reset()
     start = clock()
     counts = synchronise(backend.run_uninterrupted(spikes))
-    return Pass(seconds=clock() - start, n_chunks=1, counts=counts)
+    seconds = clock() - start
+    own = backend.simulator_loop_seconds()
+    return Pass(seconds=seconds, n_chunks=1, counts=counts,
+                simulator_seconds=float("nan") if own is None else float(own))
 
 
 # --------------------------------------------------------------------------- units of work
@@ -370,7 +374,8 @@ def measure_cell(unit: Unit, spec: NetworkSpec, backend: Backend, stream: InputS
         return _row(unit, spec, loop=loop, k=k, run=run, phase=phase, seconds=p.seconds,
                     sim_seconds=sim_s, rtf=p.seconds / sim_s, n_chunks=p.n_chunks,
                     peak_rss_mb=peak_rss_mb(), status=status, reason=reason,
-                    rates_hz=format_rates(readouts, rates), **p.latency())
+                    rates_hz=format_rates(readouts, rates),
+                    simulator_loop_s=p.simulator_seconds, **p.latency())
 
     try:
         if open_only:

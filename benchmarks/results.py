@@ -11,12 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import pandas as pd
 
 from adapters.files import write_text_atomic
+
+from . import provenance
 
 PHASES = (
     "materialise",  # spec -> arrays, once per instance
@@ -68,11 +70,27 @@ class ResultRow:
     latency_p90_s: float = float("nan")
     latency_p99_s: float = float("nan")
     latency_max_s: float = float("nan")
+    # open-loop passes of a backend with its own loop timer (Brian2's run timer in the
+    # brian2cuda binary): that timer's seconds, beside the wall clock in ``seconds``
+    simulator_loop_s: float = float("nan")
+    # where the backend ran (benchmarks.provenance.device_fields; filled by write_cell when
+    # left empty): "cpu" or "gpu: <model>", and for GPU rows the driver and CUDA version;
+    # jax_device: the JAX device ("cpu:0", "cuda:0") when the writing process ran JAX
+    device: str = ""
+    gpu_model: str = ""
+    gpu_driver: str = ""
+    cuda_version: str = ""
+    jax_device: str = ""
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
+TEXT_COLUMNS = ("reason", "cache_hit", "fidelity_reference", "rates_hz", "device", "gpu_model",
+                "gpu_driver", "cuda_version", "jax_device")
+"""Free-text columns: '' when empty, never NaN."""
 OPTIONAL_COLUMNS = {"rates_hz": "", "latency_p50_s": float("nan"), "latency_p90_s": float("nan"),
-                    "latency_p99_s": float("nan"), "latency_max_s": float("nan")}
+                    "latency_p99_s": float("nan"), "latency_max_s": float("nan"),
+                    "simulator_loop_s": float("nan"),
+                    **dict.fromkeys(provenance.ROW_FIELDS, "")}
 """Columns added after results directories already existed: filled in when absent."""
 
 
@@ -81,15 +99,24 @@ def format_rates(names: tuple[str, ...], rates: list[float]) -> str:
     return ";".join(f"{name}={rate:.3f}" for name, rate in zip(names, rates))
 
 
+def with_device(row: ResultRow) -> ResultRow:
+    """``row`` with the device columns of its backend as this process sees it
+    (:func:`benchmarks.provenance.device_fields`), unless ``device`` is already set."""
+    if row.device:
+        return row
+    return replace(row, **provenance.device_fields(row.backend))
+
+
 def write_cell(results_dir: Path, cell_id: str, rows: list[ResultRow]) -> Path:
     """Write one cell's rows atomically: a reader (or a resumed sweep) sees the whole cell
-    or none of it."""
+    or none of it. Rows without a ``device`` get this process's (:func:`with_device`): the
+    worker that ran the backend writes its rows, so they say where it ran."""
     target = Path(results_dir) / "cells" / f"{cell_id}.csv"
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=COLUMNS)
     writer.writeheader()
     for row in rows:
-        writer.writerow(asdict(row))
+        writer.writerow(asdict(with_device(row)))
     write_text_atomic(target, text.getvalue())
     return target
 
@@ -123,9 +150,10 @@ class MalformedResults(ValueError):
 
 def _read_cell(path: Path) -> pd.DataFrame:
     try:
-        # sweep ids are hex: "012345678901" or "12e456789012" must stay text, not numbers
+        # sweep ids are hex ("012345678901", "12e456789012") and versions dotted ("12.10"):
+        # text columns stay text, never numbers
         frame = pd.read_csv(path, keep_default_na=False, na_values=["nan", ""],
-                            dtype={"sweep_id": str})
+                            dtype=dict.fromkeys(("sweep_id", *TEXT_COLUMNS), str))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise MalformedResults(f"{path}: not a results cell ({str(err).strip()[:200]})") from None
     missing = [c for c in COLUMNS if c not in frame.columns and c not in OPTIONAL_COLUMNS]
@@ -145,7 +173,7 @@ def load_rows(results_dir: Path) -> pd.DataFrame:
     for col, default in OPTIONAL_COLUMNS.items():  # written by later versions only
         if col not in frame.columns:
             frame[col] = default
-    for col in ("reason", "cache_hit", "fidelity_reference", "rates_hz"):
+    for col in TEXT_COLUMNS:
         frame[col] = frame[col].fillna("").astype(str)
     return frame[list(COLUMNS)]
 

@@ -34,6 +34,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters.registry import BACKENDS, FIDELITY_REFERENCE
 from adapters.spec import content_digest, load_spec
+from adapters.spec.estimate import estimate
 
 from . import provenance
 from .protocol import Unit, write_skipped
@@ -175,6 +176,8 @@ def run_sweep(config: SweepConfig, out: Path, console: Console | None = None) ->
         if not existing:
             write_json_atomic(out / "provenance.json", provenance.collect(
                 sweep_id=sweep_id, network=spec.name, spec_digest=identity["spec_digest"],
+                neurons=sum(pop.size for pop in spec.populations),
+                synapses_expected=round(estimate(spec).synapses),
                 profile=config.profile, duration_ms=config.duration_ms or spec.simulation.duration,
                 threads=config.threads, settings=asdict(config),
                 cpu_pinning=(f"each backend process pinned to {config.threads} core(s)"

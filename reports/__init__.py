@@ -6,6 +6,8 @@ Public API (called by ``spark-bench report``):
   PNG/SVG files beside it) plus the tables as CSV; returns the written paths.
 * :func:`compare` — two result sets side by side (ratios per backend x k).
 * :func:`summary_text` — the automatically written summary of a rows DataFrame.
+* :func:`size_study` — several results directories (one network size each) as one
+  cost-vs-network-size figure, table and page.
 
 Errors a user can fix (an empty or missing results directory, a bad option) raise
 :class:`ReportError` (``NoResults`` for a directory without rows) with a one-line message.
@@ -21,7 +23,7 @@ from .aggregate import NoResults, ReportError
 from .compare import compare
 from .summary import summary_text as _summary_text
 
-__all__ = ["NoResults", "ReportError", "build_report", "compare", "summary_text"]
+__all__ = ["NoResults", "ReportError", "build_report", "compare", "size_study", "summary_text"]
 
 
 def build_report(results_dir: Path, out_dir: Path, formats: tuple[str, ...] = ("html", "md"),
@@ -33,6 +35,15 @@ def build_report(results_dir: Path, out_dir: Path, formats: tuple[str, ...] = ("
     from .render import build
 
     return build(Path(results_dir), Path(out_dir), tuple(formats), normaliser)
+
+
+def size_study(results_dirs: list[Path], out_dir: Path,
+               formats: tuple[str, ...] = ("html", "md")) -> dict[str, Path]:
+    """Write the size study of ``results_dirs`` (one network size each) into ``out_dir``:
+    ``size-study.html``/``.md``, ``figures/size.*``, ``tables/sizes.csv``."""
+    from .sizes import size_study as _size_study
+
+    return _size_study([Path(d) for d in results_dirs], Path(out_dir), tuple(formats))
 
 
 def summary_text(frame: pd.DataFrame, provenance: dict, normaliser: str = "uninterrupted") -> str:

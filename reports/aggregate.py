@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from benchmarks.results import COLUMNS, load_provenance, load_rows
+from benchmarks.results import COLUMNS, TEXT_COLUMNS, load_provenance, load_rows
 
 NORMALISER_BACKEND = "brian2-cpp-uninterrupted"
 NORMALISERS = ("uninterrupted", "end-to-end")
@@ -83,9 +83,8 @@ def load(results_dir: Path) -> tuple[pd.DataFrame, dict]:
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as strings ('' for empty), numbers as numbers; idempotent."""
     frame = frame.copy()
-    for col in ("sweep_id", "network", "backend", "loop", "dtype", "phase", "status", "reason",
-                "cache_hit", "fidelity_reference", "rates_hz"):
-        frame[col] = frame[col].fillna("").astype(str)
+    for col in ("sweep_id", "network", "backend", "loop", "dtype", "phase", "status", *TEXT_COLUMNS):
+        frame[col] = frame[col].fillna("").astype(str) if col in frame else ""
     for col in ("instance", "k", "run", "threads", "n_chunks"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").fillna(0).astype(int)
     for col in COLUMNS:
@@ -155,6 +154,43 @@ def loop_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+NOT_RECORDED = "not recorded"
+"""The device label of rows written before devices were recorded."""
+
+
+def backend_devices(frame: pd.DataFrame) -> dict[str, str]:
+    """backend -> the device its rows say it ran on (``cpu``, ``gpu: NVIDIA H200``; several
+    joined by " / "; :data:`NOT_RECORDED` for rows without one), from its timed loop rows
+    when it has any, else from all its rows."""
+    frame = frame if "device" in frame else frame.assign(device="")
+    timed = loop_rows(frame)
+    out = {}
+    for backend, g in frame.groupby("backend", sort=True):
+        t = timed[timed["backend"] == backend]
+        values = sorted({str(v) for v in (t if len(t) else g)["device"] if str(v)})
+        out[backend] = " / ".join(values) or NOT_RECORDED
+    return out
+
+
+def measured_devices(frame: pd.DataFrame) -> dict[str, str]:
+    """:func:`backend_devices` of the backends with timed loop results (the lines drawn)."""
+    timed = set(loop_rows(frame)["backend"])
+    return {b: d for b, d in backend_devices(frame).items() if b in timed}
+
+
+def is_gpu(device: str) -> bool:
+    """Whether a device label (``backend_devices``) names a GPU."""
+    return str(device).startswith("gpu")
+
+
+def _with_device(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with a ``device`` column after ``backend``."""
+    devices = backend_devices(frame)
+    table = table.copy()
+    table.insert(1, "device", [devices.get(b, NOT_RECORDED) for b in table["backend"]])
+    return table
+
+
 def full_sim_seconds(frame: pd.DataFrame) -> float:
     """The full simulated duration of the sweep (the longest loop; open loop always runs it)."""
     sim = frame.loc[frame["phase"] == "loop", "sim_seconds"]
@@ -180,14 +216,14 @@ def _group_stats(rows: pd.DataFrame, value: str, keys: list[str], ratio: bool = 
 def loop_stats(frame: pd.DataFrame) -> pd.DataFrame:
     """Per backend x loop x k: n, mean / std / 95 % CI of seconds per simulated second."""
     rows = loop_rows(frame)
-    cols = ["backend", "loop", "k", "n", "instances", "mean", "std", "ci_low", "ci_high",
-            "n_truncated", "sim_seconds_min"]
+    cols = ["backend", "device", "loop", "k", "n", "instances", "mean", "std", "ci_low",
+            "ci_high", "n_truncated", "sim_seconds_min"]
     if rows.empty:
         return pd.DataFrame(columns=cols)
-    return _group_stats(rows, "per_sim_s", ["backend", "loop", "k"])[cols]
+    return _with_device(_group_stats(rows, "per_sim_s", ["backend", "loop", "k"]), frame)[cols]
 
 
-LATENCY_COLUMNS = ["backend", "k", "passes", "p50_s", "p90_s", "p99_s", "max_s", "tail_ratio"]
+LATENCY_COLUMNS = ["backend", "device", "k", "passes", "p50_s", "p90_s", "p99_s", "max_s", "tail_ratio"]
 
 
 def latency_stats(frame: pd.DataFrame) -> pd.DataFrame:
@@ -196,7 +232,8 @@ def latency_stats(frame: pd.DataFrame) -> pd.DataFrame:
     ``tail_ratio`` = p99 / p50 (1: every chunk alike; a controller feels the tail)."""
     rows = loop_rows(frame)
     rows = rows[(rows["loop"] == "closed") & np.isfinite(rows["latency_p50_s"])]
-    out = [dict(backend=backend, k=int(k), passes=len(g),
+    devices = backend_devices(frame)
+    out = [dict(backend=backend, device=devices.get(backend, NOT_RECORDED), k=int(k), passes=len(g),
                 p50_s=float(g["latency_p50_s"].median()), p90_s=float(g["latency_p90_s"].median()),
                 p99_s=float(g["latency_p99_s"].median()), max_s=float(g["latency_max_s"].max()),
                 tail_ratio=float(g["latency_p99_s"].median() / g["latency_p50_s"].median()))
@@ -230,6 +267,13 @@ def normaliser_per_instance(frame: pd.DataFrame, normaliser: str = "uninterrupte
     return (total / loop["sim"]).dropna().rename("normaliser")
 
 
+def normaliser_device(frame: pd.DataFrame) -> str:
+    """The device the normaliser backend's rows ran on (``cpu`` unless they say otherwise:
+    brian2-cpp-uninterrupted is a CPU backend)."""
+    device = backend_devices(frame).get(NORMALISER_BACKEND, NOT_RECORDED)
+    return "cpu" if device == NOT_RECORDED else device
+
+
 def normaliser_label(normaliser: str) -> str:
     if normaliser == "end-to-end":
         return f"{NORMALISER_BACKEND} end-to-end (compile + construct + loop)"
@@ -251,11 +295,12 @@ def speedup_rows(frame: pd.DataFrame, normaliser: str = "uninterrupted") -> pd.D
 def speedup_stats(frame: pd.DataFrame, normaliser: str = "uninterrupted") -> pd.DataFrame:
     """Per backend x loop x k: geometric mean speedup and its 95 % interval."""
     rows = speedup_rows(frame, normaliser)
-    cols = ["backend", "loop", "k", "n", "instances", "mean", "gsd", "ci_low", "ci_high",
-            "n_truncated", "sim_seconds_min"]
+    cols = ["backend", "device", "loop", "k", "n", "instances", "mean", "gsd", "ci_low",
+            "ci_high", "n_truncated", "sim_seconds_min"]
     if rows.empty:
         return pd.DataFrame(columns=cols)
-    return _group_stats(rows, "speedup", ["backend", "loop", "k"], ratio=True)[cols]
+    return _with_device(_group_stats(rows, "speedup", ["backend", "loop", "k"], ratio=True),
+                        frame)[cols]
 
 
 # --------------------------------------------------------------------------- compile / build
@@ -266,14 +311,15 @@ def compile_stats(frame: pd.DataFrame) -> pd.DataFrame:
     m = (frame["phase"].isin(("compile_cold", "compile_warm", "construct"))
          & (frame["status"] == "ok") & np.isfinite(frame["seconds"]))
     rows = frame.loc[m]
-    cols = ["backend", "phase", "n", "instances", "mean", "std", "ci_low", "ci_high", "cache_hit"]
+    cols = ["backend", "device", "phase", "n", "instances", "mean", "std", "ci_low", "ci_high",
+            "cache_hit"]
     if rows.empty:
         return pd.DataFrame(columns=cols)
     out = _group_stats(rows, "seconds", ["backend", "phase"])
     hits = rows.groupby(["backend", "phase"])["cache_hit"].agg(
         lambda s: "/".join(sorted({v for v in s if v})) or "")
     out = out.merge(hits.reset_index(), on=["backend", "phase"], how="left")
-    return out[cols]
+    return _with_device(out, frame)[cols]
 
 
 def one_off_cost(frame: pd.DataFrame, backend: str) -> tuple[float, str]:
@@ -319,6 +365,69 @@ def break_even(frame: pd.DataFrame) -> pd.DataFrame:
                         compile=which, per_sim_s=r_b, norm_one_off_s=c_n, norm_per_sim_s=r_n,
                         break_even_s=t, verdict=verdict))
     return pd.DataFrame(out, columns=cols)
+
+
+# --------------------------------------------------------------------------- network size
+
+
+def network_sizes(frame: pd.DataFrame, provenance: dict | None = None) -> dict[str, int]:
+    """network name -> neurons: the provenance's ``neurons`` for its own network (a sweep
+    records it), else the built-in network of that name; networks of neither are left out."""
+    provenance = provenance or {}
+    sizes: dict[str, int] = {}
+    for network in sorted(set(frame["network"])):
+        if network == provenance.get("network") and provenance.get("neurons"):
+            sizes[network] = int(provenance["neurons"])
+            continue
+        from adapters.spec import BUILTIN
+
+        if network in BUILTIN:
+            sizes[network] = sum(pop.size for pop in BUILTIN[network]().populations)
+    return sizes
+
+
+def with_sizes(frame: pd.DataFrame, provenance: dict | None = None) -> pd.DataFrame:
+    """``frame`` with a ``neurons`` column (NaN where the size is unknown); one already
+    there is kept."""
+    if "neurons" in frame:
+        return frame
+    sizes = network_sizes(frame, provenance)
+    return frame.assign(neurons=frame["network"].map(sizes).astype(float))
+
+
+SIZE_COLUMNS = ["backend", "device", "loop", "k", "network", "neurons", "n", "instances",
+                "mean", "std", "ci_low", "ci_high", "n_truncated"]
+
+
+def size_stats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per backend x loop x k x network (``frame`` from :func:`with_sizes`): seconds per
+    simulated second with its 95 % interval, and the network's neuron count. Open-loop rows
+    have ``k`` 0 (their k is the whole run, which differs with the duration)."""
+    rows = loop_rows(frame)
+    if "neurons" not in rows:
+        return pd.DataFrame(columns=SIZE_COLUMNS)
+    rows = rows[np.isfinite(rows["neurons"])].copy()
+    if rows.empty:
+        return pd.DataFrame(columns=SIZE_COLUMNS)
+    rows.loc[rows["loop"] == "open", "k"] = 0
+    out = _group_stats(rows, "per_sim_s", ["backend", "loop", "k", "network", "neurons"])
+    out["k"] = out["k"].astype(int)
+    return _with_device(out, frame)[SIZE_COLUMNS].sort_values(
+        ["backend", "loop", "k", "neurons"]).reset_index(drop=True)
+
+
+def size_lines(sizes: pd.DataFrame) -> pd.DataFrame:
+    """The lines of the cost-vs-size figure: per backend with more than one network size,
+    one k (closed loop: the k measured at the most sizes, the largest among equals;
+    open loop: the whole run). Empty when no backend was measured at two sizes."""
+    parts = []
+    for backend, g in sizes.groupby("backend", sort=True):
+        counts = g.groupby(["loop", "k"])["neurons"].nunique()
+        best = max(counts.items(), key=lambda item: (item[1], item[0][0] == "closed", item[0][1]))
+        (loop, k), n_sizes = best
+        if n_sizes > 1:
+            parts.append(g[(g["loop"] == loop) & (g["k"] == k)].sort_values("neurons"))
+    return pd.concat(parts, ignore_index=True) if parts else sizes.iloc[0:0]
 
 
 # --------------------------------------------------------------------------- fidelity
@@ -417,8 +526,12 @@ def sweep_shape(frame: pd.DataFrame, provenance: dict | None = None) -> dict:
     )
 
 
-def all_tables(frame: pd.DataFrame, normaliser: str = "uninterrupted") -> dict[str, pd.DataFrame]:
+def all_tables(frame: pd.DataFrame, normaliser: str = "uninterrupted",
+               provenance: dict | None = None) -> dict[str, pd.DataFrame]:
+    """Every table of the report; ``sizes`` (the size study) only when some backend was
+    measured on networks of more than one size."""
     frame = prepare(frame)
+    sizes = size_stats(with_sizes(frame, provenance))
     return {
         "loop_times": loop_stats(frame),
         "latency": latency_stats(frame),
@@ -427,4 +540,5 @@ def all_tables(frame: pd.DataFrame, normaliser: str = "uninterrupted") -> dict[s
         "break_even": break_even(frame),
         "fidelity": fidelity_table(frame),
         "problems": problem_cells(frame),
+        **({"sizes": sizes} if not size_lines(sizes).empty else {}),
     }

@@ -3,7 +3,9 @@
 Every known backend has a fixed marker, line style and colour (Okabe-Ito palette), so the
 figures read in grayscale; any other backend gets one from a fallback palette chosen by a
 stable hash of its name, so it looks the same in every figure and every run. Truncated
-cells are drawn with hollow markers.
+cells are drawn with hollow markers. Lines of backends that ran on a GPU are drawn thicker
+(a GPU backend without a table entry also gets a dash-dot-dot line), and every legend entry
+names the device its line ran on: ``[cpu]`` or ``[gpu: <model>]``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from adapters.files import write_bytes_atomic
 
-from .aggregate import NORMALISER_BACKEND
+from .aggregate import NORMALISER_BACKEND, is_gpu
 
 # Okabe-Ito, colour-blind safe; markers and line styles carry the identity in grayscale.
 # Read-only: a style is a pure function of the backend name, never of call order.
@@ -38,12 +40,20 @@ _STYLES: Mapping[str, tuple[str, str, object]] = MappingProxyType({
     "brian2-numpy": ("#E69F00", "P", (0, (5, 2, 1, 2, 1, 2))),
     "brian2-cuda": ("#000000", "X", (0, (1, 1))),
     "nest": ("#999999", "*", (0, (3, 1, 1, 1))),
+    # GPU backends: their CPU sibling's colour, another marker, a dash-dot-dot line
+    "spark-gpu": ("#0072B2", "H", (0, (3, 1, 1, 1, 1, 1))),
+    "spark-native-gpu": ("#56B4E9", "8", (0, (3, 1, 1, 1, 1, 1))),
 })
 _OPEN_STYLES: Mapping[str, tuple[str, object]] = MappingProxyType({
     # dashed horizontal lines of open-loop best cases
     "brian2-cpp-uninterrupted": ("#333333", (0, (6, 3))),
     "nest-uninterrupted": ("#999999", (0, (2, 2))),
+    # brian2cuda's open loop: dashed like the normaliser's line, black and thick (a GPU)
+    "brian2-cuda-uninterrupted": ("#000000", (0, (6, 3))),
 })
+_GPU_FALLBACK_LINE = (0, (3, 1, 1, 1, 1, 1))
+LINE_WIDTH, GPU_LINE_WIDTH = 1.6, 2.8
+OPEN_LINE_WIDTH, GPU_OPEN_LINE_WIDTH = 1.4, 2.6
 _FALLBACK_COLOURS = ("#882255", "#44AA99", "#117733", "#AA4499")
 _FALLBACK_MARKERS = ("<", ">", "h", "p", "d")
 _FALLBACK_OPEN_LINE = (0, (4, 2, 1, 2))
@@ -66,6 +76,30 @@ def style(backend: str) -> tuple[str, str, object]:
     colour = _FALLBACK_COLOURS[h % len(_FALLBACK_COLOURS)]
     marker = _FALLBACK_MARKERS[(h // len(_FALLBACK_COLOURS)) % len(_FALLBACK_MARKERS)]
     return colour, marker, "-"
+
+
+def device_style(backend: str, device: str = "") -> tuple[str, str, object, float]:
+    """(colour, marker, line style, line width) of a closed-loop line that ran on
+    ``device`` (a ``backend_devices`` label): GPU lines are thicker, and an unknown GPU
+    backend gets a dash-dot-dot line instead of the fallback's solid one."""
+    colour, marker, ls = style(backend)
+    if not is_gpu(device):
+        return colour, marker, ls, LINE_WIDTH
+    if backend not in _STYLES:
+        ls = _GPU_FALLBACK_LINE
+    return colour, marker, ls, GPU_LINE_WIDTH
+
+
+def device_tag(device: str | None) -> str:
+    """`` [cpu]`` / `` [gpu: NVIDIA H200]``: what a legend entry says of its line's device
+    ('' when the statistics carry no device)."""
+    return f" [{device}]" if device else ""
+
+
+def _devices(stats: pd.DataFrame) -> dict[str, str]:
+    if "device" not in stats:
+        return {}
+    return {b: str(d) for b, d in zip(stats["backend"], stats["device"])}
 
 
 def open_style(backend: str) -> tuple[str, object]:
@@ -153,15 +187,17 @@ def _yerr(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 def _closed_lines(ax, stats: pd.DataFrame, exclude: tuple[str, ...] = ()) -> list:
     """One errorbar line per closed-loop backend; hollow markers for truncated cells."""
     handles = []
+    devices = _devices(stats)
     closed = stats[(stats["loop"] == "closed") & ~stats["backend"].isin(exclude)]
     for backend, g in closed.groupby("backend", sort=True):
         g = g.sort_values("k")
-        colour, marker, ls = style(backend)
+        device = devices.get(backend, "")
+        colour, marker, ls, width = device_style(backend, device)
         k = g["k"].to_numpy(float)
         mean = g["mean"].to_numpy(float)
         err = _yerr(mean, g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float))
         ax.errorbar(k, mean, yerr=err, color=colour, linestyle=ls, marker=marker,
-                    markersize=7, capsize=4, linewidth=1.6, markerfacecolor=colour,
+                    markersize=7, capsize=4, linewidth=width, markerfacecolor=colour,
                     markeredgecolor=colour, zorder=3)
         trunc = g["n_truncated"].to_numpy() > 0
         if trunc.any():
@@ -169,20 +205,25 @@ def _closed_lines(ax, stats: pd.DataFrame, exclude: tuple[str, ...] = ()) -> lis
                     markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.6,
                     zorder=4)
         handles.append(Line2D([], [], color=colour, linestyle=ls, marker=marker, markersize=7,
-                              linewidth=1.6, label=f"{backend} (closed loop)"))
+                              linewidth=width,
+                              label=f"{backend} (closed loop){device_tag(device)}"))
     return handles
 
 
 def _open_lines(ax, stats: pd.DataFrame, label_suffix: str = "") -> list:
     handles = []
+    devices = _devices(stats)
     for backend, g in stats[stats["loop"] == "open"].groupby("backend", sort=True):
         colour, ls = open_style(backend)
+        device = devices.get(backend, "")
+        width = GPU_OPEN_LINE_WIDTH if is_gpu(device) else OPEN_LINE_WIDTH
         value = float(g["mean"].mean())
         if not np.isfinite(value):
             continue
-        ax.axhline(value, color=colour, linestyle=ls, linewidth=1.4, zorder=2)
-        handles.append(Line2D([], [], color=colour, linestyle=ls, linewidth=1.4,
-                              label=f"{backend} (open loop{label_suffix}) = {value:.3g}"))
+        ax.axhline(value, color=colour, linestyle=ls, linewidth=width, zorder=2)
+        handles.append(Line2D([], [], color=colour, linestyle=ls, linewidth=width,
+                              label=f"{backend} (open loop{label_suffix}){device_tag(device)} "
+                                    f"= {value:.3g}"))
     return handles
 
 
@@ -212,9 +253,13 @@ def _empty(ax, text: str) -> None:
 
 def speedup_figure(speedups: pd.DataFrame, normaliser_text: str, subtitle: str,
                    out_dir: Path, name: str = "speedup",
-                   normaliser_short: str = NORMALISER_BACKEND) -> dict[str, Path]:
+                   normaliser_short: str = NORMALISER_BACKEND,
+                   normaliser_device: str = "") -> dict[str, Path]:
     """Relative speedup vs k (log-log): closed-loop lines with 95 % intervals (geometric
-    mean over instances x runs), open-loop best cases as dashed horizontal lines."""
+    mean over instances x runs), open-loop best cases as dashed horizontal lines. Every line
+    is divided by the one normaliser, on its device (``normaliser_device``): the legend
+    names each line's device, and the note under the figure says when GPU lines are
+    divided by a CPU normaliser."""
     fig = Figure(figsize=(9.5, 5.2))
     ax = fig.add_subplot()
     if speedups.empty:
@@ -230,14 +275,30 @@ def speedup_figure(speedups: pd.DataFrame, normaliser_text: str, subtitle: str,
         handles += _truncation_handle(speedups)
         _k_axis(ax, ks)
         _log_y(ax)
-        ax.set_ylabel(f"speedup over {normaliser_short}\n(> 1: faster; log scale)")
-        _legend(ax, handles, title="geometric mean, bars: 95 % CI")
+        kind = "gpu" if is_gpu(normaliser_device) else normaliser_device.split(" (")[0]
+        ax.set_ylabel(f"speedup over {normaliser_short}{device_tag(kind)}\n"
+                      "(> 1: faster; log scale)")
+        _legend(ax, handles, title="geometric mean, bars: 95 % CI;\n[device each line ran on]")
     ax.set_title(f"Relative speedup vs execution timesteps\n{subtitle}", fontsize=11)
-    fig.text(0.01, -0.02, f"normaliser: {normaliser_text}; speedup = normaliser time per "
-                          "simulated second / backend time per simulated second (loop phase), "
-                          "paired by network instance", fontsize=8, color="#444444",
-             ha="left", va="top", wrap=True)
+    fig.text(0.01, -0.02, speedup_note(speedups, normaliser_text, normaliser_device),
+             fontsize=8, color="#444444", ha="left", va="top", wrap=True)
     return save(fig, out_dir, name)
+
+
+def speedup_note(speedups: pd.DataFrame, normaliser_text: str, normaliser_device: str = "") -> str:
+    """The note under the speedup figure: the normaliser and its device, and, when lines of
+    another device are drawn, that their speedups divide across devices."""
+    where = f" on {normaliser_device}" if normaliser_device else ""
+    note = (f"normaliser: {normaliser_text}{where}; speedup = normaliser time per simulated "
+            "second / backend time per simulated second (loop phase), paired by network "
+            "instance")
+    others = sorted({str(d) for d in _devices(speedups).values()
+                     if is_gpu(d) != is_gpu(normaliser_device)})
+    if normaliser_device and others:
+        note += (f". Lines on {', '.join(others)} (thick) are divided by this same "
+                 f"{'GPU' if is_gpu(normaliser_device) else 'CPU'} normaliser: a ratio across "
+                 "devices")
+    return note
 
 
 # --------------------------------------------------------------------------- figure 2
@@ -414,6 +475,59 @@ def rtf_figure(loop_stats: pd.DataFrame, break_even: pd.DataFrame, subtitle: str
     return save(fig, out_dir, name)
 
 
+# --------------------------------------------------------------------------- size study
+
+
+def size_figure(lines: pd.DataFrame, subtitle: str, out_dir: Path,
+                name: str = "size") -> dict[str, Path]:
+    """Seconds per simulated second vs neurons (log-log), one line per backend measured on
+    networks of more than one size (``aggregate.size_lines``): bars the 95 % interval,
+    hollow markers truncated cells; x ticks name the networks."""
+    fig = Figure(figsize=(10, 5.2))
+    ax = fig.add_subplot()
+    if lines.empty:
+        _empty(ax, "no backend was measured on networks of more than one size")
+    else:
+        handles = []
+        for backend, g in lines.groupby("backend", sort=True):
+            g = g.sort_values("neurons")
+            device = str(g["device"].iloc[0]) if "device" in g else ""
+            loop, k = str(g["loop"].iloc[0]), int(g["k"].iloc[0])
+            colour, marker, ls, width = device_style(backend, device)
+            if loop == "open":  # the colour and dashes of its horizontal line elsewhere
+                colour, ls = open_style(backend)
+                width = GPU_OPEN_LINE_WIDTH if is_gpu(device) else OPEN_LINE_WIDTH
+            x = g["neurons"].to_numpy(float)
+            mean = g["mean"].to_numpy(float)
+            err = _yerr(mean, g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float))
+            ax.errorbar(x, mean, yerr=err, color=colour, linestyle=ls, marker=marker,
+                        markersize=7, capsize=4, linewidth=width, zorder=3)
+            trunc = g["n_truncated"].to_numpy() > 0
+            if trunc.any():
+                ax.plot(x[trunc], mean[trunc], linestyle="none", marker=marker, markersize=7,
+                        markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.6,
+                        zorder=4)
+            what = "open loop, whole run" if loop == "open" else f"closed loop, k = {k:,d}"
+            handles.append(Line2D([], [], color=colour, linestyle=ls, marker=marker,
+                                  markersize=7, linewidth=width,
+                                  label=f"{backend} ({what}){device_tag(device)}"))
+        handles += _truncation_handle(lines)
+        ticks = lines.drop_duplicates("neurons").sort_values("neurons")
+        ax.set_xscale("log")
+        ax.set_xticks(ticks["neurons"].to_numpy(float))
+        names = lines.groupby("neurons")["network"].agg(lambda s: "/".join(sorted(set(s))))
+        ax.set_xticklabels([f"{int(n):,d}\n{names[n]}" for n in ticks["neurons"]], fontsize=8)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        lo, hi = float(ticks["neurons"].min()), float(ticks["neurons"].max())
+        ax.set_xlim(lo / 1.6, hi * 1.6)
+        ax.set_xlabel("network size (neurons, log scale)")
+        _log_y(ax)
+        ax.set_ylabel("wall s per simulated s (log)")
+        _legend(ax, handles, title="mean, bars: 95 % CI;\n[device each line ran on]")
+    ax.set_title(f"Cost vs network size per backend\n{subtitle}", fontsize=11)
+    return save(fig, out_dir, name)
+
+
 # --------------------------------------------------------------------------- comparison
 
 
@@ -427,16 +541,19 @@ def latency_figure(latency: pd.DataFrame, subtitle: str, out_dir: Path,
                    "before latencies were recorded)")
     else:
         handles = []
+        devices = _devices(latency)
         for backend, g in latency.groupby("backend", sort=True):
             g = g.sort_values("k")
-            colour, marker, _ = style(backend)
+            device = devices.get(backend, "")
+            colour, marker, _, width = device_style(backend, device)
             k = g["k"].to_numpy(float)
             ax.plot(k, 1e6 * g["p50_s"].to_numpy(float), color=colour, marker=marker,
-                    linestyle="-", linewidth=1.6, markersize=7, zorder=3)
+                    linestyle="-", linewidth=width, markersize=7, zorder=3)
             ax.plot(k, 1e6 * g["p99_s"].to_numpy(float), color=colour, marker=marker,
-                    linestyle="--", linewidth=1.2, markersize=5, markerfacecolor="white", zorder=3)
-            handles.append(Line2D([], [], color=colour, marker=marker, linewidth=1.6,
-                                  markersize=7, label=backend))
+                    linestyle="--", linewidth=width * 0.75, markersize=5,
+                    markerfacecolor="white", zorder=3)
+            handles.append(Line2D([], [], color=colour, marker=marker, linewidth=width,
+                                  markersize=7, label=backend + device_tag(device)))
         handles += [Line2D([], [], color="black", linestyle="-", label="p50"),
                     Line2D([], [], color="black", linestyle="--", label="p99")]
         _k_axis(ax, sorted(int(k) for k in latency["k"].unique()))

@@ -55,6 +55,11 @@ DEFINITIONS = [
      "(r_N − r_B): after T* of biological time B's extra one-off cost is paid back by its faster "
      "loop. 'ahead from the start': cheaper in both; 'never pays back': dearer in both; 'ahead "
      "until': cheaper to build but slower per simulated second, so N catches up after T*."),
+    ("Device",
+     "where a backend ran, from its rows: 'cpu', or 'gpu: <model>' (with the driver and CUDA "
+     "version in the rows and the provenance). Lines of GPU backends are drawn thick; every "
+     "speedup divides the normaliser's time (on the CPU) by the backend's, so a GPU line's "
+     "speedup is a ratio across devices. 'not recorded': rows written before devices were."),
     ("Truncated cells",
      "a closed-loop cell that ran out of its wall-clock budget simulated a shorter time "
      "(sim_seconds). It is compared per simulated second only, never extrapolated, and drawn "
@@ -68,9 +73,10 @@ DEFINITIONS = [
      "means spike timing agrees, near 1 means rates at most."),
 ]
 
-PROVENANCE_KEYS = ("sweep_id", "created", "command", "git_commit", "network", "spec_digest",
-                   "profile", "duration_ms", "cpu_model", "cores", "gpu", "os", "python",
-                   "threads", "versions", "notes")
+PROVENANCE_KEYS = ("sweep_id", "created", "command", "git_commit", "network", "neurons",
+                   "synapses_expected", "spec_digest", "profile", "duration_ms", "cpu_model",
+                   "cores", "gpu", "gpu_driver", "cuda_version", "os", "python", "threads",
+                   "versions", "notes")
 
 
 # --------------------------------------------------------------------------- tables for display
@@ -98,26 +104,27 @@ def display_tables(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[str, pd.D
     fid.update({ref: "reference" for ref in tables["fidelity"]["reference"].unique()})
     t = tables["loop_times"]
     out["loop_times"] = ("Loop time per simulated second (s), per backend × k", pd.DataFrame([{
-        "backend": r["backend"], "loop": r["loop"], "k": int(r["k"]), "n": int(r["n"]),
-        "instances": int(r["instances"]), "mean (s / sim s)": fmt(r["mean"]),
+        "backend": r["backend"], "device": r["device"], "loop": r["loop"], "k": int(r["k"]),
+        "n": int(r["n"]), "instances": int(r["instances"]), "mean (s / sim s)": fmt(r["mean"]),
         "std": fmt(r["std"]), "95 % CI": _ci(r["ci_low"], r["ci_high"]),
         "truncated": _trunc(r), "fidelity": fid.get(r["backend"], "not measured")}
         for _, r in t.iterrows()]))
     t = tables["latency"]
     out["latency"] = ("Per-chunk latency (µs): input in, k steps, output on the host; median "
                       "over timed passes, max over all", pd.DataFrame([{
-        "backend": r["backend"], "k": int(r["k"]), "passes": int(r["passes"]),
+        "backend": r["backend"], "device": r["device"], "k": int(r["k"]),
+        "passes": int(r["passes"]),
         "p50": fmt(1e6 * r["p50_s"]), "p90": fmt(1e6 * r["p90_s"]), "p99": fmt(1e6 * r["p99_s"]),
         "max": fmt(1e6 * r["max_s"]), "p99 / p50": fmt(r["tail_ratio"])}
         for _, r in t.iterrows()]))
     t = tables["speedups"]
     out["speedups"] = ("Speedup over the normaliser (geometric mean), per backend × k", pd.DataFrame([{
-        "backend": r["backend"], "loop": r["loop"], "k": int(r["k"]), "n": int(r["n"]),
-        "speedup (×)": fmt(r["mean"]), "95 % CI": _ci(r["ci_low"], r["ci_high"]),
+        "backend": r["backend"], "device": r["device"], "loop": r["loop"], "k": int(r["k"]),
+        "n": int(r["n"]), "speedup (×)": fmt(r["mean"]), "95 % CI": _ci(r["ci_low"], r["ci_high"]),
         "truncated": _trunc(r)} for _, r in t.iterrows()]))
     t = tables["compile_times"]
     out["compile_times"] = ("Build phases (s): compile cold / warm, construct", pd.DataFrame([{
-        "backend": r["backend"], "phase": r["phase"], "n": int(r["n"]),
+        "backend": r["backend"], "device": r["device"], "phase": r["phase"], "n": int(r["n"]),
         "mean (s)": fmt(r["mean"]), "std": fmt(r["std"]),
         "95 % CI": _ci(r["ci_low"], r["ci_high"]), "cache hit": r["cache_hit"]}
         for _, r in t.iterrows()]))
@@ -141,6 +148,8 @@ def display_tables(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[str, pd.D
         "distance / control": fmt(r["distance_ratio"])} for _, r in t.iterrows()]
         + [{"backend": ref, "reference": "(itself: the reference)"}
            for ref in sorted(set(t["reference"]) - set(t["backend"]))]).fillna(""))
+    if "sizes" in tables:
+        out["sizes"] = sizes_display(tables["sizes"])
     t = tables["problems"]
     out["problems"] = ("Skipped, failed, truncated and missing cells", pd.DataFrame([{
         "backend": r["backend"], "loop": r["loop"], "k": r["k"], "phase": r["phase"],
@@ -148,6 +157,17 @@ def display_tables(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[str, pd.D
         "simulated (ms)": fmt(1e3 * r["sim_seconds"]), "reason": r["reason"]}
         for _, r in t.iterrows()]))
     return out
+
+
+def sizes_display(t: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """(title, formatted frame) of the size study's table (``aggregate.size_stats``)."""
+    return ("Cost vs network size (s per simulated second), per backend × k × network",
+            pd.DataFrame([{
+                "backend": r["backend"], "device": r["device"],
+                "k": "whole run (open loop)" if r["loop"] == "open" else str(int(r["k"])),
+                "network": r["network"], "neurons": f"{int(r['neurons']):,d}", "n": int(r["n"]),
+                "mean (s / sim s)": fmt(r["mean"]), "95 % CI": _ci(r["ci_low"], r["ci_high"]),
+                "truncated": "yes" if r["n_truncated"] else ""} for _, r in t.iterrows()]))
 
 
 ROOFLINE_CSV = "roofline.csv"  # written by `spark-bench roofline --out DIR`
@@ -214,8 +234,10 @@ def provenance_items(provenance: dict) -> list[tuple[str, str]]:
 def _subtitle(provenance: dict, shape: dict) -> str:
     network = provenance.get("network") or "?"
     cpu = provenance.get("cpu_model") or "unknown CPU"
+    gpu = f"; GPU {provenance['gpu']}" if provenance.get("gpu") else ""
     return (f"{network}, {'/'.join(shape['dtypes'])}, {len(shape['instances'])} instance(s) × "
-            f"{shape['runs']} run(s), {fmt(shape['full_sim_seconds'] * 1e3)} ms simulated; {cpu}")
+            f"{shape['runs']} run(s), {fmt(shape['full_sim_seconds'] * 1e3)} ms simulated; "
+            f"CPU {cpu}{gpu}")
 
 
 def _unavailable(frame: pd.DataFrame) -> dict[str, str]:
@@ -233,22 +255,51 @@ def make_figures(frame: pd.DataFrame, provenance: dict, tables: dict[str, pd.Dat
     shape = agg.sweep_shape(frame, provenance)
     sub = _subtitle(provenance, shape)
     samples = frame[frame["phase"].isin(("compile_cold", "compile_warm")) & (frame["status"] == "ok")]
-    return {
+    figs = {
         "speedup": figures.speedup_figure(
             tables["speedups"], agg.normaliser_label(normaliser), sub, fig_dir,
-            normaliser_short=NORMALISER_BACKEND + (" end-to-end" if normaliser == "end-to-end" else "")),
+            normaliser_short=NORMALISER_BACKEND + (" end-to-end" if normaliser == "end-to-end" else ""),
+            normaliser_device=normaliser_device(frame, provenance)),
         "compile": figures.compile_figure(tables["compile_times"], samples, sub, fig_dir,
                                           unavailable=_unavailable(frame)),
         "rtf": figures.rtf_figure(tables["loop_times"], tables["break_even"], sub, fig_dir),
         "latency": figures.latency_figure(tables["latency"], sub, fig_dir),
     }
+    if "sizes" in tables:
+        figs["size"] = figures.size_figure(agg.size_lines(tables["sizes"]), sub, fig_dir)
+    return figs
+
+
+def normaliser_device(frame: pd.DataFrame, provenance: dict) -> str:
+    """The normaliser's device for labels: ``cpu (<CPU model>)`` for a CPU normaliser."""
+    device = agg.normaliser_device(frame)
+    cpu = provenance.get("cpu_model")
+    return f"{device} ({cpu})" if device == "cpu" and cpu else device
+
+
+def figure_captions(tables: dict[str, pd.DataFrame], frame: pd.DataFrame, provenance: dict,
+                    normaliser: str) -> dict[str, str]:
+    """The captions, with what this report's lines ran on: the speedup caption names the
+    normaliser's device, and says when GPU lines are divided by it."""
+    captions = dict(FIGURE_CAPTIONS)
+    devices = agg.measured_devices(frame)
+    norm_device = normaliser_device(frame, provenance)
+    gpus = sorted({d for d in devices.values() if agg.is_gpu(d)})
+    where = (f" Every line is divided by the normaliser, {agg.normaliser_label(normaliser)}, "
+             f"which ran on {norm_device}; the legend names the device of every line ([cpu] or "
+             "[gpu: model]).")
+    if gpus and not agg.is_gpu(norm_device):
+        where += (f" GPU lines (thick; {', '.join(gpus)}) are GPU time divided by this CPU "
+                  "normaliser's time: a ratio across devices, not a GPU-vs-GPU speedup.")
+    captions["speedup"] += where
+    return captions
 
 
 FIGURE_CAPTIONS = {
     "speedup": ("Figure 1. Relative speedup vs execution timesteps k (log–log). One line per "
                 "closed-loop backend: geometric mean over instances × runs, bars the 95 % "
                 "t-interval on log(speedup). Dashed horizontal lines: open-loop (uninterrupted) "
-                "best cases. Hollow markers: truncated cells."),
+                "best cases. Hollow markers: truncated cells. Thick lines ran on a GPU."),
     "compile": ("Figure 2. Code generation + compile time per backend, cold (empty caches) and "
                 "warm (caches / build directory reused) side by side: bar = mean, error bar = "
                 "95 % t-interval, dots = individual builds."),
@@ -259,6 +310,11 @@ FIGURE_CAPTIONS = {
                 "from presenting an input to reading the output. Solid: p50, dashed: p99 (median "
                 "over timed passes); the gap between them is the jitter a controller must budget "
                 "for."),
+    "size": ("Figure 5. Cost vs network size (log–log): wall seconds per simulated second vs the "
+             "network's neurons, one line per backend measured on more than one network size "
+             "(closed loop at the k measured at the most sizes, open loop over the whole run; "
+             "the legend says which, and the device). Bars: 95 % t-interval; hollow markers: "
+             "truncated cells."),
 }
 
 
@@ -286,9 +342,11 @@ def _intro(results_dir: Path, provenance: dict, normaliser: str) -> Paragraph:
     return Paragraph(("Results: ", Code(str(results_dir)), note))
 
 
-def _figures_section(figs: dict[str, dict[str, Path]]) -> Section:
+def _figures_section(figs: dict[str, dict[str, Path]],
+                     captions: dict[str, str] | None = None) -> Section:
+    captions = captions or FIGURE_CAPTIONS
     return Section("Figures", tuple(
-        Image(paths["png"], name, FIGURE_CAPTIONS[name], svg=paths["svg"], anchor=f"fig-{name}")
+        Image(paths["png"], name, captions[name], svg=paths["svg"], anchor=f"fig-{name}")
         for name, paths in figs.items()), anchor="figures")
 
 
@@ -307,13 +365,14 @@ def _provenance_section(provenance: dict) -> Section:
 
 def report_document(results_dir: Path, provenance: dict, normaliser: str, lines: list[str],
                     figs: dict[str, dict[str, Path]],
-                    shown: dict[str, tuple[str, pd.DataFrame]]) -> Document:
+                    shown: dict[str, tuple[str, pd.DataFrame]],
+                    captions: dict[str, str] | None = None) -> Document:
     """The report page, once, for both formats."""
     return Document(
         title=f"spark-bench report: {provenance.get('network', '?')} ({results_dir.name})",
         intro=(_intro(results_dir, provenance, normaliser),),
         sections=(Section("Summary", (Sentences(tuple(lines)),), anchor="summary"),
-                  _figures_section(figs),
+                  _figures_section(figs, captions),
                   *_table_sections(shown),
                   Section("Definitions", (Terms(tuple(DEFINITIONS)),), anchor="definitions"),
                   _provenance_section(provenance)))
@@ -326,7 +385,7 @@ def build(results_dir: Path, out_dir: Path, formats: tuple[str, ...] = FORMATS,
     _check_options(formats, normaliser)
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     frame, provenance = agg.load(results_dir)
-    tables = agg.all_tables(frame, normaliser)
+    tables = agg.all_tables(frame, normaliser, provenance)
     written = {f"{name}_csv": _write_csv(out_dir, name, table) for name, table in tables.items()}
     figs = make_figures(frame, provenance, tables, out_dir / "figures", normaliser)
     written |= {f"{name}_{ext}": path for name, paths in figs.items() for ext, path in paths.items()}
@@ -338,5 +397,6 @@ def build(results_dir: Path, out_dir: Path, formats: tuple[str, ...] = FORMATS,
         written["roofline_csv"] = _write_csv(out_dir, "roofline", roof)
         shown["roofline"] = roofline_display(roof)
         lines.append(roofline_sentence(roof))
-    document = report_document(results_dir, provenance, normaliser, lines, figs, shown)
+    document = report_document(results_dir, provenance, normaliser, lines, figs, shown,
+                               figure_captions(tables, frame, provenance, normaliser))
     return written | write_document(document, out_dir, "report", formats)

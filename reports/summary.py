@@ -64,6 +64,16 @@ def _mixed_warning(shape: dict) -> list[str]:
     return said
 
 
+def _device_sentence(frame: pd.DataFrame) -> list[str]:
+    """Where each backend ran, when any ran on a GPU (CPU-only results say nothing more)."""
+    devices = agg.measured_devices(frame)
+    if not any(agg.is_gpu(d) for d in devices.values()):
+        return []
+    return ["Devices: " + "; ".join(f"{b} on {d}" for b, d in devices.items())
+            + f". Speedups of every backend, GPU ones included, are against {NORMALISER_BACKEND} "
+              f"on {agg.normaliser_device(frame)}."]
+
+
 def _normaliser_sentence(norm: pd.Series, normaliser: str) -> list[str]:
     if norm.empty:
         needs = "loop" + (" and compile" if normaliser == "end-to-end" else "")
@@ -223,6 +233,7 @@ def summary_lines(frame: pd.DataFrame, provenance: dict,
     k = pick_k(shape["closed_ks"])
     return [_machine(provenance, shape),
             *_mixed_warning(shape),
+            *_device_sentence(frame),
             *_normaliser_sentence(norm, normaliser),
             *_closed_loop_sentences(frame, agg.loop_stats(frame), k, norm, normaliser),
             *_compile_sentence(frame),

@@ -90,4 +90,5 @@ def test_refusals_come_from_the_spec_before_anything_runs():
     cuda = registry.BACKENDS["brian2-cuda"].capabilities
     assert "GPU" in cuda.refusal(spec, gpu=False)
     assert cuda.refusal(spec, gpu=True) is None
-    assert not cuda.closed_loop  # it never declared a loop it cannot run
+    assert cuda.closed_loop  # the resident binary (a device-side input buffer per chunk)
+    assert not registry.BACKENDS["brian2-cuda-uninterrupted"].capabilities.closed_loop

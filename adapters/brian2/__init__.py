@@ -6,7 +6,8 @@
 ``brian2-cpp``             one resident ``cpp_standalone`` binary, chunks through a pipe
 ``brian2-cpp-uninterrupted`` the same binary, whole run in one call (open loop)
 ``brian2-cpp-relaunch``    ``device.run(run_args=...)`` per chunk, state carried by files
-``brian2-cuda``            brian2cuda project generated and compiled with nvcc
+``brian2-cuda``            one resident brian2cuda binary on the GPU, chunks through a pipe
+``brian2-cuda-uninterrupted`` brian2cuda's open-loop project, one launch per run (GPU)
 =========================  ===========================================================
 
 Modules: :mod:`.translate` (spec -> Brian2 objects, shared, by tables), :mod:`.device_context`

@@ -1,9 +1,14 @@
 """Spark (our JAX engine) behind the common :class:`~adapters.base.Backend` interface.
 
-Two labels: ``spark`` is the pure-JAX engine (the paper's design, and the reference), and
-``spark-native`` the same engine with its C++ kernels called through ``jax.ffi``
-(:mod:`spark.native`); the latter is unavailable, with the reason, when the kernels cannot
-be built here (no silent fallback under a label that says native).
+Four labels, two engines on two devices: ``spark`` is the pure-JAX engine (the paper's
+design, and the reference), ``spark-native`` the same engine with its C++ kernels called
+through ``jax.ffi`` (:mod:`spark.native`), both on the CPU; ``spark-gpu`` and
+``spark-native-gpu`` are the same two on the first GPU JAX sees (``spark-native-gpu``: the
+CUDA kernels of ``spark/native/kernels_cuda.cu``, a chunk per launch). Each backend scopes
+JAX's default device to its own for everything it does (``jax.default_device``), so a
+label says where it ran whatever JAX's default backend is. A native label is unavailable,
+with the reason, when its kernels cannot be built (no silent fallback under a label that
+says native); a GPU label without a GPU is unavailable with that reason.
 
 One jitted ``lax.scan`` call per chunk (state donated, compiled once per k), outputs
 copied to the host before ``run_chunk`` returns. Compilation uses JAX's persistent cache
@@ -20,6 +25,7 @@ own.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -52,15 +58,30 @@ class SparkBackend(Backend):
 
     name: ClassVar[str] = "spark"
     method: ClassVar[str] = "auto"
+    device: ClassVar[str] = "cpu"
     capabilities: ClassVar[Capabilities] = Capabilities(closed_loop=True, open_loop=True,
                                                         **FEATURES)
 
     def __init__(self) -> None:
         self._sim = None
         self._net: MaterialisedNetwork | None = None
+        self._jax_device = None
+
+    def _on_device(self):
+        """Everything JAX does for this backend happens on its own device."""
+        if self._jax_device is None:
+            return contextlib.nullcontext()
+        import jax
+
+        return jax.default_device(self._jax_device)
 
     def prepare(self, net: MaterialisedNetwork, options: BackendOptions) -> BuildReport:
         check_supported(type(self), net)
+        self._jax_device = jax_device(self.name, self.device)
+        with self._on_device():
+            return self._prepare(net, options)
+
+    def _prepare(self, net: MaterialisedNetwork, options: BackendOptions) -> BuildReport:
         import jax
 
         from spark.engine import Simulator
@@ -91,7 +112,8 @@ class SparkBackend(Backend):
         return BuildReport(
             phases={"codegen_compile": compiled.seconds, "construct": construct},
             cache_hit=compiled.cache_hit,
-            notes=f"{sim.notes}; compiled k={k} in {compiled.seconds:.3f} s (cache {cache})")
+            notes=f"{sim.notes}; device {self._jax_device}; compiled k={k} in "
+                  f"{compiled.seconds:.3f} s (cache {cache})")
 
     def _require(self):
         if self._sim is None:
@@ -99,10 +121,12 @@ class SparkBackend(Backend):
         return self._sim
 
     def reset(self) -> None:
-        self._require().reset()
+        with self._on_device():
+            self._require().reset()
 
     def run_chunk(self, chunk: ChunkInput) -> np.ndarray:
-        return self._require().run_chunk(chunk.spikes, chunk.modulator).readout
+        with self._on_device():
+            return self._require().run_chunk(chunk.spikes, chunk.modulator).readout
 
     def recorded_spikes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         sim = self._require()
@@ -126,3 +150,37 @@ class SparkNativeBackend(SparkBackend):
 
     name: ClassVar[str] = "spark-native"
     method: ClassVar[str] = "native"
+
+
+class SparkGpuBackend(SparkBackend):
+    """The pure-JAX engine on the GPU (XLA:GPU compiles the same chunk program)."""
+
+    name: ClassVar[str] = "spark-gpu"
+    device: ClassVar[str] = "gpu"
+    capabilities: ClassVar[Capabilities] = Capabilities(closed_loop=True, open_loop=True,
+                                                        needs_gpu=True, **FEATURES)
+
+
+class SparkNativeGpuBackend(SparkBackend):
+    """The engine with its CUDA kernels: a chunk of k steps is one launch, one thread block
+    per instance (spark/native/kernels_cuda.cu)."""
+
+    name: ClassVar[str] = "spark-native-gpu"
+    method: ClassVar[str] = "native"
+    device: ClassVar[str] = "gpu"
+    capabilities: ClassVar[Capabilities] = SparkGpuBackend.capabilities
+
+
+def jax_device(backend: str, kind: str):
+    """The JAX device a backend runs on: the CPU, or the first GPU (BackendUnavailable when
+    JAX sees none: a CPU-only jaxlib, or no GPU on this machine)."""
+    import jax
+
+    try:
+        devices = jax.devices(kind)
+    except RuntimeError as err:
+        if kind == "gpu":
+            raise BackendUnavailable(backend, "no GPU visible to JAX (a CUDA jaxlib plugin and "
+                                              f"an NVIDIA GPU are needed): {err}") from None
+        raise
+    return devices[0]

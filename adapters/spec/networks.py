@@ -1,4 +1,5 @@
-"""Built-in networks: ``paper8``, ``paper7``, ``tiny``, ``cuba``, ``cuba_small``,
+"""Built-in networks: ``paper8``, ``paper8x8`` (paper8 at 8x the pool size, the same
+in-degree: the size study), ``paper7``, ``tiny``, ``cuba``, ``cuba_small``,
 ``brunel2000`` (regime C; ``brunel2000_a`` ... ``_d`` the paper's four regimes,
 ``brunel2000_small`` a scaled one), ``coba``, ``coba_small``, ``microcircuit`` and
 ``microcircuit_small`` (Potjans & Diesmann 2014, full size and scale 0.1).
@@ -84,6 +85,24 @@ def paper8() -> NetworkSpec:
     return pools_network("paper8", 8, description=(
         "Spark paper figure 1: 8 self-recurrent pools x 1024 LIF, ring excitation, "
         "cross inhibition, 1024 Poisson inputs in closed loop, dt 0.1 ms, 1 s."))
+
+
+PAPER8X8_SCALE = 8
+"""How much larger ``paper8x8``'s pools are than ``paper8``'s."""
+
+
+def paper8x8() -> NetworkSpec:
+    """``paper8`` at 8x the pool size, for the size study: 8 pools x 8192 LIF neurons
+    (65,536) and 8192 Poisson inputs, every connection probability divided by 8 (0.05 / 8),
+    so each neuron keeps paper8's expected in-degree (~461: 51.2 from the input and from
+    each pool) and the network has 8x its synapses (~30 M). Weights, delays, drive and
+    timing as paper8; the firing rates are paper8's only in the mean-field sense (same mean
+    input per neuron)."""
+    scale = PAPER8X8_SCALE
+    return pools_network("paper8x8", 8, pool_size=1024 * scale, p=0.05 / scale, description=(
+        f"paper8 at {scale}x the pool size for the size study: 8 pools x {1024 * scale} LIF, "
+        f"{1024 * scale} Poisson inputs, connection probability 0.05/{scale} (in-degree as "
+        "paper8's), dt 0.1 ms, 1 s."))
 
 
 def paper7() -> NetworkSpec:
@@ -411,7 +430,7 @@ def microcircuit_small() -> NetworkSpec:
 
 
 BUILTIN: dict[str, Callable[[], NetworkSpec]] = {
-    "paper8": paper8, "paper7": paper7, "tiny": tiny, "cuba": cuba, "cuba_small": cuba_small,
+    "paper8": paper8, "paper8x8": paper8x8, "paper7": paper7, "tiny": tiny, "cuba": cuba, "cuba_small": cuba_small,
     "coba": coba, "coba_small": coba_small,
     "brunel2000": brunel2000, "brunel2000_small": brunel2000_small,
     **{f"brunel2000_{r}": _brunel(r) for r in BRUNEL_REGIMES},

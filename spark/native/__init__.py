@@ -1,17 +1,21 @@
-"""Native CPU kernels for the Spark engine, called from jitted code through ``jax.ffi``.
+"""Native kernels for the Spark engine, called from jitted code through ``jax.ffi``.
 
 Why: on XLA:CPU every operation of the event-driven step costs microseconds of fixed
 overhead (on paper8 compacting spike indices alone takes ~8 us per step, propagation ~27 us:
 benchmarks/scripts/engine_profile.py), while the real work (~8 spikes x ~410 targets) is a few
 microseconds. One C++ call per step does that work
 directly, in the same order and with the same roundings as the pure-JAX path, which stays
-the reference (tests check the two agree bit for bit) and the fallback.
+the reference (tests check the two agree bit for bit) and the fallback. On a GPU, pure JAX
+pays kernel launches and loop round trips every step (~56 us per paper8 step on an H200);
+``kernels_cuda.cu`` runs a whole chunk as one launch, one thread block per instance.
 
 * :func:`available` / :func:`unavailable_reason`: whether the kernels could be built and
-  loaded here (built on first use; see :mod:`spark.native.builder`).
+  loaded for the platform JAX computes on now (the default device's: ``cpu`` or ``gpu``;
+  built on first use, see :mod:`spark.native.builder`).
 * :func:`propagate`, :func:`lif_step`, :func:`lif_chunk`: the FFI calls (compose with
-  ``jit``, ``lax.scan`` and ``vmap``; batched instances are looped over natively).
-* CPU only: with a GPU default backend they are unavailable and the pure-JAX path runs.
+  ``jit``, ``lax.scan`` and ``vmap``; batched instances are looped over natively on the CPU
+  and are the grid of blocks on the GPU). Each target is registered for both platforms with
+  the same operands; XLA picks the handler of the platform it compiles for.
 """
 
 from __future__ import annotations
@@ -23,68 +27,77 @@ import threading
 import jax
 import numpy as np
 
-from .builder import BuildError, build
+from .builder import BuildError, build, build_cuda
 
 _lock = threading.Lock()
-_state: dict[str, object] = {}
+_state: dict[str, dict[str, object]] = {}
 TARGETS = {"spark_propagate": "SparkPropagate", "spark_lif_step": "SparkLifStep",
            "spark_lif_chunk": "SparkLifChunk"}
+CUDA_SUFFIX = "Cuda"
+"""The GPU handlers are the same symbols with this suffix (kernels_cuda.cu)."""
 
 
 class NativeUnavailable(RuntimeError):
     """The native kernels cannot be used here (reason in the message)."""
 
 
-def _load() -> None:
+def platform() -> str:
+    """The platform jitted code is compiled for now: the default device's (``jax.default_device``
+    scopes it, as the Spark backends do), else JAX's default backend. ``"cpu"`` or ``"gpu"``."""
+    device = jax.config.jax_default_device
+    if device is None:
+        return jax.default_backend()
+    return device.platform if hasattr(device, "platform") else str(device)
+
+
+def _load(where: str) -> dict[str, object]:
+    """Build (cached on disk) and register the kernels of one platform, once per process."""
     with _lock:
-        if "ok" in _state:
-            return
+        if where in _state:
+            return _state[where]
         try:
-            path = build()
+            if where == "cpu":
+                path, suffix, xla_platform = build(), "", "cpu"
+            elif where == "gpu":
+                path, suffix, xla_platform = build_cuda(), CUDA_SUFFIX, "CUDA"
+            else:
+                raise BuildError(f"no native kernels for the {where!r} platform")
             lib = ctypes.cdll.LoadLibrary(str(path))
             for target, symbol in TARGETS.items():
-                jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)),
-                                            platform="cpu")
+                jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol + suffix)),
+                                            platform=xla_platform)
         except (BuildError, OSError, AttributeError) as err:
-            _state.update(ok=False, reason=str(err).splitlines()[0], detail=str(err))
-            return
-        _state.update(ok=True, lib=lib, path=path, reason="")
-
-
-def _on_cpu() -> bool:
-    """The kernels are registered for XLA:CPU only; on a GPU default backend they cannot
-    be lowered (the pure-JAX path is the GPU path)."""
-    return jax.default_backend() == "cpu"
+            _state[where] = dict(ok=False, reason=str(err).splitlines()[0], detail=str(err))
+        else:
+            _state[where] = dict(ok=True, lib=lib, path=path, reason="", detail="")
+        return _state[where]
 
 
 def available() -> bool:
-    """Build (once, cached on disk) and load the kernels; False when that fails or when
-    JAX's default backend is not the CPU."""
-    if not _on_cpu():
-        return False
-    _load()
-    return bool(_state["ok"])
+    """Build (once, cached on disk) and load the kernels for the current :func:`platform`;
+    False when that fails."""
+    return bool(_load(platform())["ok"])
 
 
 def unavailable_reason() -> str:
-    if not _on_cpu():
-        return ("the native kernels are CPU-only and JAX's default backend is "
-                f"{jax.default_backend()}")
-    _load()
-    return str(_state["reason"])
+    return str(_load(platform())["reason"])
 
 
 def require() -> None:
     """Raise NativeUnavailable (with the compiler's message) unless the kernels load."""
-    if not available():
-        detail = _state.get("detail") if _on_cpu() else unavailable_reason()
-        raise NativeUnavailable(f"spark native kernels unavailable: {detail}")
+    state = _load(platform())
+    if not state["ok"]:
+        raise NativeUnavailable(f"spark native kernels unavailable ({platform()}): "
+                                f"{state['detail']}")
+
+
+_noticed: set[bool] = set()
 
 
 def notice_fallback() -> None:
     """The one-line notice printed (once per process) when the engine falls back."""
-    if not _state.get("noticed"):
-        _state["noticed"] = True
+    if not _noticed:
+        _noticed.add(True)
         print(f"spark: native kernels unavailable ({unavailable_reason()}); "
               "using the pure-JAX path", file=sys.stderr)
 

@@ -16,6 +16,12 @@ traps are off, as XLA does; results are unchanged, but the branch-free neuron lo
 vectorise) and ``-DSPARK_USE_FMA`` only where XLA
 contracts (x86-64 with FMA, aarch64), and ``-mavx2``/``-mfma`` only when this CPU has them.
 Never ``-march=native``: the flags must be explicit to be part of the library's hash.
+
+The GPU kernels (``kernels_cuda.cu``, :func:`build_cuda`) build the same way with ``nvcc``:
+``-fmad=false`` (no implicit contraction) and ``-DSPARK_USE_FMA`` (explicit ``fma`` where
+XLA:CPU contracts, so the GPU agrees bit for bit with the CPU reference), machine code for
+Hopper (``sm_90``) plus PTX that newer GPUs compile at load time. ``nvcc`` is found on PATH
+or under ``$CUDA_HOME/bin``; without it the GPU path is unavailable with that reason.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("kernels.cc")
+CUDA_SOURCE = Path(__file__).with_name("kernels_cuda.cu")
+CUDA_FLAGS = ("-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-fmad=false",
+              "-DSPARK_USE_FMA", "-gencode", "arch=compute_90,code=sm_90",
+              "-gencode", "arch=compute_90,code=compute_90", "-w")
 BASE_FLAGS = ("-O3", "-std=c++17", "-fPIC", "-shared", "-ffp-contract=off",
               "-fno-fast-math", "-fno-trapping-math", "-pthread")
 
@@ -114,13 +124,34 @@ def toolchain() -> Toolchain:
                      include_dir=jax.ffi.include_dir(), jaxlib_version=jaxlib.__version__)
 
 
-def library_path(tc: Toolchain) -> Path:
+def cuda_toolchain() -> Toolchain:
+    """nvcc and the GPU flags; BuildError when there is no nvcc."""
+    nvcc = shutil.which("nvcc")
+    if nvcc is None and os.environ.get("CUDA_HOME"):
+        candidate = Path(os.environ["CUDA_HOME"]) / "bin" / "nvcc"
+        nvcc = str(candidate) if candidate.exists() else None
+    if nvcc is None:
+        raise BuildError("nvcc not found (put the CUDA toolkit's bin on PATH or set CUDA_HOME)")
+    try:
+        lines = subprocess.run([nvcc, "--version"], capture_output=True, text=True, check=True,
+                               timeout=30).stdout.strip().splitlines()
+    except (OSError, subprocess.SubprocessError) as err:
+        raise BuildError(f"nvcc {nvcc!r} does not run: {err}") from None
+    import jax.ffi
+    import jaxlib
+
+    return Toolchain(compiler=nvcc, version=lines[-1] if lines else "?", flags=CUDA_FLAGS,
+                     include_dir=jax.ffi.include_dir(), jaxlib_version=jaxlib.__version__)
+
+
+def library_path(tc: Toolchain, source: Path = SOURCE) -> Path:
     digest = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), tc.version.encode(), " ".join(tc.flags).encode(),
+    for part in (source.read_bytes(), tc.version.encode(), " ".join(tc.flags).encode(),
                  tc.jaxlib_version.encode()):
         digest.update(part)
         digest.update(b"\0")
-    return cache_root() / f"libspark_native-{digest.hexdigest()[:16]}.so"
+    stem = "libspark_native_cuda" if source.suffix == ".cu" else "libspark_native"
+    return cache_root() / f"{stem}-{digest.hexdigest()[:16]}.so"
 
 
 def _content_file(library: Path) -> Path:
@@ -141,16 +172,21 @@ def is_intact(library: Path) -> bool:
         return False
 
 
-def build(tc: Toolchain | None = None) -> Path:
+def build_cuda(tc: Toolchain | None = None) -> Path:
+    """The compiled GPU library (``kernels_cuda.cu``), built on first use like :func:`build`."""
+    return build(cuda_toolchain() if tc is None else tc, source=CUDA_SOURCE)
+
+
+def build(tc: Toolchain | None = None, source: Path = SOURCE) -> Path:
     """The compiled library, building it when it is not cached yet (or not intact)."""
     tc = toolchain() if tc is None else tc
-    target = library_path(tc)
+    target = library_path(tc, source)
     if target.exists() and is_intact(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=target.stem + "-", suffix=".so.tmp", dir=target.parent)
     os.close(fd)
-    cmd = [tc.compiler, *tc.flags, f"-I{tc.include_dir}", str(SOURCE), "-o", tmp]
+    cmd = [tc.compiler, *tc.flags, f"-I{tc.include_dir}", str(source), "-o", tmp]
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:

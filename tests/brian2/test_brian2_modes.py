@@ -184,20 +184,119 @@ CUDA_COMPILE = os.environ.get("SPARK_BENCH_CUDA_COMPILE") == "1" or (os.cpu_coun
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 @pytest.mark.skipif(importlib.util.find_spec("brian2cuda") is None,
                     reason="brian2cuda not installed (pip install --no-deps brian2cuda==1.0a7)")
-@pytest.mark.skipif(not CUDA_COMPILE, reason="nvcc compile of tiny takes ~4 min cold on 2 cores; "
-                    "set SPARK_BENCH_CUDA_COMPILE=1 (automatic with >= 8 cores)")
-def test_cuda_generates_and_compiles_tiny(tiny_net, options):
-    from dataclasses import replace
+@pytest.mark.skipif(not CUDA_COMPILE, reason="nvcc compile of tiny takes ~3-4 min cold per project "
+                    "on 2 cores; set SPARK_BENCH_CUDA_COMPILE=1 (automatic with >= 8 cores)")
+@pytest.mark.parametrize("name", ["brian2-cuda-uninterrupted", "brian2-cuda"])
+def test_cuda_generates_and_compiles_tiny(tiny_net, tiny_inputs, options, name):
+    """Both brian2cuda projects (open loop with its result-file layout; resident loop with
+    the inserted host I/O and device input buffer) generate and compile with nvcc; without
+    a GPU, running raises BackendUnavailable with the reason. With a GPU, they run and
+    chunked equals one chunk (see adapters.brian2.cuda.smoke for the spike comparison)."""
+    import json
 
     from adapters.hardware import gpu_present
 
-    backend = load_backend("brian2-cuda")()
-    report = backend.prepare(tiny_net, replace(options, record_spikes=False))
-    assert report.phases["codegen_compile"] > 0 or report.cache_hit
-    assert (report.log_path.parent / "main").exists()
-    if not gpu_present():
-        with pytest.raises(BackendUnavailable, match="no GPU"):
-            backend.reset()
+    backend = load_backend(name)()
+    try:
+        report = backend.prepare(tiny_net, options)  # record_spikes=True: monitors too
+        assert report.phases["codegen_compile"] > 0 or report.cache_hit
+        bdir = report.log_path.parent
+        assert (bdir / "main").exists()
+        layout = json.loads((bdir / "spark_cuda_layout.json").read_text())
+        assert layout["readouts"] == list(tiny_net.spec.readout_names)
+        assert layout["recorded"] == [p.name for p in tiny_net.populations]
+        if name == "brian2-cuda":
+            main = (bdir / "main.cu").read_text()
+            assert "spark_cuda_io::upload_chunk" in main and "dev_dynamic_array_mon0000_i" in main
+            assert "spark_device_input(i, t_in_timesteps)" in (
+                bdir / "code_objects" / "input_spike_thresholder_codeobject.cu").read_text()
+        else:
+            assert set(layout["counts"]) == set(layout["readouts"])
+            assert all(entry["file"].startswith("_array_") for entry in layout["counts"].values())
+            assert all(e["i"]["dtype"] == "<i4" and e["t"]["dtype"] == "<f8"
+                       for e in layout["spikes"].values())
+        if not gpu_present():
+            assert "no GPU" in report.notes
+            for call in (backend.reset, lambda: backend.run_uninterrupted(tiny_inputs),
+                         lambda: backend.run_chunk(ChunkInput(spikes=tiny_inputs[:10])),
+                         backend.recorded_spikes):
+                with pytest.raises(BackendUnavailable, match="no GPU on this machine"):
+                    call()
+            return
+        counts, spikes = run_open(backend, tiny_inputs)
+        assert counts.sum() == sum(s.size for s, _ in spikes.values()) > 0
+        if name == "brian2-cuda":
+            chunked, chunked_spikes = run_chunked(backend, tiny_inputs, 7)
+            np.testing.assert_array_equal(chunked, counts)
+            assert_same_spikes(chunked_spikes, spikes)
+        else:
+            assert backend.last_run_timings()["brian2_run_s"] > 0
+    finally:
+        backend.close()
+
+
+_FAKE_BINARY = """#!{python}
+import os, struct, sys, time
+out = int(os.environ["SPARK_RESULT_FD"])
+mode = {mode!r}
+if mode == "silent":
+    time.sleep(60)
+os.write(out, struct.pack("<2q", 0x5350524B, 2))
+while True:
+    hdr = sys.stdin.buffer.read(24)
+    if len(hdr) < 24:
+        break
+    cmd, k, nev = struct.unpack("<3q", hdr)
+    events = sys.stdin.buffer.read(8 * nev)
+    if mode == "hang":
+        time.sleep(60)
+    if mode == "die":
+        sys.stderr.write("spark: CUDA error in cudaMemcpy: cudaErrorIllegalAddress (fake)\\n")
+        sys.stderr.flush()
+        os._exit(5)
+    os.write(out, struct.pack("<2q", k, nev) + struct.pack("<q", 0))
+"""
+
+
+@pytest.mark.parametrize("mode", ["ok", "hang", "die", "silent"])
+def test_cuda_resident_host_side_never_hangs(tmp_path, monkeypatch, mode):
+    """The host side of the brian2cuda resident protocol (no GPU, no nvcc: a fake binary):
+    answers are read; a binary that hangs (at start or in a chunk) is killed after the
+    timeout, one that dies raises BackendFailed with its stderr, never a hang."""
+    import sys
+    import time
+
+    from adapters.base import BackendFailed
+    from adapters.brian2.cuda import CudaResidentProcess
+
+    main = tmp_path / "main"
+    main.write_text(_FAKE_BINARY.format(python=sys.executable, mode=mode))
+    main.chmod(0o755)
+    layout = {"readouts": ["a", "b"], "recorded": ["a"]}
+    spikes = np.zeros((5, 3), dtype=bool)
+    spikes[1, 2] = spikes[4, 0] = True
+    t0 = time.monotonic()
+    if mode == "silent":
+        with pytest.raises(BackendFailed, match="did not answer within 1 s"):
+            CudaResidentProcess(tmp_path, layout, "brian2-cuda", timeout_s=1.0)
+        assert time.monotonic() - t0 < 10
+        return
+    proc = CudaResidentProcess(tmp_path, layout, "brian2-cuda", timeout_s=10.0)
+    try:
+        if mode == "ok":
+            for _ in range(3):
+                counts, recorded = proc.run(spikes, timeout_s=10.0)
+                assert counts.tolist() == [5, 2] and recorded[0][0].size == 0
+        elif mode == "hang":
+            with pytest.raises(BackendFailed, match="did not answer within 1 s"):
+                proc.run(spikes, timeout_s=1.0)
+        else:
+            with pytest.raises(BackendFailed, match="code 5.*cudaErrorIllegalAddress"):
+                proc.run(spikes, timeout_s=10.0)
+    finally:
+        proc.stop()
+        proc.stop()  # safe twice
+    assert time.monotonic() - t0 < 20
 
 
 def test_missing_brian2cuda_is_unavailable(tiny_net, options, monkeypatch):
@@ -212,7 +311,7 @@ def test_missing_brian2cuda_is_unavailable(tiny_net, options, monkeypatch):
 
 def test_registry_names_match_labels():
     for name in ("brian2-runtime", "brian2-numpy", "brian2-cpp", "brian2-cpp-uninterrupted",
-                 "brian2-cpp-relaunch", "brian2-cuda"):
+                 "brian2-cpp-relaunch", "brian2-cuda", "brian2-cuda-uninterrupted"):
         assert load_backend(name).name == name
 
 

@@ -48,6 +48,13 @@ def test_sweep_rows_and_provenance(tmp_path: Path, cache: Path):
     for key in ("cpu_model", "cores", "python", "versions", "git_commit", "command", "sweep_id"):
         assert prov[key] not in (None, ""), key
     assert prov["versions"]["jax"] and prov["versions"]["numpy"]
+    assert prov["neurons"] == 70 and prov["synapses_expected"] > 0  # tiny: 40 + 30
+    for key in ("gpu", "gpu_driver", "cuda_version"):
+        assert key in prov
+    # every row says where its backend ran: spark is a CPU backend, its worker ran JAX
+    assert set(rows.device) == {"cpu"}
+    assert set(rows.gpu_model) == set(rows.gpu_driver) == set(rows.cuda_version) == {""}
+    assert all("cpu" in d.lower() for d in loops.jax_device), set(loops.jax_device)
     assert set(rows.sweep_id) == {prov["sweep_id"]}
     assert "s per simulated second" in proc.stderr  # live summary lines
 

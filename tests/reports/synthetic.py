@@ -40,24 +40,46 @@ FIDELITY = {
     "brian2-runtime": (1000.0, 1.0, 0.0, 0.0, 0.24),
 }
 BUDGET_S = 800.0  # cell budget: only instance 2 of brian2-runtime at k = 1 runs out of it
+GPU = "NVIDIA H200 (synthetic)"
+GPU_FIELDS = dict(device=f"gpu: {GPU}", gpu_model=GPU, gpu_driver="570.86.15",
+                  cuda_version="12.8")
+# with gpu=True: spark on the GPU (closed loop; jax_device cuda:0) and brian2cuda open loop
+GPU_MODEL = {
+    "spark-gpu": ("closed", 0.56, 5.5e-4, 4.0, 0.9, 0.1),
+    "brian2-cuda-uninterrupted": ("open", 5.9, 0.0, 38.0, 0.5, 0.6),
+}
 
 
 def write_synthetic_results(out: Path, *, seed: int = 0, speed: dict[str, float] | None = None,
                             cpu: str = "AMD EPYC 7B13 (synthetic)",
-                            instances: tuple[int, ...] = INSTANCES, runs: int = RUNS) -> Path:
+                            instances: tuple[int, ...] = INSTANCES, runs: int = RUNS,
+                            gpu: bool = False, network: str = NETWORK,
+                            neurons: int = 8192) -> Path:
     """Write the results directory ``out``; ``speed`` scales a backend's loop times (for
-    comparing two result sets)."""
+    comparing two result sets, or a larger network); ``gpu`` adds the GPU backends of
+    :data:`GPU_MODEL` (rows saying they ran on :data:`GPU`); ``network`` and ``neurons``
+    name the network and its size (the provenance records it, as a sweep does)."""
     out = Path(out)
     rng = np.random.default_rng(seed)
     speed = speed or {}
     sweep_id = f"synthetic{seed:04d}"
+    model = {**MODEL, **(GPU_MODEL if gpu else {})}
+
+    def where(backend: str) -> dict[str, str]:
+        """The device columns a worker on this (synthetic) machine would have written."""
+        if backend in GPU_MODEL or (gpu and backend == "brian2-cuda"):
+            return {**GPU_FIELDS, "jax_device": "cuda:0" if backend == "spark-gpu" else ""}
+        if backend == "brian2-cuda":
+            return {"device": "gpu"}  # a GPU backend on a machine without one
+        return {"device": "cpu", "jax_device": "cpu:0" if backend == "spark" else ""}
 
     def row(**kw) -> ResultRow:
-        return ResultRow(sweep_id=sweep_id, network=NETWORK, dtype=DTYPE, threads=1, **kw)
+        return ResultRow(sweep_id=sweep_id, network=network, dtype=DTYPE, threads=1,
+                         **{**where(kw["backend"]), **kw})
 
     for instance in instances:
         inst_factor = 1.0 + 0.04 * (instance - 1)  # instance 2 spikes a bit more
-        for backend, (loop, per_s, overhead, cold, warm, construct) in MODEL.items():
+        for backend, (loop, per_s, overhead, cold, warm, construct) in model.items():
             fid = {}
             if backend in FIDELITY:
                 win, ident, rate, dist, ctrl = FIDELITY[backend]
@@ -78,7 +100,7 @@ def write_synthetic_results(out: Path, *, seed: int = 0, speed: dict[str, float]
                 row(instance=instance, backend=backend, loop="", k=0, run=-1,
                     phase="construct", seconds=construct * noise(), **fid),
             ]
-            write_cell(out, f"{NETWORK}-i{instance}-{backend}-{DTYPE}-t1-kbuild", build)
+            write_cell(out, f"{network}-i{instance}-{backend}-{DTYPE}-t1-kbuild", build)
             ks = (N_STEPS,) if loop == "open" else KS
             for k in ks:
                 chunks_total = N_STEPS // k
@@ -106,24 +128,26 @@ def write_synthetic_results(out: Path, *, seed: int = 0, speed: dict[str, float]
                                     sim_seconds=sim, rtf=secs / sim, n_chunks=n_chunks,
                                     peak_rss_mb=1200.0, status="ok" if run < 0 else status,
                                     reason="" if run < 0 else reason, **latency, **fid))
-                write_cell(out, f"{NETWORK}-i{instance}-{backend}-{DTYPE}-t1-k{k}", rows)
+                write_cell(out, f"{network}-i{instance}-{backend}-{DTYPE}-t1-k{k}", rows)
         # brian2-cuda: unavailable -> one skipped build row and one skipped row per k
         skipped = dict(instance=instance, backend="brian2-cuda", seconds=float("nan"),
                        status="skipped", reason=CUDA_REASON)
-        write_cell(out, f"{NETWORK}-i{instance}-brian2-cuda-{DTYPE}-t1-kbuild", [
+        write_cell(out, f"{network}-i{instance}-brian2-cuda-{DTYPE}-t1-kbuild", [
             row(loop="", k=0, run=-1, phase="materialise", **{**skipped, "seconds": 1.9,
                                                               "status": "ok", "reason": ""}),
             row(loop="", k=0, run=-1, phase="compile_warm", **skipped)])
         for k in KS:
-            write_cell(out, f"{NETWORK}-i{instance}-brian2-cuda-{DTYPE}-t1-k{k}",
+            write_cell(out, f"{network}-i{instance}-brian2-cuda-{DTYPE}-t1-k{k}",
                        [row(loop="closed", k=k, run=0, phase="loop", **skipped)])
 
     write_json_atomic(out / "provenance.json", {
         "sweep_id": sweep_id, "created": "2026-11-23T12:00:00+00:00",
         "command": "spark-bench run paper8 --instances 2 --runs 2 --timesteps 1,10,100,1000",
-        "git_commit": "0123456789abcdef0123456789abcdef01234567", "network": NETWORK,
-        "spec_digest": "feedfacecafebeef", "profile": "quick", "duration_ms": 1000.0,
-        "cpu_model": cpu, "cores": 2, "gpu": "", "os": "Linux-6.1-x86_64",
+        "git_commit": "0123456789abcdef0123456789abcdef01234567", "network": network,
+        "neurons": neurons, "spec_digest": "feedfacecafebeef", "profile": "quick",
+        "duration_ms": 1000.0, "cpu_model": cpu, "cores": 2, "gpu": GPU if gpu else "",
+        "gpu_driver": GPU_FIELDS["gpu_driver"] if gpu else "",
+        "cuda_version": GPU_FIELDS["cuda_version"] if gpu else "", "os": "Linux-6.1-x86_64",
         "python": "3.11.9", "versions": {"jax": "0.10.2", "brian2": "2.9.0", "numpy": "2.3.5",
                                          "brian2cuda": ""},
         "threads": 1, "notes": "synthetic results for the report tests",

@@ -17,10 +17,13 @@ KNOWN = {
     "brian2-numpy": ("#E69F00", "P", (0, (5, 2, 1, 2, 1, 2))),
     "brian2-cuda": ("#000000", "X", (0, (1, 1))),
     "nest": ("#999999", "*", (0, (3, 1, 1, 1))),
+    "spark-gpu": ("#0072B2", "H", (0, (3, 1, 1, 1, 1, 1))),
+    "spark-native-gpu": ("#56B4E9", "8", (0, (3, 1, 1, 1, 1, 1))),
 }
 KNOWN_OPEN = {
     "brian2-cpp-uninterrupted": ("#333333", (0, (6, 3))),
     "nest-uninterrupted": ("#999999", (0, (2, 2))),
+    "brian2-cuda-uninterrupted": ("#000000", (0, (6, 3))),
 }
 UNKNOWN = ("genn", "my-simulator", "brian2-cpp-v2")
 
@@ -68,3 +71,17 @@ def test_known_table_unchanged_and_never_grows():
     assert {name: figures.style(name) for name in KNOWN} == KNOWN
     assert {name: figures.open_style(name) for name in KNOWN_OPEN} == KNOWN_OPEN
     assert figures.open_style("spark") == ("#0072B2", (0, (4, 2, 1, 2)))
+
+
+def test_gpu_lines_are_thicker_and_unknown_gpu_backends_dash_dot_dot():
+    cpu = figures.device_style("spark", "cpu")
+    gpu = figures.device_style("spark-gpu", "gpu: NVIDIA H200")
+    assert cpu == (*KNOWN["spark"], figures.LINE_WIDTH)
+    assert gpu == (*KNOWN["spark-gpu"], figures.GPU_LINE_WIDTH) and gpu[3] > cpu[3]
+    other = figures.device_style("genn-gpu", "gpu")
+    assert other[2] == figures._GPU_FALLBACK_LINE and other[3] == figures.GPU_LINE_WIDTH
+    assert figures.device_style("genn-gpu", "cpu")[2] == "-"
+    assert figures.device_tag("gpu: NVIDIA H200") == " [gpu: NVIDIA H200]" and figures.device_tag("") == ""
+    # brian2cuda's open loop is dashed like the normaliser's line
+    assert figures.open_style("brian2-cuda-uninterrupted")[1] == figures.open_style(
+        "brian2-cpp-uninterrupted")[1]

@@ -257,8 +257,9 @@ def test_no_compiler_falls_back_with_one_line_notice(monkeypatch, capsys):
     with pytest.raises(native_build.BuildError, match="does not run"):
         native_build.toolchain()
     monkeypatch.setattr(native, "available", lambda: False)
-    monkeypatch.setitem(native._state, "reason", "no C++ compiler found")  # noqa: SLF001
-    monkeypatch.setitem(native._state, "noticed", False)  # noqa: SLF001
+    monkeypatch.setitem(native._state, "cpu", dict(ok=False, reason="no C++ compiler found",  # noqa: SLF001
+                                                    detail="no C++ compiler found"))
+    monkeypatch.setattr(native, "_noticed", set())
     layout = netmod.make_layout([to_spark(random_network().materialise(1))], method="native")
     assert layout.method in ("event", "dense")
     err = capsys.readouterr().err.strip().splitlines()
@@ -280,13 +281,16 @@ def test_library_is_cached_by_content(tmp_path, monkeypatch):
     assert "-march=native" not in tc.flags
 
 
-def test_gpu_default_backend_means_unavailable(monkeypatch):
-    """The kernels are CPU-only: with a GPU default backend they are reported unavailable
-    (the pure-JAX path runs there) instead of failing to lower."""
-    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+def test_gpu_platform_without_nvcc_is_unavailable_with_the_reason(monkeypatch, tmp_path):
+    """On a GPU the CUDA kernels are built with nvcc: without it they are reported
+    unavailable (the pure-JAX path runs there) instead of failing to lower."""
+    monkeypatch.setattr(native, "platform", lambda: "gpu")
+    monkeypatch.setattr(native, "_state", {})  # this test's load only
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CUDA_HOME", raising=False)
     assert not native.available()
-    assert "CPU-only" in native.unavailable_reason() and "gpu" in native.unavailable_reason()
-    with pytest.raises(native.NativeUnavailable, match="CPU-only"):
+    assert "nvcc not found" in native.unavailable_reason()
+    with pytest.raises(native.NativeUnavailable, match="nvcc not found"):
         native.require()
 
 

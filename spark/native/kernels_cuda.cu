@@ -1,0 +1,639 @@
+// GPU kernels of the Spark engine: the three handlers of kernels.cc (spark_propagate,
+// spark_lif_step, spark_lif_chunk) for XLA:GPU, with the same operands, attributes and
+// results, so that the engine's native path (spark/network.py) runs unchanged on a GPU.
+//
+// Why one thread block per instance, running all k steps of a chunk in one launch: a paper8
+// step has ~8 k neuron updates and ~4 k synaptic events, a few microseconds of work, while
+// pure JAX on a GPU pays ~56 us per step in kernel launches and while-loop round trips. A
+// block of 1024 threads updates the neurons, compacts the spikes and walks the synapse rows,
+// with barriers between the phases; batched instances (vmap, "expand_dims") are the grid.
+//
+// Bit-identical to the CPU kernel and to pure JAX on the CPU, by the same rules:
+//   * each ring-buffer entry accumulates in ascending presynaptic order, then row order:
+//     rows are walked one after another (a barrier between two rows); within a row the
+//     threads add to distinct entries. Two synapses of one row with the same target and
+//     delay would race: their two additions use atomicAdd, so nothing is lost, but their
+//     order is unspecified (the only case where a last-bit difference is possible);
+//   * explicit fma() exactly where kernels.cc writes SPARK_FMA (XLA:CPU contracts those on
+//     FMA hardware); the file is compiled with -fmad=false, so nvcc contracts nothing else.
+//
+// Shapes are checked on the host and a mismatch is an FFI error, as on the CPU. The contents
+// of the index tables (segments, row pointers, drive columns) live in device memory and are
+// trusted here: they are built by spark.network / spark.connectivity from a validated spec
+// (the CPU kernel checks them too; reading them back would cost a device round trip).
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+#if defined(SPARK_USE_FMA)
+#define SPARK_FMA(a, b, c) fma((a), (b), (c))
+#else
+#define SPARK_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+namespace {
+
+constexpr int kThreads = 1024;  // one block per instance; every phase strides by this
+constexpr int64_t kMaxReceptors = 4;
+enum FloatParam { kDecay, kVInf, kVThresh, kThetaDecay, kBeta, kVReset, kReceptorParams };
+enum IntParam { kStart, kStop, kRefSteps, kHasSyn, kAdaptive, kIntParams };
+
+// ----------------------------------------------------------------- host-side operand views
+
+template <typename T>
+struct View {
+  T* data;
+  int64_t size;    // elements per instance
+  int64_t stride;  // elements between instances (0: shared)
+};
+
+struct Shape {
+  int64_t batch = 1;
+  std::string error;
+};
+
+template <typename T>
+View<T> view(const ffi::AnyBuffer& buf, size_t rank, Shape& shape, const char* name) {
+  auto dims = buf.dimensions();
+  View<T> out{reinterpret_cast<T*>(buf.untyped_data()), 1, 0};
+  if (dims.size() < rank || dims.size() > rank + 1) {
+    shape.error = std::string(name) + ": expected rank " + std::to_string(rank) + " or " +
+                  std::to_string(rank + 1) + " (batched), got " + std::to_string(dims.size());
+    return out;
+  }
+  size_t first = dims.size() - rank;
+  for (size_t i = first; i < dims.size(); ++i) out.size *= dims[i];
+  if (first == 1 && dims[0] != 1) {
+    const int64_t b = dims[0];
+    if (shape.batch != 1 && shape.batch != b) {
+      shape.error = std::string(name) + ": batch size " + std::to_string(b) + " differs from " +
+                    std::to_string(shape.batch);
+    }
+    shape.batch = b;
+    out.stride = out.size;
+  }
+  return out;
+}
+
+ffi::Error invalid(const std::string& message) {
+  return ffi::Error(ffi::ErrorCode::kInvalidArgument, "spark CUDA kernel: " + message);
+}
+
+ffi::Error cuda_error(cudaError_t err, const char* what) {
+  return ffi::Error(ffi::ErrorCode::kInternal,
+                    std::string("spark CUDA kernel: ") + what + ": " + cudaGetErrorString(err));
+}
+
+template <typename Body>
+ffi::Error by_float_type(ffi::DataType type, Body&& body) {
+  switch (type) {
+    case ffi::DataType::F32:
+      return body(float{});
+    case ffi::DataType::F64:
+      return body(double{});
+    default:
+      return invalid("state must be float32 or float64");
+  }
+}
+
+// --------------------------------------------------------------------- device-side pieces
+
+// Everything a block needs, as base pointers and per-instance strides (in elements).
+template <typename T>
+struct Args {
+  const int32_t* t;
+  int64_t t_stride;
+  T *v, *g, *aux, *buf;
+  int32_t* last;
+  int64_t v_stride, g_stride, a_stride, l_stride, b_stride;
+  const bool* inputs;
+  int64_t in_stride;
+  const T* fp;
+  int64_t fp_stride;
+  const int32_t* ip;
+  int64_t ip_stride;
+  const int32_t *row_ptr, *offset;
+  int64_t rp_stride, off_stride;
+  const T* weight;
+  int64_t w_stride;
+  const uint16_t* dcounts;
+  const int32_t* dcols;
+  const T* dweights;
+  int64_t dc_stride, dcol_stride, dw_stride;
+  int32_t* counts;  // per segment, or nullptr
+  int64_t c_stride;
+  bool* spikes;     // (steps, n) flags when recording, or nullptr
+  int64_t s_stride;
+  uint8_t* flags;   // scratch: (n + n_in) per instance
+  int32_t* list;    // scratch: (n + n_in) per instance
+  int64_t n, n_in, n_seg, size, n_cols, ring, receptor_cols, drive_steps, m, steps;
+};
+
+// Exclusive prefix sum of x over the block (blockDim.x == kThreads); *total gets the sum.
+__device__ int32_t block_exclusive_scan(int32_t x, int32_t* warp_sums, int32_t* total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int32_t incl = x;
+  for (int d = 1; d < 32; d <<= 1) {
+    const int32_t y = __shfl_up_sync(0xffffffffu, incl, d);
+    if (lane >= d) incl += y;
+  }
+  if (lane == 31) warp_sums[warp] = incl;
+  __syncthreads();
+  if (warp == 0) {
+    const int32_t w = warp_sums[lane];  // kThreads / 32 == 32 warps
+    int32_t wi = w;
+    for (int d = 1; d < 32; d <<= 1) {
+      const int32_t y = __shfl_up_sync(0xffffffffu, wi, d);
+      if (lane >= d) wi += y;
+    }
+    warp_sums[lane] = wi - w;
+    if (lane == 31) *total = wi;
+  }
+  __syncthreads();
+  return warp_sums[warp] + incl - x;
+}
+
+// The ascending list of set flags in [0, count): each thread compacts its own contiguous
+// range, at the offset the block scan gives it. Returns the list's length.
+__device__ int32_t compact(const uint8_t* flags, int64_t count, int32_t* list, int32_t* warp_sums,
+                           int32_t* total) {
+  const int64_t per = (count + kThreads - 1) / kThreads;
+  const int64_t lo = min(count, threadIdx.x * per), hi = min(count, lo + per);
+  int32_t mine = 0;
+  for (int64_t i = lo; i < hi; ++i) mine += flags[i];
+  int32_t pos = block_exclusive_scan(mine, warp_sums, total);
+  for (int64_t i = lo; i < hi; ++i) {
+    if (flags[i]) list[pos++] = static_cast<int32_t>(i);
+  }
+  __syncthreads();
+  return *total;
+}
+
+// Add the rows in `list` (ascending) into the ring buffer (row of this step at `base`), one
+// row after another: entries hit by several rows take them in ascending presynaptic order.
+template <typename T>
+__device__ void propagate_rows(T* buf, int64_t size, int64_t base, const int32_t* row_ptr,
+                               const int32_t* offset, const T* weight, const int32_t* list,
+                               int32_t count) {
+  for (int32_t e = 0; e < count; ++e) {
+    const int32_t p = list[e];
+    const int32_t end = row_ptr[p + 1];
+    for (int32_t s = row_ptr[p] + threadIdx.x; s < end; s += kThreads) {
+      int64_t o = base + offset[s];
+      o -= (o >= size ? size : 0);
+      atomicAdd(buf + o, weight[s]);
+    }
+    __syncthreads();
+  }
+}
+
+// One neuron's update, threshold, delivery and reset: the body of kernels.cc's
+// update_segment, line for line (same roundings, same fma).
+template <typename T, int kR>
+__device__ bool update_neuron(int64_t i, int64_t n, int32_t step, T* v, T* g, T* aux,
+                              int32_t* last, T* row, const T* fp, const int32_t* ip,
+                              int64_t receptor_cols) {
+  const bool syn = ip[kHasSyn] != 0, adapt = ip[kAdaptive] != 0;
+  const bool refractory = (step - last[i]) < ip[kRefSteps];
+  const T v_old = v[i];
+  T v_new = SPARK_FMA(v_old - fp[kVInf], fp[kDecay], fp[kVInf]);
+  if (syn) {
+#pragma unroll
+    for (int r = 0; r < kR; ++r) v_new = SPARK_FMA(g[r * n + i], fp[kReceptorParams + r], v_new);
+  }
+  v_new = refractory ? v_old : v_new;
+  const T a = adapt ? aux[i] * fp[kThetaDecay] : T(0);
+  const bool spike = !refractory & (adapt ? v_new > fp[kVThresh] + a : v_new > fp[kVThresh]);
+  const T delta = row[i];
+  row[i] = T(0);
+  v_new = refractory ? v_new : v_new + delta;
+#pragma unroll
+  for (int r = 0; r < kR; ++r) {
+    const T g_decay = fp[kReceptorParams + receptor_cols + r];
+    g[r * n + i] = SPARK_FMA(g[r * n + i], g_decay, row[(1 + r) * n + i]);
+    row[(1 + r) * n + i] = T(0);
+  }
+  v[i] = spike ? fp[kVReset] : v_new;
+  if (adapt) aux[i] = spike ? a + fp[kBeta] : a;
+  last[i] = spike ? step : last[i];
+  return spike;
+}
+
+// `steps` fused LIF/ALIF steps of instance blockIdx.x (spark_lif_chunk; spark_lif_step is
+// the same with steps == 1 and the flags written to `spikes`).
+template <typename T, int kR>
+__global__ void __launch_bounds__(kThreads) lif_steps_kernel(Args<T> a) {
+  __shared__ int32_t warp_sums[32];
+  __shared__ int32_t total;
+  const int64_t b = blockIdx.x;
+  T* v = a.v + b * a.v_stride;
+  T* g = a.g + b * a.g_stride;
+  T* aux = a.aux + b * a.a_stride;
+  T* buf = a.buf + b * a.b_stride;
+  int32_t* last = a.last + b * a.l_stride;
+  const bool* inputs = a.inputs + b * a.in_stride;
+  const T* fp = a.fp + b * a.fp_stride;
+  const int32_t* ip = a.ip + b * a.ip_stride;
+  const int32_t* row_ptr = a.row_ptr + b * a.rp_stride;
+  const int32_t* offset = a.offset + b * a.off_stride;
+  const T* weight = a.weight + b * a.w_stride;
+  int32_t* counts = a.counts ? a.counts + b * a.c_stride : nullptr;
+  bool* spikes = a.spikes ? a.spikes + b * a.s_stride : nullptr;
+  const int64_t n = a.n, pre = a.n + a.n_in;
+  uint8_t* flags = a.flags + b * pre;
+  int32_t* list = a.list + b * pre;
+  const int64_t width = kReceptorParams + 2 * a.receptor_cols;
+  const int32_t t0 = a.t[b * a.t_stride];
+  if (counts) {
+    for (int64_t s = threadIdx.x; s < a.n_seg; s += kThreads) counts[s] = 0;
+  }
+  // This thread's neurons: a contiguous range (its spikes come out ascending), and the
+  // population ("segment") its first neuron belongs to.
+  const int64_t per = (n + kThreads - 1) / kThreads;
+  const int64_t lo = min(n, threadIdx.x * per), hi = min(n, lo + per);
+  int64_t seg0 = 0;
+  while (seg0 + 1 < a.n_seg && lo >= ip[seg0 * kIntParams + kStop]) ++seg0;
+  __syncthreads();
+  for (int64_t k = 0; k < a.steps; ++k) {
+    const int32_t step = t0 + static_cast<int32_t>(k);
+    const int64_t base = (static_cast<int64_t>(step) % a.ring) * a.n_cols;
+    T* row = buf + base;
+    if (step >= 0 && step < a.drive_steps) {
+      // This step's drive arrivals join the ring row before the update reads it
+      // (columns are distinct: the engine fuses only then), as `w * count` then `+`.
+      const uint16_t* dc = a.dcounts + b * a.dc_stride + static_cast<int64_t>(step) * a.m;
+      const int32_t* cols = a.dcols + b * a.dcol_stride;
+      const T* w = a.dweights + b * a.dw_stride;
+      for (int64_t j = threadIdx.x; j < a.m; j += kThreads) {
+        if (dc[j]) row[cols[j]] += w[j] * static_cast<T>(dc[j]);
+      }
+      __syncthreads();
+    }
+    int64_t seg = seg0;
+    for (int64_t i = lo; i < hi; ++i) {
+      while (i >= ip[seg * kIntParams + kStop]) ++seg;
+      const bool s = update_neuron<T, kR>(i, n, step, v, g, aux, last, row, fp + seg * width,
+                                          ip + seg * kIntParams, a.receptor_cols);
+      flags[i] = s;
+      if (spikes) spikes[k * n + i] = s;
+      if (s && counts) atomicAdd(counts + seg, 1);
+    }
+    const bool* in_row = inputs + k * a.n_in;
+    for (int64_t j = threadIdx.x; j < a.n_in; j += kThreads) flags[n + j] = in_row[j];
+    __syncthreads();
+    const int32_t count = compact(flags, pre, list, warp_sums, &total);
+    propagate_rows<T>(buf, a.size, base, row_ptr, offset, weight, list, count);
+    __syncthreads();
+  }
+}
+
+// spark_propagate: the given flags' rows of step t into the ring buffer.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) propagate_kernel(
+    T* buf, int64_t b_stride, const bool* spikes, int64_t s_stride, const int32_t* t,
+    int64_t t_stride, const int32_t* row_ptr, int64_t rp_stride, const int32_t* offset,
+    int64_t off_stride, const T* weight, int64_t w_stride, uint8_t* flags, int32_t* list,
+    int64_t n_pre, int64_t ring, int64_t n_cols) {
+  __shared__ int32_t warp_sums[32];
+  __shared__ int32_t total;
+  const int64_t b = blockIdx.x;
+  const bool* spk = spikes + b * s_stride;
+  uint8_t* fl = flags + b * n_pre;
+  int32_t* ls = list + b * n_pre;
+  for (int64_t i = threadIdx.x; i < n_pre; i += kThreads) fl[i] = spk[i];
+  __syncthreads();
+  const int32_t count = compact(fl, n_pre, ls, warp_sums, &total);
+  const int64_t base = (static_cast<int64_t>(t[b * t_stride]) % ring) * n_cols;
+  propagate_rows<T>(buf + b * b_stride, ring * n_cols, base, row_ptr + b * rp_stride,
+                    offset + b * off_stride, weight + b * w_stride, ls, count);
+}
+
+// ------------------------------------------------------------------------------ handlers
+
+// Scratch of (n_pre flags + n_pre int32 indices) per instance.
+struct Scratch {
+  uint8_t* flags = nullptr;
+  int32_t* list = nullptr;
+};
+
+std::optional<Scratch> scratch_for(ffi::ScratchAllocator& alloc, int64_t batch, int64_t n_pre) {
+  const size_t list_bytes = sizeof(int32_t) * batch * n_pre;
+  const size_t flag_bytes = batch * n_pre;
+  auto mem = alloc.Allocate(list_bytes + flag_bytes + 16, 16);
+  if (!mem.has_value()) return std::nullopt;
+  Scratch s;
+  s.list = static_cast<int32_t*>(*mem);
+  s.flags = reinterpret_cast<uint8_t*>(s.list) + list_bytes;
+  return s;
+}
+
+// Outputs that are not aliased to their inputs get the inputs copied first.
+cudaError_t copy_if_distinct(cudaStream_t stream, void* out, const void* in, size_t bytes) {
+  if (out == in || bytes == 0) return cudaSuccess;
+  return cudaMemcpyAsync(out, in, bytes, cudaMemcpyDeviceToDevice, stream);
+}
+
+template <typename T>
+size_t whole(const View<T>& x, int64_t batch) {
+  return sizeof(T) * x.size * (x.stride ? batch : 1);
+}
+
+template <typename T>
+ffi::Error lif_impl(cudaStream_t stream, ffi::ScratchAllocator& alloc, ffi::AnyBuffer t,
+                    ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux, ffi::AnyBuffer last,
+                    ffi::AnyBuffer buf, ffi::AnyBuffer inputs, ffi::AnyBuffer fparams,
+                    ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset,
+                    ffi::AnyBuffer weight, ffi::AnyBuffer dcounts, ffi::AnyBuffer dcols,
+                    ffi::AnyBuffer dweights, ffi::Result<ffi::AnyBuffer>& v_out,
+                    ffi::Result<ffi::AnyBuffer>& g_out, ffi::Result<ffi::AnyBuffer>& aux_out,
+                    ffi::Result<ffi::AnyBuffer>& last_out, ffi::Result<ffi::AnyBuffer>& buf_out,
+                    int32_t* counts_data, View<bool>* spikes, size_t input_rank, int64_t steps,
+                    int64_t ring, int64_t n_cols, int64_t n_segments_expected) {
+  Shape sh;
+  auto t_v = view<int32_t>(t, 0, sh, "t");
+  auto v_i = view<T>(v, 1, sh, "v");
+  auto g_i = view<T>(g, 1, sh, "g");
+  auto a_i = view<T>(aux, 1, sh, "aux");
+  auto l_i = view<int32_t>(last, 1, sh, "lastspike");
+  auto b_i = view<T>(buf, 1, sh, "buffer");
+  auto in = view<bool>(inputs, input_rank, sh, "input spikes");
+  auto fp = view<T>(fparams, 2, sh, "float parameters");
+  auto ip = view<int32_t>(iparams, 2, sh, "int parameters");
+  auto rp = view<int32_t>(row_ptr, 1, sh, "row_ptr");
+  auto off = view<int32_t>(offset, 1, sh, "offsets");
+  auto w = view<T>(weight, 1, sh, "weights");
+  auto dc = view<uint16_t>(dcounts, 2, sh, "drive counts");
+  auto dcol = view<int32_t>(dcols, 1, sh, "drive columns");
+  auto dw = view<T>(dweights, 1, sh, "drive weights");
+  auto v_o = view<T>(*v_out, 1, sh, "v (result)");
+  auto g_o = view<T>(*g_out, 1, sh, "g (result)");
+  auto a_o = view<T>(*aux_out, 1, sh, "aux (result)");
+  auto l_o = view<int32_t>(*last_out, 1, sh, "lastspike (result)");
+  auto b_o = view<T>(*buf_out, 1, sh, "buffer (result)");
+  if (!sh.error.empty()) return invalid(sh.error);
+  const int64_t n = v_i.size, size = ring * n_cols;
+  if (steps < 1 || in.size % steps) return invalid("input spikes do not divide into steps");
+  const int64_t n_in = in.size / steps;
+  if (n < 1 || n_cols % n) return invalid("n_cols must be a multiple of N");
+  const int64_t receptors = n_cols / n - 1;
+  if (receptors > kMaxReceptors) return invalid("at most 4 receptors per neuron");
+  const int64_t rc = std::max<int64_t>(receptors, 1);
+  if (g_i.size != rc * n || a_i.size != n || l_i.size != n) {
+    return invalid("state arrays differ in length (g must be max(R, 1) * N)");
+  }
+  if (b_i.size != size || b_o.size != size) return invalid("buffer size != ring * n_cols");
+  if (rp.size != n + n_in + 1) return invalid("row_ptr must have N + n_inputs + 1 entries");
+  if (off.size != w.size) return invalid("offsets and weights differ in length");
+  const int64_t m = dcol.size;
+  if (dw.size != m || (m && dc.size % m)) {
+    return invalid("drive counts, columns and weights differ in length");
+  }
+  const int64_t n_seg = ip.size / kIntParams;
+  if (ip.size % kIntParams || fp.size != n_seg * (kReceptorParams + 2 * rc)) {
+    return invalid("parameter tables must be (segments, 6 + 2 max(R, 1)) float and "
+                   "(segments, 5) int32");
+  }
+  if (n_segments_expected >= 0 && n_segments_expected != n_seg) {
+    return invalid("counts must have one entry per segment");
+  }
+  if (spikes && spikes->size != 0 && spikes->size != steps * n) {
+    return invalid("spikes must be (k, N) or (0, N)");
+  }
+  const int64_t batch = sh.batch;
+  if (batch > 2147483647) return invalid("too many instances");
+  // Outputs not aliased to their inputs get the inputs copied first (with donation they
+  // are aliased and nothing is copied). A shared (unbatched) input under a batched result
+  // cannot occur, since the engine stacks the state per instance: refused, not half-copied.
+  const struct { void* out; const void* in; int64_t in_stride; size_t bytes; } copies[] = {
+      {v_o.data, v_i.data, v_i.stride, whole(v_i, batch)},
+      {g_o.data, g_i.data, g_i.stride, whole(g_i, batch)},
+      {a_o.data, a_i.data, a_i.stride, whole(a_i, batch)},
+      {l_o.data, l_i.data, l_i.stride, whole(l_i, batch)},
+      {b_o.data, b_i.data, b_i.stride, whole(b_i, batch)}};
+  for (const auto& c : copies) {
+    if (c.out != c.in && batch > 1 && c.in_stride == 0) {
+      return invalid("state operands and results differ in batching");
+    }
+    if (cudaError_t err = copy_if_distinct(stream, c.out, c.in, c.bytes)) {
+      return cuda_error(err, "copying the state");
+    }
+  }
+  auto scratch = scratch_for(alloc, batch, n + n_in);
+  if (!scratch) return ffi::Error(ffi::ErrorCode::kResourceExhausted, "spark CUDA kernel: scratch");
+  Args<T> a{};
+  a.t = t_v.data;
+  a.t_stride = t_v.stride;
+  a.v = v_o.data;
+  a.g = g_o.data;
+  a.aux = a_o.data;
+  a.buf = b_o.data;
+  a.last = l_o.data;
+  a.v_stride = v_o.stride;
+  a.g_stride = g_o.stride;
+  a.a_stride = a_o.stride;
+  a.l_stride = l_o.stride;
+  a.b_stride = b_o.stride;
+  a.inputs = in.data;
+  a.in_stride = in.stride;
+  a.fp = fp.data;
+  a.fp_stride = fp.stride;
+  a.ip = ip.data;
+  a.ip_stride = ip.stride;
+  a.row_ptr = rp.data;
+  a.rp_stride = rp.stride;
+  a.offset = off.data;
+  a.off_stride = off.stride;
+  a.weight = w.data;
+  a.w_stride = w.stride;
+  a.dcounts = dc.data;
+  a.dcols = dcol.data;
+  a.dweights = dw.data;
+  a.dc_stride = dc.stride;
+  a.dcol_stride = dcol.stride;
+  a.dw_stride = dw.stride;
+  a.counts = counts_data;
+  a.c_stride = n_seg;  // counts are (B, S) or (S,): batched results always carry B
+  a.spikes = (spikes && spikes->size) ? spikes->data : nullptr;
+  a.s_stride = spikes ? spikes->size : 0;
+  a.flags = scratch->flags;
+  a.list = scratch->list;
+  a.n = n;
+  a.n_in = n_in;
+  a.n_seg = n_seg;
+  a.size = size;
+  a.n_cols = n_cols;
+  a.ring = ring;
+  a.receptor_cols = rc;
+  a.drive_steps = m ? dc.size / m : 0;
+  a.m = m;
+  a.steps = steps;
+  const dim3 grid(static_cast<unsigned>(batch)), block(kThreads);
+  switch (receptors) {
+    case 0: lif_steps_kernel<T, 0><<<grid, block, 0, stream>>>(a); break;
+    case 1: lif_steps_kernel<T, 1><<<grid, block, 0, stream>>>(a); break;
+    case 2: lif_steps_kernel<T, 2><<<grid, block, 0, stream>>>(a); break;
+    case 3: lif_steps_kernel<T, 3><<<grid, block, 0, stream>>>(a); break;
+    default: lif_steps_kernel<T, 4><<<grid, block, 0, stream>>>(a); break;
+  }
+  if (cudaError_t err = cudaGetLastError()) return cuda_error(err, "launching the step kernel");
+  return ffi::Error::Success();
+}
+
+ffi::Error lif_chunk(cudaStream_t stream, ffi::ScratchAllocator alloc, ffi::AnyBuffer t,
+                     ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux, ffi::AnyBuffer last,
+                     ffi::AnyBuffer buf, ffi::AnyBuffer inputs, ffi::AnyBuffer fparams,
+                     ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset,
+                     ffi::AnyBuffer weight, ffi::AnyBuffer dcounts, ffi::AnyBuffer dcols,
+                     ffi::AnyBuffer dweights, ffi::Result<ffi::AnyBuffer> v_out,
+                     ffi::Result<ffi::AnyBuffer> g_out, ffi::Result<ffi::AnyBuffer> aux_out,
+                     ffi::Result<ffi::AnyBuffer> last_out, ffi::Result<ffi::AnyBuffer> buf_out,
+                     ffi::Result<ffi::AnyBuffer> counts_out,
+                     ffi::Result<ffi::AnyBuffer> spikes_out, int64_t ring, int64_t n_cols,
+                     int64_t /*threads: the CPU kernel's; a GPU runs every instance at once*/) {
+  auto dims = inputs.dimensions();
+  const int64_t steps = dims.size() >= 2 ? dims[dims.size() - 2] : 0;
+  Shape sh;
+  auto counts = view<int32_t>(*counts_out, 1, sh, "counts (result)");
+  auto spikes = view<bool>(*spikes_out, 2, sh, "spikes (result)");
+  if (!sh.error.empty()) return invalid(sh.error);
+  return by_float_type(v.element_type(), [&](auto zero) {
+    return lif_impl<decltype(zero)>(stream, alloc, t, v, g, aux, last, buf, inputs, fparams,
+                                    iparams, row_ptr, offset, weight, dcounts, dcols, dweights,
+                                    v_out, g_out, aux_out, last_out, buf_out, counts.data,
+                                    &spikes, 2, steps, ring, n_cols, counts.size);
+  });
+}
+
+ffi::Error lif_step(cudaStream_t stream, ffi::ScratchAllocator alloc, ffi::AnyBuffer t,
+                    ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux, ffi::AnyBuffer last,
+                    ffi::AnyBuffer buf, ffi::AnyBuffer inputs, ffi::AnyBuffer fparams,
+                    ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset,
+                    ffi::AnyBuffer weight, ffi::AnyBuffer dcounts, ffi::AnyBuffer dcols,
+                    ffi::AnyBuffer dweights, ffi::Result<ffi::AnyBuffer> v_out,
+                    ffi::Result<ffi::AnyBuffer> g_out, ffi::Result<ffi::AnyBuffer> aux_out,
+                    ffi::Result<ffi::AnyBuffer> last_out, ffi::Result<ffi::AnyBuffer> buf_out,
+                    ffi::Result<ffi::AnyBuffer> spiked_out, int64_t ring, int64_t n_cols) {
+  Shape sh;
+  auto spiked = view<bool>(*spiked_out, 1, sh, "spiked (result)");
+  if (!sh.error.empty()) return invalid(sh.error);
+  if (spiked.size != v.dimensions()[v.dimensions().size() - 1]) {
+    return invalid("spiked must have N entries");
+  }
+  return by_float_type(v.element_type(), [&](auto zero) {
+    return lif_impl<decltype(zero)>(stream, alloc, t, v, g, aux, last, buf, inputs, fparams,
+                                    iparams, row_ptr, offset, weight, dcounts, dcols, dweights,
+                                    v_out, g_out, aux_out, last_out, buf_out, nullptr, &spiked,
+                                    1, 1, ring, n_cols, -1);
+  });
+}
+
+template <typename T>
+ffi::Error propagate_impl(cudaStream_t stream, ffi::ScratchAllocator& alloc,
+                          ffi::AnyBuffer buffer_in, ffi::AnyBuffer spikes_in, ffi::AnyBuffer t_in,
+                          ffi::AnyBuffer row_ptr_in, ffi::AnyBuffer offset_in,
+                          ffi::AnyBuffer weight_in, ffi::Result<ffi::AnyBuffer>& buffer_out,
+                          int64_t ring, int64_t n_cols) {
+  Shape sh;
+  auto buf_i = view<T>(buffer_in, 1, sh, "buffer");
+  auto spk = view<bool>(spikes_in, 1, sh, "spikes");
+  auto t = view<int32_t>(t_in, 0, sh, "t");
+  auto rp = view<int32_t>(row_ptr_in, 1, sh, "row_ptr");
+  auto off = view<int32_t>(offset_in, 1, sh, "offsets");
+  auto w = view<T>(weight_in, 1, sh, "weights");
+  auto buf_o = view<T>(*buffer_out, 1, sh, "buffer (result)");
+  if (!sh.error.empty()) return invalid(sh.error);
+  const int64_t size = ring * n_cols;
+  if (buf_i.size != size || buf_o.size != size) return invalid("buffer size != ring * n_cols");
+  if (rp.size != spk.size + 1) return invalid("row_ptr must have n_pre + 1 entries");
+  if (off.size != w.size) return invalid("offsets and weights differ in length");
+  const int64_t batch = sh.batch;
+  if (buf_o.stride != buf_i.stride && buf_o.data != buf_i.data) {
+    return invalid("buffer operand and result differ in batching");
+  }
+  if (cudaError_t err = copy_if_distinct(stream, buf_o.data, buf_i.data, whole(buf_i, batch))) {
+    return cuda_error(err, "copying the buffer");
+  }
+  auto scratch = scratch_for(alloc, batch, spk.size);
+  if (!scratch) return ffi::Error(ffi::ErrorCode::kResourceExhausted, "spark CUDA kernel: scratch");
+  propagate_kernel<T><<<static_cast<unsigned>(batch), kThreads, 0, stream>>>(
+      buf_o.data, buf_o.stride, spk.data, spk.stride, t.data, t.stride, rp.data, rp.stride,
+      off.data, off.stride, w.data, w.stride, scratch->flags, scratch->list, spk.size, ring,
+      n_cols);
+  if (cudaError_t err = cudaGetLastError()) return cuda_error(err, "launching propagate");
+  return ffi::Error::Success();
+}
+
+ffi::Error propagate(cudaStream_t stream, ffi::ScratchAllocator alloc, ffi::AnyBuffer buffer_in,
+                     ffi::AnyBuffer spikes, ffi::AnyBuffer t, ffi::AnyBuffer row_ptr,
+                     ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+                     ffi::Result<ffi::AnyBuffer> buffer_out, int64_t ring, int64_t n_cols) {
+  return by_float_type(buffer_in.element_type(), [&](auto zero) {
+    return propagate_impl<decltype(zero)>(stream, alloc, buffer_in, spikes, t, row_ptr, offset,
+                                          weight, buffer_out, ring, n_cols);
+  });
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPropagateCuda, propagate,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::PlatformStream<cudaStream_t>>()
+                                  .Ctx<ffi::ScratchAllocator>()
+                                  .Arg<ffi::AnyBuffer>()  // buffer
+                                  .Arg<ffi::AnyBuffer>()  // spikes (bool)
+                                  .Arg<ffi::AnyBuffer>()  // t (int32 scalar)
+                                  .Arg<ffi::AnyBuffer>()  // row_ptr (int32)
+                                  .Arg<ffi::AnyBuffer>()  // offsets (int32)
+                                  .Arg<ffi::AnyBuffer>()  // weights
+                                  .Ret<ffi::AnyBuffer>()  // buffer (aliased)
+                                  .Attr<int64_t>("ring")
+                                  .Attr<int64_t>("n_cols"));
+
+// The operands of kernels.cc's lif_binding(), behind the stream and the scratch allocator.
+static auto lif_binding() {
+  return ffi::Ffi::Bind()
+      .Ctx<ffi::PlatformStream<cudaStream_t>>()
+      .Ctx<ffi::ScratchAllocator>()
+      .Arg<ffi::AnyBuffer>()   // t (int32 scalar)
+      .Arg<ffi::AnyBuffer>()   // v
+      .Arg<ffi::AnyBuffer>()   // g
+      .Arg<ffi::AnyBuffer>()   // aux
+      .Arg<ffi::AnyBuffer>()   // lastspike
+      .Arg<ffi::AnyBuffer>()   // buffer
+      .Arg<ffi::AnyBuffer>()   // input spikes: (n_in,) for a step, (k, n_in) for a chunk
+      .Arg<ffi::AnyBuffer>()   // float parameters (S, 6 + 2 max(R, 1))
+      .Arg<ffi::AnyBuffer>()   // int32 parameters (S, 5)
+      .Arg<ffi::AnyBuffer>()   // row_ptr
+      .Arg<ffi::AnyBuffer>()   // offsets
+      .Arg<ffi::AnyBuffer>()   // weights
+      .Arg<ffi::AnyBuffer>()   // drive counts (uint16, (drive steps, M))
+      .Arg<ffi::AnyBuffer>()   // drive columns (int32, (M,))
+      .Arg<ffi::AnyBuffer>()   // drive weights (M,)
+      .Ret<ffi::AnyBuffer>()   // v
+      .Ret<ffi::AnyBuffer>()   // g
+      .Ret<ffi::AnyBuffer>()   // aux
+      .Ret<ffi::AnyBuffer>()   // lastspike
+      .Ret<ffi::AnyBuffer>();  // buffer
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifStepCuda, lif_step,
+                              lif_binding()
+                                  .Ret<ffi::AnyBuffer>()  // spiked (bool)
+                                  .Attr<int64_t>("ring")
+                                  .Attr<int64_t>("n_cols"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifChunkCuda, lif_chunk,
+                              lif_binding()
+                                  .Ret<ffi::AnyBuffer>()  // counts per segment (int32)
+                                  .Ret<ffi::AnyBuffer>()  // spikes (bool, (k, N) or (0, N))
+                                  .Attr<int64_t>("ring")
+                                  .Attr<int64_t>("n_cols")
+                                  .Attr<int64_t>("threads"));
