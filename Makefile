@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= results/quick
 
-.PHONY: setup bench test asv-smoke clean
+.PHONY: setup bench test asv-smoke gate asv-history clean
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,17 @@ asv-smoke: setup
 	$(VENV)/bin/asv machine --yes --machine ci-smoke >/dev/null
 	$(VENV)/bin/asv run --python=same --quick --machine ci-smoke --show-stderr \
 		--set-commit-hash $$(git rev-parse HEAD) --bench 'time_closed_loop|track_speedup|track_latency'
+
+# asv history across runs: this commit's results added to the asv-results branch, then
+# `asv publish` (static pages in .asv/html). ASV_ARGS='--quick' for a smoke-sized run.
+asv-history: setup
+	ASV=$(VENV)/bin/asv benchmarks/asv_history.sh $(ASV_ARGS)
+
+# The CI regression gate: this commit against its parent (GATE_BASE=REV for another),
+# noise-free figures (spike digests, compile-cache counts, instruction counts) and
+# interleaved wall-clock A/B rounds; exit 1 with a table on a regression. See README.
+gate: setup
+	$(PY) -m benchmarks.gate
 
 clean:
 	rm -rf $(VENV) .cache results

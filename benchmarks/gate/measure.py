@@ -259,12 +259,20 @@ def _brian2_instructions(cache: Path, work: Path) -> dict:
     from adapters.registry import load_backend
 
     net = _network("reduced", "float64")
-    options = BackendOptions(cache_dir=cache)
+    # A build of its own, for a fixed ISA: Brian2 compiles with -march=native, and on a CPU
+    # with AVX-512 valgrind (3.19) stops the binary at the first AVX-512 instruction
+    # (SIGILL). x86-64-v3 (AVX2, FMA) is what valgrind runs, on every machine alike.
+    options = BackendOptions(cache_dir=cache / "callgrind")
+    flags = _portable_brian2_flags()
     try:
         backend = load_backend("brian2-cpp")()
         backend.prepare(net, options)
     except BackendUnavailable as err:
+        _restore(flags)
         return {"instructions/brian2-cpp/Network::run": {"skipped": err.reason}}
+    except BaseException:
+        _restore(flags)
+        raise
     backend.close()
     directory = build_dir(net, "cpp-resident", options).path
     binary, real = directory / "main", directory / "main.gate-real"
@@ -285,8 +293,31 @@ def _brian2_instructions(cache: Path, work: Path) -> dict:
     finally:
         binary.unlink(missing_ok=True)
         real.rename(binary)
+        _restore(flags)
     total = sum(_total(path) for path in work.glob("brian2.callgrind.*"))
     return {"instructions/brian2-cpp/Network::run": {"kind": "count", "value": total}}
+
+
+def _portable_brian2_flags() -> tuple[list, list] | None:
+    """Swap ``-march=native`` for ``-march=x86-64-v3`` in the tree's Brian2 compile flags
+    (in place; returns what :func:`_restore` needs), on x86-64 trees that have the list."""
+    import platform
+
+    try:
+        from adapters.brian2 import device_context
+    except ImportError:
+        return None
+    flags = getattr(device_context, "STRICT_FLAGS", None)
+    if not isinstance(flags, list) or platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    saved = list(flags)
+    flags[:] = ["-march=x86-64-v3" if f == "-march=native" else f for f in flags]
+    return flags, saved
+
+
+def _restore(patched: tuple[list, list] | None) -> None:
+    if patched is not None:
+        patched[0][:] = patched[1]
 
 
 def _wait_for_exit(command: str, timeout_s: float = 300.0) -> None:
