@@ -43,6 +43,33 @@ HELLO = 0x5350524B
 FLAVOUR = "cpp-resident"
 
 
+def encode_chunk(spikes: np.ndarray) -> bytes:
+    """One chunk's request on the binary's stdin (the protocol of
+    :func:`adapters.brian2.standalone.serve_loop`, C++ and CUDA alike): ``int64[3] = {1, k,
+    n_events}`` then the events as ``int32 (step_in_chunk, input_index)`` pairs."""
+    steps, idx = np.nonzero(spikes)
+    ev = np.empty((steps.size, 2), dtype="<i4")
+    ev[:, 0] = steps
+    ev[:, 1] = idx
+    return struct.pack("<3q", 1, int(spikes.shape[0]), steps.size) + ev.tobytes()
+
+
+def read_answer(read_i64, n_readouts: int, n_recorded: int,
+                ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """The binary's answer to one chunk, read with ``read_i64(n)``: the readout counts, then
+    per recorded population ``n`` and ``n`` steps and ``n`` indices."""
+    counts = read_i64(n_readouts).astype(np.int64)
+    recorded = []
+    for _ in range(n_recorded):
+        n = int(read_i64(1)[0])
+        if n:
+            data = read_i64(2 * n)
+            recorded.append((data[:n].copy(), data[n:].copy()))
+        else:
+            recorded.append((np.zeros(0, np.int64), np.zeros(0, np.int64)))
+    return counts, recorded
+
+
 class ResidentProcess:
     """One running binary and its two pipes."""
 
@@ -80,23 +107,9 @@ class ResidentProcess:
         return np.frombuffer(self._read_exact(8 * n), dtype="<i8")
 
     def run(self, spikes: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-        k = int(spikes.shape[0])
-        steps, idx = np.nonzero(spikes)
-        ev = np.empty((steps.size, 2), dtype="<i4")
-        ev[:, 0] = steps
-        ev[:, 1] = idx
-        self.proc.stdin.write(struct.pack("<3q", 1, k, steps.size) + ev.tobytes())
+        self.proc.stdin.write(encode_chunk(spikes))
         self.proc.stdin.flush()
-        counts = self._read_i64(len(self.layout.readouts)).astype(np.int64)
-        recorded = []
-        for _ in self.layout.recorded:
-            n = int(self._read_i64(1)[0])
-            if n:
-                data = self._read_i64(2 * n)
-                recorded.append((data[:n].copy(), data[n:].copy()))
-            else:
-                recorded.append((np.zeros(0, np.int64), np.zeros(0, np.int64)))
-        return counts, recorded
+        return read_answer(self._read_i64, len(self.layout.readouts), len(self.layout.recorded))
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -55,7 +55,6 @@ import pickle
 import select
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -78,6 +77,7 @@ from ..base import (
 from ..hardware import gpu_present
 from ..spec.materialise import MaterialisedNetwork
 from .builds import build_dir, build_key, locked
+from .cpp_resident import encode_chunk, read_answer
 from .cuda_build import NVCC_FLAGS
 from .translate import FEATURES
 
@@ -425,24 +425,10 @@ class CudaResidentProcess:
 
     def run(self, spikes: np.ndarray, timeout_s: float):
         deadline = time.monotonic() + timeout_s
-        k = int(spikes.shape[0])
-        steps, idx = np.nonzero(spikes)
-        ev = np.empty((steps.size, 2), dtype="<i4")
-        ev[:, 0] = steps
-        ev[:, 1] = idx
-        self._write_all(struct.pack("<3q", 1, k, steps.size) + ev.tobytes(), deadline,
-                        "reading a chunk's input", timeout_s)
-        what = f"running a chunk of {k} steps"
-        counts = self._read_i64(len(self.layout["readouts"]), deadline, what, timeout_s).astype(np.int64)
-        recorded = []
-        for _ in self.layout["recorded"]:
-            n = int(self._read_i64(1, deadline, what, timeout_s)[0])
-            if n:
-                data = self._read_i64(2 * n, deadline, what, timeout_s)
-                recorded.append((data[:n].copy(), data[n:].copy()))
-            else:
-                recorded.append((np.zeros(0, np.int64), np.zeros(0, np.int64)))
-        return counts, recorded
+        self._write_all(encode_chunk(spikes), deadline, "reading a chunk's input", timeout_s)
+        what = f"running a chunk of {int(spikes.shape[0])} steps"
+        return read_answer(lambda n: self._read_i64(n, deadline, what, timeout_s),
+                           len(self.layout["readouts"]), len(self.layout["recorded"]))
 
     def stop(self) -> None:
         if self.proc.poll() is None:
