@@ -28,6 +28,23 @@ from pathlib import Path
 import numpy as np
 
 
+def warm_then_timed(reset, run_chunk, n_steps: int, k: int) -> tuple[float, int]:
+    """One excluded warm-up pass, then one timed pass: ``(seconds, spikes)``; ``run_chunk(i)``
+    runs the chunk starting at step i and returns its spike count (a host value: the chunk
+    is synchronised before the clock reads)."""
+
+    def one_pass() -> tuple[float, int]:
+        reset()
+        total = 0
+        start = time.perf_counter()
+        for i in range(0, n_steps, k):
+            total += run_chunk(i)
+        return time.perf_counter() - start, total
+
+    one_pass()
+    return one_pass()
+
+
 def _tile(tree, b: int):
     import jax
     import jax.numpy as jnp
@@ -61,17 +78,11 @@ def batched(spec_name: str, batches: list[int], methods: list[str], k: int, dura
             build = time.perf_counter() - t0
             compiled = sim.compile(k)
 
-            def one_pass() -> tuple[float, int]:
-                sim.reset()
-                total = 0
-                start = time.perf_counter()
-                for i in range(0, n_steps, k):
-                    chunk = np.broadcast_to(spikes[i:i + k], (b, k, spikes.shape[1]))
-                    total += int(sim.run_chunk(chunk)[0].sum())
-                return time.perf_counter() - start, total
+            def chunk_spikes(i: int, b: int = b) -> int:
+                chunk = np.broadcast_to(spikes[i:i + k], (b, k, spikes.shape[1]))
+                return int(sim.run_chunk(chunk)[0].sum())
 
-            one_pass()  # warm-up, excluded
-            seconds, spikes0 = one_pass()
+            seconds, spikes0 = warm_then_timed(sim.reset, chunk_spikes, n_steps, k)
             sim_s = n_steps * spec.simulation.dt * 1e-3
             rows.append(dict(study="batched", network=spec.name, method=method, batch=b, k=k,
                              dtype=dtype, seconds=seconds, sim_seconds=sim_s,
@@ -105,16 +116,8 @@ def size(networks: list[str], methods: list[str], k: int, duration_ms: float,
             sim = Simulator(to_spark(net), method=method)
             compiled = sim.compile(k)
 
-            def one_pass() -> tuple[float, int]:
-                sim.reset()
-                total = 0
-                start = time.perf_counter()
-                for i in range(0, n_steps, k):
-                    total += int(sim.run_chunk(spikes[i:i + k]).counts.sum())
-                return time.perf_counter() - start, total
-
-            one_pass()
-            seconds, count = one_pass()
+            seconds, count = warm_then_timed(
+                sim.reset, lambda i: int(sim.run_chunk(spikes[i:i + k]).counts.sum()), n_steps, k)
             sim_s = n_steps * spec.simulation.dt * 1e-3
             rows.append(dict(study="size", network=name, neurons=int(net.n_neurons),
                              synapses=int(net.n_synapses),
