@@ -15,6 +15,7 @@ are recorded per k.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import threading
 import time
@@ -145,6 +146,47 @@ batched_chunk_fn = jax.jit(_batched, static_argnames=("record",), donate_argnums
                            compiler_options=COMPILER_OPTIONS)
 """B instances in one program: every leaf of ``net``/``state`` (but ``state.t``) and the
 spikes ``(B, k, n_in)`` and modulators ``(B,)`` carry a leading batch axis."""
+
+
+def batched_program(net_axes: Network):
+    """Like :data:`batched_chunk_fn`, with ``net_axes`` (a ``Network`` of 0 / None) saying
+    which parameter leaves carry the batch axis (None: one copy shared by every instance).
+    Why: a plastic synapse table whose indices are the same in every instance (an
+    all-to-all plastic projection) is gathered and scattered with shared indices ~4x
+    faster on the CPU than with per-instance (batched) ones."""
+
+    def run(net: Network, state: NetworkState, spikes: jax.Array, modulator: jax.Array):
+        return jax.vmap(_chunk, in_axes=(net_axes, _STATE_AXES, 0, 0),
+                        out_axes=(_STATE_AXES, 0))(net, state, spikes, modulator)
+
+    return jax.jit(run, donate_argnums=(1,), compiler_options=COMPILER_OPTIONS)
+
+
+def stack_instances(params: list[Network]) -> tuple[Network, Network]:
+    """Instances' parameters with a leading batch axis, and the matching vmap axes: every
+    leaf is stacked (axis 0) except the plastic table's leaves that are equal in every
+    instance, which are kept once (axis None). Bit-identical results either way: the same
+    gathers and scatters, in the same order, per instance."""
+    stack = functools.partial(jax.tree_util.tree_map, lambda *xs: jnp.stack(xs))
+    stacked = stack(*params)
+    axes = jax.tree_util.tree_map(lambda _: 0, stacked)
+    if params[0].plastic is None:
+        return stacked, axes
+    leaves = [jax.tree_util.tree_leaves(p.plastic) for p in params]
+    treedef = jax.tree_util.tree_structure(params[0].plastic)
+    kept, kept_axes = [], []
+    for column in zip(*leaves):
+        first = np.asarray(column[0])
+        if all(np.array_equal(first, np.asarray(x)) for x in column[1:]):
+            kept.append(column[0])
+            kept_axes.append(None)
+        else:
+            kept.append(jnp.stack(column))
+            kept_axes.append(0)
+    plastic = jax.tree_util.tree_unflatten(treedef, kept)
+    plastic_axes = jax.tree_util.tree_unflatten(treedef, kept_axes)
+    return (dataclasses.replace(stacked, plastic=plastic),
+            dataclasses.replace(axes, plastic=plastic_axes))
 
 
 @dataclass(frozen=True)
@@ -297,7 +339,8 @@ class BatchedSimulator:
             self.layout = netmod.make_layout(nets, method, k_bound)
             built = [netmod.build(net, self.layout, threads=threads) for net in nets]
             stack = functools.partial(jax.tree_util.tree_map, lambda *xs: jnp.stack(xs))
-            self.params = stack(*[b[0] for b in built])
+            self.params, axes = stack_instances([b[0] for b in built])
+            self._program = batched_program(axes)
             self._initial = stack(*[b[1] for b in built])._replace(t=built[0][1].t)
             self.state = copy_tree(self._initial)
 
@@ -315,7 +358,7 @@ class BatchedSimulator:
         modulator = jax.ShapeDtypeStruct((self.batch,), self.dtype)
         with precision(self.dtype):
             self._programs[k], record = _compile(
-                lambda: batched_chunk_fn.lower(self.params, self.state, spikes, modulator),
+                lambda: self._program.lower(self.params, self.state, spikes, modulator),
                 self.cache_dir)
         return record
 

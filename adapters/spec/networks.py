@@ -2,7 +2,9 @@
 in-degree: the size study), ``paper7``, ``tiny``, ``cuba``, ``cuba_small``,
 ``brunel2000`` (regime C; ``brunel2000_a`` ... ``_d`` the paper's four regimes,
 ``brunel2000_small`` a scaled one), ``coba``, ``coba_small``, ``microcircuit`` and
-``microcircuit_small`` (Potjans & Diesmann 2014, full size and scale 0.1).
+``microcircuit_small`` (Potjans & Diesmann 2014, full size and scale 0.1), and
+``cartpole_agent`` (the Spark paper's A-vs-B cartpole agent with reward-modulated STDP,
+driven by :mod:`benchmarks.control`).
 
 ``paper8`` follows the Spark paper's figure-1 benchmark (8 self-recurrent pools of 1024
 neurons, "non-trivial connectivity among them", dt 0.1 ms, 1 s). The paper does not publish
@@ -23,6 +25,7 @@ from collections.abc import Callable
 
 from .model import (
     LIF,
+    AllToAll,
     Conductance,
     Constant,
     Exponential,
@@ -35,6 +38,7 @@ from .model import (
     PoissonInput,
     Population,
     Projection,
+    RewardModulatedSTDP,
     Simulation,
     TruncatedNormal,
     Uniform,
@@ -429,10 +433,61 @@ def microcircuit_small() -> NetworkSpec:
     return microcircuit_network("microcircuit_small", scale=0.1)
 
 
+def cartpole_agent(pool_size: int = 20, inh_size: int = 10, n_inputs: int = 40,
+                   i_offset: float = 15.0, plasticity: RewardModulatedSTDP | None = None,
+                   ) -> NetworkSpec:
+    """The Spark paper's cartpole agent (its figure 1c): two excitatory pools A and B, each
+    with an inhibitory partner that inhibits the *other* side, so activity on A suppresses B
+    and vice versa. The place-coded observation reaches both excitatory pools through
+    reward-modulated STDP synapses (all to all); the action is the pool with the larger
+    traced activity (readouts ``a_exc``, ``b_exc``). The paper publishes the architecture
+    and the rule, not the parameters: ours were chosen so that a pool wins by a clear margin
+    within a 50 ms chunk and that learning is driven by failures only (see
+    :mod:`benchmarks.control.cartpole`). dt 1 ms as in the paper."""
+    lif = LIF(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, t_ref=2.0, i_offset=i_offset)
+    inh = LIF(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, t_ref=2.0, i_offset=0.0)
+    rule = plasticity or RewardModulatedSTDP(tau_pre=20.0, tau_post=20.0, tau_elig=500.0,
+                                             a_plus=0.01, a_minus=0.002, lr=1.0,
+                                             w_min=0.0, w_max=4.0)
+    pops = tuple(Population(name=name, size=size, model=model,
+                            initial={"v": Uniform(low=-65.0, high=-55.0)})
+                 for name, size, model in (("a_exc", pool_size, lif), ("b_exc", pool_size, lif),
+                                           ("a_inh", inh_size, inh), ("b_inh", inh_size, inh)))
+    projections = [
+        Projection(name=f"input_to_{side}_exc", source="input", target=f"{side}_exc",
+                   connector=AllToAll(), weight=Uniform(low=0.5, high=1.5), plasticity=rule)
+        for side in ("a", "b")]
+    for side, other in (("a", "b"), ("b", "a")):
+        projections += [
+            Projection(name=f"{side}_exc_to_{side}_exc", source=f"{side}_exc",
+                       target=f"{side}_exc", connector=FixedProbability(p=0.2),
+                       weight=Constant(value=0.5)),
+            Projection(name=f"{side}_exc_to_{side}_inh", source=f"{side}_exc",
+                       target=f"{side}_inh", connector=FixedProbability(p=0.5),
+                       weight=Constant(value=4.0)),
+            Projection(name=f"{side}_inh_to_{other}_exc", source=f"{side}_inh",
+                       target=f"{other}_exc", connector=FixedProbability(p=0.5),
+                       weight=Constant(value=-4.0)),
+        ]
+    return NetworkSpec(
+        name="cartpole_agent",
+        description="Spark paper cartpole agent: A vs B excitatory pools with cross-inhibiting "
+                    f"partners ({pool_size}+{pool_size} exc, {inh_size}+{inh_size} inh LIF), "
+                    f"{n_inputs} place-coded inputs through reward-modulated STDP, dt 1 ms.",
+        populations=pops,
+        input=PoissonInput(name="input", size=n_inputs, rate=50.0, max_rate=200.0),
+        projections=tuple(projections),
+        readouts=("a_exc", "b_exc"),
+        simulation=Simulation(dt=1.0, duration=1000.0, timesteps=(10, 50, 100),
+                              dtype="float32"),
+    )
+
+
 BUILTIN: dict[str, Callable[[], NetworkSpec]] = {
     "paper8": paper8, "paper8x8": paper8x8, "paper7": paper7, "tiny": tiny, "cuba": cuba, "cuba_small": cuba_small,
     "coba": coba, "coba_small": coba_small,
     "brunel2000": brunel2000, "brunel2000_small": brunel2000_small,
     **{f"brunel2000_{r}": _brunel(r) for r in BRUNEL_REGIMES},
     "microcircuit": microcircuit, "microcircuit_small": microcircuit_small,
+    "cartpole_agent": cartpole_agent,
 }

@@ -1,0 +1,151 @@
+"""The two cartpole jobs and their files: the learning result (many agents, batched Spark)
+and the benchmark of the loop (one agent per backend and k).
+
+Every file is written atomically; a run directory holds ``provenance.json`` (machine,
+versions, commit, command, task), the raw per-episode returns, a summary and figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from adapters.base import BackendFailed, BackendOptions, BackendUnavailable, UnsupportedSpec
+from adapters.files import write_text_atomic
+from adapters.registry import load_backend
+from adapters.spec.materialise import materialise
+from adapters.spec.model import NetworkSpec
+from benchmarks import provenance
+from benchmarks.results import write_json_atomic
+
+from .cartpole import LEARNED_RUN, SOLVED_RETURN, AgentLog, CartpoleTask, run_agent, run_agents_batched
+
+Progress = Callable[[int, int], None]
+
+
+def task_record(task: CartpoleTask) -> dict:
+    """The task's settings as plain data (for provenance)."""
+    return dataclasses.asdict(task)
+
+
+# --------------------------------------------------------------------------- learning
+
+
+def returns_table(logs: list[AgentLog]) -> pd.DataFrame:
+    """Long table: agent, phase (train/test), episode (from 1 per phase), return."""
+    rows = []
+    for log in logs:
+        for phase, returns in (("train", log.train_returns), ("test", log.test_returns)):
+            rows += [(log.seed, phase, i + 1, r) for i, r in enumerate(returns)]
+    return pd.DataFrame(rows, columns=["agent", "phase", "episode", "return"])
+
+
+def summary_table(logs: list[AgentLog]) -> pd.DataFrame:
+    """One row per agent: training episodes before it learned (see
+    :data:`~.cartpole.LEARNED_RUN`), mean and min test return, solved (mean >= 475)."""
+    return pd.DataFrame([{
+        "agent": log.seed,
+        "learned_after_episodes": log.learned_after(),
+        "train_episodes": len(log.train_returns),
+        "test_episodes": len(log.test_returns),
+        "test_mean_return": log.test_mean,
+        "test_min_return": min(log.test_returns) if log.test_returns else float("nan"),
+        "solved": log.solved,
+    } for log in logs])
+
+
+def learn(spec: NetworkSpec, task: CartpoleTask, agents: int, train: int, test: int,
+          out: Path, progress: Progress | None = None) -> pd.DataFrame:
+    """``agents`` agents (seeds 0 .. agents-1, every one reported), batched in one Spark
+    program; writes returns.csv, summary.csv, provenance.json, figures and summary.md."""
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    logs, totals = run_agents_batched(spec, task, list(range(agents)), train, test,
+                                      progress=progress)
+    totals["wall_s"] = time.perf_counter() - start
+    summary = summary_table(logs)
+    write_text_atomic(out / "returns.csv", returns_table(logs).to_csv(index=False))
+    write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
+    write_json_atomic(out / "provenance.json", provenance.collect(
+        job="cartpole learn", network=spec.name, agents=agents, train_episodes=train,
+        test_episodes=test, task=task_record(task), totals=totals))
+    from reports.cartpole import learning_figures, learning_markdown
+
+    learning_figures(returns_table(logs), out)
+    write_text_atomic(out / "summary.md", learning_markdown(summary, totals, spec, task))
+    return summary
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+BENCH_COLUMNS = ["backend", "k", "seed", "episodes", "env_steps", "prepare_s", "network_s",
+                 "encode_s", "env_s", "network_per_env_step_s", "loop_per_env_step_s",
+                 "loop_per_agent_episode_s", "status"]
+
+
+def bench(spec: NetworkSpec, task: CartpoleTask, backends: list[str], ks: list[int],
+          episodes: int, out: Path, seed: int = 0, cache_dir: Path = Path(".cache/spark-bench"),
+          progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """One learning agent per (backend, k) through :func:`~.cartpole.run_agent`, timed:
+    network (input in, k steps, counts on the host), encoding and environment apart. The
+    cells run one after another in this process (same machine, same thread count: the
+    ratios are side by side). A backend that cannot run the agent is a row with its
+    reason."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in backends:
+        for k in ks:
+            cell = dataclasses.replace(task, k=k)
+            row = {"backend": name, "k": k, "seed": seed, "episodes": episodes}
+            if progress is not None:
+                progress(f"{name} k={k}")
+            try:
+                backend = load_backend(name)()
+            except BackendUnavailable as err:
+                rows.append({**row, "status": f"skipped: {err.reason}"})
+                continue
+            refusal = backend.capabilities.refusal(spec)
+            if refusal:
+                rows.append({**row, "status": f"skipped: {refusal}"})
+                continue
+            try:
+                t0 = time.perf_counter()
+                backend.prepare(materialise(spec, seed), BackendOptions(cache_dir=cache_dir))
+                prepare_s = time.perf_counter() - t0
+                log = run_agent(backend, spec, cell, seed, episodes, 0)
+            except BackendUnavailable as err:
+                rows.append({**row, "status": f"skipped: {err.reason}"})
+                continue
+            except UnsupportedSpec as err:
+                rows.append({**row, "status": f"skipped: {err}"})
+                continue
+            except BackendFailed as err:
+                rows.append({**row, "status": f"failed: {err.reason}"})
+                continue
+            finally:
+                backend.close()
+            loop_s = log.network_s + log.encode_s + log.env_s
+            rows.append({**row, "env_steps": log.env_steps, "prepare_s": prepare_s,
+                         "network_s": log.network_s, "encode_s": log.encode_s,
+                         "env_s": log.env_s,
+                         "network_per_env_step_s": log.network_s / log.env_steps,
+                         "loop_per_env_step_s": loop_s / log.env_steps,
+                         "loop_per_agent_episode_s": loop_s / episodes, "status": "ok"})
+    table = pd.DataFrame(rows, columns=BENCH_COLUMNS)
+    write_text_atomic(out / "loop_bench.csv", table.to_csv(index=False))
+    write_json_atomic(out / "provenance.json", provenance.collect(
+        job="cartpole bench", network=spec.name, episodes=episodes, seed=seed,
+        task=task_record(task), threads=1))
+    from reports.cartpole import bench_markdown
+
+    write_text_atomic(out / "summary.md", bench_markdown(table, spec))
+    return table
+
+
+__all__ = ["LEARNED_RUN", "SOLVED_RETURN", "bench", "learn", "returns_table", "summary_table"]
