@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .base import Backend, BackendUnavailable, Capabilities
-from .brian2.translate import FEATURES as BRIAN2
+from .brian2.translate import CUDA_FEATURES as BRIAN2_CUDA
+from .brian2.translate import PLASTIC_FEATURES as BRIAN2
 from .brian2.translate import RELAUNCH_FEATURES as BRIAN2_RELAUNCH
 from .nest.translate import FEATURES as NEST
 from .spark.backend import FEATURES as SPARK
@@ -96,10 +97,11 @@ _ENTRIES = (
     _entry("brian2-cpp-relaunch", "Brian2 C++ standalone relaunched per chunk, state carried",
            _brian2_relaunch, closed_loop=True, open_loop=True, **BRIAN2_RELAUNCH),
     _entry("brian2-cuda", "brian2cuda, one resident binary fed through a pipe (needs a GPU)",
-           lambda: _brian2_cuda(True), closed_loop=True, open_loop=True, needs_gpu=True, **BRIAN2),
+           lambda: _brian2_cuda(True), closed_loop=True, open_loop=True, needs_gpu=True,
+           **BRIAN2_CUDA),
     _entry("brian2-cuda-uninterrupted", "brian2cuda standalone project, whole run in one launch "
            "(open loop, needs a GPU)", lambda: _brian2_cuda(False), closed_loop=False,
-           open_loop=True, needs_gpu=True, **BRIAN2),
+           open_loop=True, needs_gpu=True, **BRIAN2_CUDA),
     _entry("nest", "NEST 3, Prepare once and Run per chunk", lambda: _nest(True),
            closed_loop=True, open_loop=True, threads=True, **NEST),
     _entry("nest-uninterrupted", "NEST 3, one Simulate (open loop)", lambda: _nest(False),

@@ -230,9 +230,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
-    check_fits(spec, args.network, args.max_memory,
-               args.duration if args.duration is not None else defaults["duration_ms"])
     backends = args.backends or (QUICK_BACKENDS if args.quick else DEFAULT_BACKENDS)
+    check_fits(spec, args.network, args.max_memory,
+               args.duration if args.duration is not None else defaults["duration_ms"],
+               backends=backends)
     _known_backends("--backends", backends)
     duration = args.duration if args.duration is not None else defaults["duration_ms"]
     config = SweepConfig(
@@ -291,7 +292,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .protocol import record_open_loop_spikes
 
     spec = load_spec(args.network).overridden(dtype=args.dtype, duration=args.duration)
-    check_fits(spec, args.network, args.max_memory)
+    check_fits(spec, args.network, args.max_memory, backends=(*args.backends, args.reference))
     sim = spec.simulation
     if args.rates_vs_float64 and sim.dtype != "float32":
         raise UsageError("--rates-vs-float64 compares float32 runs with a float64 reference: "
@@ -527,6 +528,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--normaliser", choices=("uninterrupted", "end-to-end"), default="uninterrupted",
                      help="speedups relative to Brian2 C++ uninterrupted loop, or end-to-end (compile included)")
     rep.set_defaults(func=cmd_report)
+
+    from benchmarks.control.__main__ import add_arguments as add_cartpole_arguments
+    from benchmarks.control.__main__ import run as run_cartpole
+
+    cart = sub.add_parser("cartpole", help="a spiking agent in closed loop with CartPole-v1: "
+                                           "learn (many agents) or bench (per backend and k)")
+    add_cartpole_arguments(cart)
+    cart.set_defaults(func=run_cartpole)
     return parser
 
 

@@ -15,6 +15,12 @@ spec leaves a choice, Brian2's canonical STDP example decides):
    (``x_pre`` already includes a delivery of this step: pre pathway before post pathway);
 4. STDP weights are clipped to ``[w_min, w_max]`` at each update; the reward rule applies
    ``w = clip(w + lr * modulator * e, w_min, w_max)`` once at the end of every chunk.
+
+XLA:CPU contracts a product and the addition that follows (``e + a_plus * x_pre``,
+``w + lr * m * e``) into one fused multiply-add, as it does in the neuron updates: Brian2,
+C++ and numpy round twice, so traces and weights agree with theirs to the last bit or two
+(measured: 219 of 1,600 eligibility traces of the cartpole agent differ after a chunk, by
+one ulp), and the spikes agree exactly (tests/brian2/test_plasticity.py).
 """
 
 from __future__ import annotations

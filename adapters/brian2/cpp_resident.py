@@ -37,21 +37,26 @@ from ..base import (
 from ..spec.materialise import MaterialisedNetwork
 from .builds import build_dir, build_key, locked
 from .standalone import Layout, generate_and_compile
-from .translate import FEATURES
+from .translate import PLASTIC_FEATURES
 
 HELLO = 0x5350524B
 FLAVOUR = "cpp-resident"
 
 
-def encode_chunk(spikes: np.ndarray) -> bytes:
+def encode_chunk(spikes: np.ndarray, modulator: float | None = None) -> bytes:
     """One chunk's request on the binary's stdin (the protocol of
     :func:`adapters.brian2.standalone.serve_loop`, C++ and CUDA alike): ``int64[3] = {1, k,
-    n_events}`` then the events as ``int32 (step_in_chunk, input_index)`` pairs."""
+    n_events}`` then the events as ``int32 (step_in_chunk, input_index)`` pairs; with a
+    ``modulator`` (networks with reward-modulated synapses), ``{2, k, n_events}``, the
+    modulator as ``float64``, then the events."""
     steps, idx = np.nonzero(spikes)
     ev = np.empty((steps.size, 2), dtype="<i4")
     ev[:, 0] = steps
     ev[:, 1] = idx
-    return struct.pack("<3q", 1, int(spikes.shape[0]), steps.size) + ev.tobytes()
+    if modulator is None:
+        return struct.pack("<3q", 1, int(spikes.shape[0]), steps.size) + ev.tobytes()
+    return (struct.pack("<3qd", 2, int(spikes.shape[0]), steps.size, float(modulator))
+            + ev.tobytes())
 
 
 def read_answer(read_i64, n_readouts: int, n_recorded: int,
@@ -106,8 +111,9 @@ class ResidentProcess:
     def _read_i64(self, n: int) -> np.ndarray:
         return np.frombuffer(self._read_exact(8 * n), dtype="<i8")
 
-    def run(self, spikes: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-        self.proc.stdin.write(encode_chunk(spikes))
+    def run(self, spikes: np.ndarray, modulator: float | None = None,
+            ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        self.proc.stdin.write(encode_chunk(spikes, modulator))
         self.proc.stdin.flush()
         return read_answer(self._read_i64, len(self.layout.readouts), len(self.layout.recorded))
 
@@ -139,7 +145,8 @@ class _ResidentBinaryBackend(Backend):
             if bdir.is_built(key):
                 saved = json.loads(layout_file.read_text())
                 layout = Layout(n_inputs=saved["n_inputs"], readouts=tuple(saved["readouts"]),
-                                recorded=tuple(saved["recorded"]), dt_s=saved["dt_s"])
+                                recorded=tuple(saved["recorded"]), dt_s=saved["dt_s"],
+                                modulated=bool(saved["modulated"]))
                 phases = {"construct": 0.0, "codegen_compile": 0.0}
                 cache_hit = True
             else:
@@ -164,8 +171,10 @@ class _ResidentBinaryBackend(Backend):
         self._recorded = {p: ([], []) for p in self._layout.recorded}
         self._step = 0
 
-    def _run(self, spikes: np.ndarray) -> np.ndarray:
-        counts, recorded = self._proc.run(spikes)
+    def _run(self, spikes: np.ndarray, modulator: float = 0.0) -> np.ndarray:
+        """One ``run`` of the binary; a modulated network's chunk always carries its
+        modulator (0 included: the end-of-chunk update also clips, as Spark's does)."""
+        counts, recorded = self._proc.run(spikes, modulator if self._layout.modulated else None)
         for name, (steps, idx) in zip(self._layout.recorded, recorded):
             self._recorded[name][0].append(steps)
             self._recorded[name][1].append(idx)
@@ -187,10 +196,10 @@ class Brian2CppResidentBackend(_ResidentBinaryBackend):
     """Resident ``cpp_standalone`` binary fed chunk by chunk through a pipe (closed loop)."""
 
     name = "brian2-cpp"
-    capabilities = Capabilities(closed_loop=True, open_loop=True, threads=True, **FEATURES)
+    capabilities = Capabilities(closed_loop=True, open_loop=True, threads=True, **PLASTIC_FEATURES)
 
     def run_chunk(self, chunk: ChunkInput) -> np.ndarray:
-        return self._run(chunk.spikes)
+        return self._run(chunk.spikes, chunk.modulator)
 
 
 class Brian2CppUninterruptedBackend(_ResidentBinaryBackend):
@@ -198,7 +207,7 @@ class Brian2CppUninterruptedBackend(_ResidentBinaryBackend):
     (open loop only): the normaliser."""
 
     name = "brian2-cpp-uninterrupted"
-    capabilities = Capabilities(closed_loop=False, open_loop=True, threads=True, **FEATURES)
+    capabilities = Capabilities(closed_loop=False, open_loop=True, threads=True, **PLASTIC_FEATURES)
 
     def run_chunk(self, chunk: ChunkInput) -> np.ndarray:
         raise NotImplementedError(f"{self.name} is open loop only: use run_uninterrupted")

@@ -79,7 +79,7 @@ from ..spec.materialise import MaterialisedNetwork
 from .builds import build_dir, build_key, locked
 from .cpp_resident import encode_chunk, read_answer
 from .cuda_build import NVCC_FLAGS
-from .translate import FEATURES
+from .translate import CUDA_FEATURES
 
 INSTALL = "pip install --no-deps brian2cuda==1.0a7 && pip install nvidia-curand"
 CUDA_BUILD = 2
@@ -238,7 +238,7 @@ class Brian2CudaUninterruptedBackend(_Brian2CudaBase):
 
     name = "brian2-cuda-uninterrupted"
     device = "gpu"
-    capabilities = Capabilities(closed_loop=False, open_loop=True, needs_gpu=True, **FEATURES)
+    capabilities = Capabilities(closed_loop=False, open_loop=True, needs_gpu=True, **CUDA_FEATURES)
     FLAVOUR = "cuda-open"
     MODE = "open"
 
@@ -447,7 +447,7 @@ class Brian2CudaBackend(_Brian2CudaBase):
 
     name = "brian2-cuda"
     device = "gpu"
-    capabilities = Capabilities(closed_loop=True, open_loop=True, needs_gpu=True, **FEATURES)
+    capabilities = Capabilities(closed_loop=True, open_loop=True, needs_gpu=True, **CUDA_FEATURES)
     FLAVOUR = "cuda-resident"
     MODE = "resident"
 

@@ -37,9 +37,9 @@ from ..base import (
 )
 from ..spec.materialise import MaterialisedNetwork
 from .device_context import apply_prefs, base_prefs
-from .translate import FEATURES, BrianModel, build_model
+from .translate import PLASTIC_FEATURES, BrianModel, apply_modulator, build_model, float_dtype
 
-CAPS = Capabilities(closed_loop=True, open_loop=True, **FEATURES)  # single-threaded
+CAPS = Capabilities(closed_loop=True, open_loop=True, **PLASTIC_FEATURES)  # single-threaded
 
 
 def import_brian2(name: str):
@@ -75,6 +75,7 @@ class _RuntimeBackend(Backend):
         self.close()
         self._spec = net
         self._dt_ms = net.dt
+        self._dtype = float_dtype(net)
         self._pref_values = self._prefs(net, options)
         notes = ""
         if self.target == "cython":
@@ -129,6 +130,7 @@ class _RuntimeBackend(Backend):
             idx.astype(np.int32), (steps + self._step).astype(np.float64) * self._dt_ms * b2.ms)
         apply_prefs(self._pref_values)
         self._net.run(chunk.k * self._dt_ms * b2.ms)
+        apply_modulator(self._model, chunk.modulator, self._dtype)
         self._step += chunk.k
         now = self._counts_now()
         out = now - self._last_n

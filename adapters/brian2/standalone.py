@@ -31,7 +31,7 @@ from ..base import BackendFailed, BackendOptions, BackendUnavailable
 from ..spec.materialise import MaterialisedNetwork
 from .builds import BuildDir
 from .device_context import base_prefs, brian2_prefs, keep_cwd, standalone_device
-from .translate import BrianModel, build_model
+from .translate import BrianModel, build_model, float_dtype, modulated_pathways, modulator_code
 
 CPP_DIR = Path(__file__).resolve().parent / "cpp"
 NET_NAME = "spark_net"
@@ -45,6 +45,7 @@ class Layout:
     readouts: tuple[str, ...]
     recorded: tuple[str, ...]  # populations with spike recording, in this order
     dt_s: float
+    modulated: bool = False  # reward-modulated synapses: chunks carry a modulator (cmd 2)
 
 
 SRC_SUBDIR = "spark_src"
@@ -85,13 +86,15 @@ def host_input_group():
     return make
 
 
-def serve_loop(model: BrianModel, device, layout: Layout) -> str:
+def serve_loop(model: BrianModel, device, layout: Layout, modulator_update: str = "") -> str:
     """C++ inserted into ``main`` after ``run(0 ms)``: serve chunks until EOF / quit.
 
-    Protocol (little-endian): host sends ``int64[3] = {cmd, k, n_events}`` then
-    ``n_events`` pairs ``int32 (step_in_chunk, input_index)``; cmd 1 = run, 0 = quit.
-    Binary answers ``int64[n_readouts]`` counts, then per recorded population
-    ``int64 n`` and ``n`` int64 steps and ``n`` int64 indices.
+    Protocol (little-endian): host sends ``int64[3] = {cmd, k, n_events}``, for cmd 2 a
+    ``float64`` modulator, then ``n_events`` pairs ``int32 (step_in_chunk, input_index)``;
+    cmd 1 = run, 2 = run then apply ``modulator_update`` (the reward rule's end-of-chunk
+    update, see :func:`.translate.modulator_code`; only a modulated network's loop accepts
+    it), 0 = quit. Binary answers ``int64[n_readouts]`` counts, then per recorded
+    population ``int64 n`` and ``n`` int64 steps and ``n`` int64 indices.
     """
     n_in = int(layout.n_inputs)
     counts = [device.get_array_name(model.count_monitors[r].variables["N"]) for r in layout.readouts]
@@ -134,7 +137,9 @@ def serve_loop(model: BrianModel, device, layout: Layout) -> str:
         while (true) {{
             int64_t spark_hdr[3];
             if (!spark_io::read_exact(spark_hdr, sizeof(spark_hdr))) break;
-            if (spark_hdr[0] != 1) break;
+            if (spark_hdr[0] != 1 && !(spark_hdr[0] == 2 && {int(bool(modulator_update))})) break;
+            double spark_modulator = 0.0;
+            if (spark_hdr[0] == 2 && !spark_io::read_exact(&spark_modulator, sizeof(double))) break;
             const int64_t spark_k = spark_hdr[1], spark_nev = spark_hdr[2];
             spark_io::input.assign((size_t)spark_k * (size_t){n_in}, 0);
             spark_ev.resize((size_t)(2 * spark_nev));
@@ -152,6 +157,8 @@ def serve_loop(model: BrianModel, device, layout: Layout) -> str:
             // Start every chunk from the exact time of its first step instead.
             {NET_NAME}.t = (double)spark_step * spark_dt;
             {NET_NAME}.run(spark_k * spark_dt, NULL, 10.0);
+            if (spark_hdr[0] == 2) {{{modulator_update}
+            }}
             spark_step += spark_k;
             const int64_t spark_counts[{max(nr, 1)}] = {{{after or "0"}}};
             spark_io::write_exact(spark_counts, sizeof(int64_t) * {nr});
@@ -201,7 +208,10 @@ def generate_and_compile(net: MaterialisedNetwork, options: BackendOptions, bdir
     prefs.update(extra_prefs or {})
     record = bool(options.record_spikes or record_all)
     recorded = tuple(p.name for p in net.populations) if record else ()
-    insert = insert or (lambda model, device, layout: (serve_loop(model, device, layout), {}))
+    if insert is None:
+        def insert(model, device, layout):
+            update = modulator_code(model, device, float_dtype(net)) if layout.modulated else ""
+            return serve_loop(model, device, layout, update), {}
     phases: dict[str, float] = {}
     bdir.clear()
     bdir.log.write_text("")
@@ -214,8 +224,9 @@ def generate_and_compile(net: MaterialisedNetwork, options: BackendOptions, bdir
         model = build_model(net, host_input_group(), record=record)
         network = b2.Network(*model.objects(), name=NET_NAME)
         network.run(0 * b2.ms)
+        modulated = bool(modulated_pathways(model.plan))
         layout = Layout(n_inputs=net.n_inputs, readouts=tuple(net.spec.readout_names),
-                        recorded=recorded, dt_s=float(model.clock.dt_))
+                        recorded=recorded, dt_s=float(model.clock.dt_), modulated=modulated)
         device.headers.append('"spark_host_io.h"')
         code, info = insert(model, device, layout)
         device.insert_code("main", code)

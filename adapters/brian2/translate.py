@@ -31,6 +31,16 @@ projections with the same (source group or input, target group, synapse kind) sh
 expert writes a multi-pool network; ``paper8`` is 1 group + 2 synapse objects instead of
 8 + 72. Monitors stay per population, on its slice.
 
+Plasticity (:func:`plastic_code`): a plastic pathway keeps per-synapse traces ``xpre_s``,
+``xpost_s`` (and ``elig_s`` for the reward rule) that a ``run_regularly`` of the Synapses
+object multiplies by host-computed decay factors in the ``synapses`` slot *before* every
+pathway (order -2; Brian2's pre pathways run at -1, post pathways at +1), so the order of
+Spark's synaptic phase holds: decay, deliveries (the current weight, then ``xpre += 1`` and
+the depression), then this step's postsynaptic spikes (``xpost += 1``, the potentiation).
+The reward rule's end-of-chunk update ``w = clip(w + (lr * m) * e)`` is applied by the
+backend after every chunk (:func:`apply_modulator`; in the resident binary, C++ emitted by
+:func:`modulator_code`). Every statement has two operands, as for the neurons.
+
 Units: every variable is dimensionless and holds the spec's numbers (mV, mV/ms); only
 time constants inside the (unused-by-the-updater) equations carry units. Brian2's SI
 scaling (mV -> V) would change every rounding.
@@ -261,15 +271,30 @@ DRIVE_CODE: dict[str, Callable[[str, str, str], str]] = {
 after the pathways) that adds its counts: ``counts`` is a 2-D ``TimedArray`` of the
 delivered counts (row t arrives at step t), ``weight`` a namespace number."""
 
+PLASTICITY = frozenset({"stdp", "reward_stdp"})
+"""The plasticity rules :func:`plastic_code` expresses."""
+
 FEATURES = dict(neuron_models=frozenset(MODEL_CODE), synapses=frozenset(ON_PRE), drives=True,
                 receptor_initial=True)
+"""What the Brian2 translation tables express without plasticity: every mode's base
+:class:`~adapters.base.Capabilities`."""
+
+PLASTIC_FEATURES = dict(FEATURES, plasticity=PLASTICITY)
+"""The runtime device and the resident C++ binary: plasticity too (the brian2cuda modes
+are not checked on a GPU with it; the relaunch mode does not carry synaptic state)."""
+
+CUDA_FEATURES = dict(FEATURES, why_not={
+    "stdp": "the plastic pathways have not been run under brian2cuda on a GPU yet",
+    "reward_stdp": "the plastic pathways and the end-of-chunk reward update have not been "
+                   "run under brian2cuda on a GPU yet"})
+"""The brian2cuda modes: the base features (plasticity refused with the reason)."""
 
 RELAUNCH_FEATURES = dict(FEATURES, drives=False, why_not={
     "drives": "t restarts at 0 in every launch and a drive's counts are read by t (not "
-              "carried between launches)"})
-"""``brian2-cpp-relaunch``: everything but drives."""
-"""What the Brian2 translation tables express (plasticity: none yet), for every mode's
-:class:`~adapters.base.Capabilities`."""
+              "carried between launches)",
+    "stdp": "synaptic traces and weights are not carried between launches",
+    "reward_stdp": "synaptic traces and weights are not carried between launches"})
+"""``brian2-cpp-relaunch``: everything but drives and plasticity."""
 
 
 @dataclass(frozen=True)
@@ -302,6 +327,7 @@ class PathwayPlan:
     post: np.ndarray
     weight: np.ndarray
     delay_steps: np.ndarray
+    plasticity: object = None  # the spec rule (STDP / RewardModulatedSTDP) or None
 
 
 @dataclass(frozen=True)
@@ -361,9 +387,10 @@ def merge_plan(net: MaterialisedNetwork) -> MergePlan:
         src = in_name if proj.from_input else slot[proj.spec.source][0]
         variable = ("v" if proj.receptor_index is None
                     else receptor_names(proj.receptor_index + 1)[-1])
-        keyed.setdefault((src, slot[proj.spec.target][0], proj.receptor, variable), []).append(proj)
+        keyed.setdefault((src, slot[proj.spec.target][0], proj.receptor, variable,
+                          proj.spec.plasticity), []).append(proj)
     pathways = []
-    for index, ((src, tgt, kind, variable), projs) in enumerate(keyed.items()):
+    for index, ((src, tgt, kind, variable, rule), projs) in enumerate(keyed.items()):
         name = object_name("syn", index)
         pre = np.concatenate([p.pre.astype(np.int64) + (0 if p.from_input else slot[p.spec.source][1])
                               for p in projs])
@@ -375,8 +402,94 @@ def merge_plan(net: MaterialisedNetwork) -> MergePlan:
             pre, post, weight, delay = pre[order], post[order], weight[order], delay[order]
         pathways.append(PathwayPlan(name=name, source=src, target=tgt, kind=kind, variable=variable,
                                     projections=tuple(p.name for p in projs), pre=pre, post=post,
-                                    weight=weight, delay_steps=delay))
+                                    weight=weight, delay_steps=delay, plasticity=rule))
     return MergePlan(groups=tuple(groups), pathways=tuple(pathways), slot=slot)
+
+
+@dataclass(frozen=True)
+class PlasticCode:
+    """A plastic pathway's Brian2 code: synapse model, extra ``on_pre`` and ``on_post``
+    statements, the per-step trace decay (a ``run_regularly``) and its numbers."""
+
+    model: str
+    on_pre: tuple[str, ...]
+    on_post: tuple[str, ...]
+    decay: str
+    namespace: dict[str, float]
+    modulated: bool
+
+
+def plastic_code(rule, dt: float) -> PlasticCode:
+    """Spark's plasticity step (:mod:`spark.plasticity`) as two-operand Brian2 statements.
+    STDP clips the weight at each update; the reward rule adds to ``elig_s`` instead.
+    Decay factors are ``float(numpy.exp(-dt / tau))``, computed as Spark computes them."""
+    modulated = rule.kind == "reward_stdp"
+    ns = {"d_xpre": float(np.exp(-dt / rule.tau_pre)), "d_xpost": float(np.exp(-dt / rule.tau_post)),
+          "neg_a_minus": -float(rule.a_minus), "a_plus_s": float(rule.a_plus),
+          "w_min_s": float(rule.w_min), "w_max_s": float(rule.w_max), "one_s": 1.0}
+    model = ["w_syn : 1", "xpre_s : 1", "xpost_s : 1"]
+    decay = ["xpre_s = xpre_s * d_xpre", "xpost_s = xpost_s * d_xpost"]
+    if modulated:
+        ns["d_elig"] = float(np.exp(-dt / rule.tau_elig))
+        model.append("elig_s : 1")
+        decay.append("elig_s = elig_s * d_elig")
+        depress = ("elig_s = elig_s + dep_tmp",)
+        potentiate = ("elig_s = elig_s + pot_tmp",)
+    else:
+        depress = ("wdep_tmp = w_syn + dep_tmp", "w_syn = clip(wdep_tmp, w_min_s, w_max_s)")
+        potentiate = ("wpot_tmp = w_syn + pot_tmp", "w_syn = clip(wpot_tmp, w_min_s, w_max_s)")
+    return PlasticCode(
+        model="\n".join(model),
+        on_pre=("xpre_s = xpre_s + one_s", "dep_tmp = neg_a_minus * xpost_s", *depress),
+        on_post=("xpost_s = xpost_s + one_s", "pot_tmp = a_plus_s * xpre_s", *potentiate),
+        decay="\n".join(decay), namespace=ns, modulated=modulated)
+
+
+def modulated_pathways(plan: "MergePlan") -> list["PathwayPlan"]:
+    """The pathways whose weights the end-of-chunk reward update changes."""
+    return [pw for pw in plan.pathways
+            if pw.plasticity is not None and pw.plasticity.kind == "reward_stdp"]
+
+
+def apply_modulator(model: "BrianModel", modulator: float, dtype) -> None:
+    """Runtime device: ``w = clip(w + (lr * m) * e, w_min, w_max)`` on every reward-modulated
+    synapse, in the spec's dtype, in Spark's order of operations (applied after every
+    chunk, also with m = 0, as Spark does: it clips weights that start out of range)."""
+    for pw in modulated_pathways(model.plan):
+        syn = model.synapses[pw.name]
+        rule = pw.plasticity
+        w = np.asarray(syn.variables["w_syn"].get_value())
+        e = np.asarray(syn.variables["elig_s"].get_value())
+        lm = dtype(rule.lr) * dtype(modulator)
+        new = np.minimum(np.maximum(w + lm * e, dtype(rule.w_min)), dtype(rule.w_max))
+        syn.variables["w_syn"].set_value(new.astype(dtype))
+
+
+def modulator_code(model: "BrianModel", device, dtype) -> str:
+    """Standalone: the same update in C++ (``spark_modulator`` holds the chunk's m), over
+    the dynamic arrays of every reward-modulated synapse object; the numbers are the
+    validated rule's, written with ``repr``."""
+    ctype = "float" if dtype == np.float32 else "double"
+    lines = []
+    for pw in modulated_pathways(model.plan):
+        syn = model.synapses[pw.name]
+        w = device.get_array_name(syn.variables["w_syn"], access_data=False)
+        e = device.get_array_name(syn.variables["elig_s"], access_data=False)
+        rule = pw.plasticity
+        lines.append(f"""
+            {{
+                const {ctype} spark_lm = ({ctype}){float(rule.lr)!r} * ({ctype})spark_modulator;
+                const {ctype} spark_lo = ({ctype}){float(rule.w_min)!r};
+                const {ctype} spark_hi = ({ctype}){float(rule.w_max)!r};
+                for (size_t q = 0; q < {w}.size(); ++q) {{
+                    const {ctype} spark_x = spark_lm * {e}[q];
+                    {ctype} spark_y = {w}[q] + spark_x;
+                    spark_y = spark_y < spark_lo ? spark_lo : spark_y;
+                    spark_y = spark_y > spark_hi ? spark_hi : spark_y;
+                    {w}[q] = spark_y;
+                }}
+            }}""")
+    return "".join(lines)
 
 
 @dataclass
@@ -461,12 +574,23 @@ def build_model(net: MaterialisedNetwork, make_input: Callable[[int, object], ob
     synapses = {}
     for pw in plan.pathways:
         src = input_group if pw.source == net.input_name else groups[pw.source]
-        syn = b2.Synapses(src, groups[pw.target], "w_syn : 1", on_pre=ON_PRE[pw.kind](pw.variable),
-                          clock=clock, name=pw.name)
+        on_pre = ON_PRE[pw.kind](pw.variable)
+        if pw.plasticity is None:
+            syn = b2.Synapses(src, groups[pw.target], "w_syn : 1", on_pre=on_pre, clock=clock,
+                              name=pw.name)
+        else:
+            code = plastic_code(pw.plasticity, dt)
+            syn = b2.Synapses(src, groups[pw.target], code.model,
+                              on_pre="\n".join([on_pre, *code.on_pre]),
+                              on_post="\n".join(code.on_post), clock=clock, name=pw.name,
+                              namespace={k: _cast(v, dtype) for k, v in code.namespace.items()})
         if pw.pre.size:
             syn.connect(i=pw.pre.astype(np.int32), j=pw.post.astype(np.int32))
             syn.w_syn = pw.weight.astype(dtype)
             syn.delay = pw.delay_steps.astype(np.float64) * dt * b2.ms
+        if pw.plasticity is not None:  # contained in syn: added to the network with it
+            syn.run_regularly(code.decay, clock=clock, when="synapses", order=-2,
+                              name=pw.name.replace("syn", "decay"))
         synapses[pw.name] = syn
     drives = add_drives(net, views, groups, plan, clock, dtype)
     count_monitors, spike_monitors = {}, {}

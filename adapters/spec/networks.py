@@ -435,7 +435,8 @@ def microcircuit_small() -> NetworkSpec:
 
 def cartpole_agent(pool_size: int = 20, inh_size: int = 10, n_inputs: int = 40,
                    i_offset: float = 15.0, plasticity: RewardModulatedSTDP | None = None,
-                   ) -> NetworkSpec:
+                   tau_m: float = 20.0, recurrent: float = 0.5, inhibition: float = 4.0,
+                   input_weight: tuple[float, float] = (0.5, 1.5)) -> NetworkSpec:
     """The Spark paper's cartpole agent (its figure 1c): two excitatory pools A and B, each
     with an inhibitory partner that inhibits the *other* side, so activity on A suppresses B
     and vice versa. The place-coded observation reaches both excitatory pools through
@@ -444,8 +445,8 @@ def cartpole_agent(pool_size: int = 20, inh_size: int = 10, n_inputs: int = 40,
     and the rule, not the parameters: ours were chosen so that a pool wins by a clear margin
     within a 50 ms chunk and that learning is driven by failures only (see
     :mod:`benchmarks.control.cartpole`). dt 1 ms as in the paper."""
-    lif = LIF(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, t_ref=2.0, i_offset=i_offset)
-    inh = LIF(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, t_ref=2.0, i_offset=0.0)
+    lif = LIF(tau_m=tau_m, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, t_ref=2.0, i_offset=i_offset)
+    inh = LIF(tau_m=tau_m, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, t_ref=2.0, i_offset=0.0)
     rule = plasticity or RewardModulatedSTDP(tau_pre=20.0, tau_post=20.0, tau_elig=500.0,
                                              a_plus=0.01, a_minus=0.002, lr=1.0,
                                              w_min=0.0, w_max=4.0)
@@ -455,19 +456,20 @@ def cartpole_agent(pool_size: int = 20, inh_size: int = 10, n_inputs: int = 40,
                                            ("a_inh", inh_size, inh), ("b_inh", inh_size, inh)))
     projections = [
         Projection(name=f"input_to_{side}_exc", source="input", target=f"{side}_exc",
-                   connector=AllToAll(), weight=Uniform(low=0.5, high=1.5), plasticity=rule)
+                   connector=AllToAll(), weight=Uniform(low=input_weight[0], high=input_weight[1]),
+                   plasticity=rule)
         for side in ("a", "b")]
     for side, other in (("a", "b"), ("b", "a")):
         projections += [
             Projection(name=f"{side}_exc_to_{side}_exc", source=f"{side}_exc",
                        target=f"{side}_exc", connector=FixedProbability(p=0.2),
-                       weight=Constant(value=0.5)),
+                       weight=Constant(value=recurrent)),
             Projection(name=f"{side}_exc_to_{side}_inh", source=f"{side}_exc",
                        target=f"{side}_inh", connector=FixedProbability(p=0.5),
-                       weight=Constant(value=4.0)),
+                       weight=Constant(value=inhibition)),
             Projection(name=f"{side}_inh_to_{other}_exc", source=f"{side}_inh",
                        target=f"{other}_exc", connector=FixedProbability(p=0.5),
-                       weight=Constant(value=-4.0)),
+                       weight=Constant(value=-inhibition)),
         ]
     return NetworkSpec(
         name="cartpole_agent",

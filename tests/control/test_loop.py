@@ -150,7 +150,7 @@ def test_the_weights_move_the_way_the_modulator_says(spec):
     assert (np.sign(up[free]) == np.sign(e[free])).all()
 
 
-@pytest.mark.parametrize("name", ["brian2-cpp", "brian2-runtime", "nest"])
+@pytest.mark.parametrize("name", ["nest", "brian2-cpp-relaunch"])
 def test_backends_without_the_rule_refuse_the_agent_with_a_reason(spec, name):
     from adapters.registry import BACKENDS
 
