@@ -38,7 +38,7 @@ class PlaceCode:
 
     ranges: tuple[tuple[float, float], ...] = CARTPOLE_RANGES
     n_per_dim: int = 10
-    max_rate: float = 200.0  # Hz at the centre of a tuning curve
+    max_rate: float = 800.0  # Hz at the centre of a tuning curve (<= 1000 at dt = 1 ms)
 
     def __post_init__(self) -> None:
         if self.n_per_dim < 2:
