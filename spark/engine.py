@@ -152,8 +152,9 @@ def batched_program(net_axes: Network):
     """Like :data:`batched_chunk_fn`, with ``net_axes`` (a ``Network`` of 0 / None) saying
     which parameter leaves carry the batch axis (None: one copy shared by every instance).
     Why: a plastic synapse table whose indices are the same in every instance (an
-    all-to-all plastic projection) is gathered and scattered with shared indices ~4x
-    faster on the CPU than with per-instance (batched) ones."""
+    all-to-all plastic projection) is gathered and scattered faster with shared indices
+    than with per-instance (batched) ones: 25 cartpole agents, k = 50, float32, 2-core
+    EPYC, one process alternating 5 times: 1.47x (1.18-1.85) per chunk, same counts."""
 
     def run(net: Network, state: NetworkState, spikes: jax.Array, modulator: jax.Array):
         return jax.vmap(_chunk, in_axes=(net_axes, _STATE_AXES, 0, 0),

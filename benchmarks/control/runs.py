@@ -89,59 +89,76 @@ BENCH_COLUMNS = ["backend", "k", "seed", "episodes", "env_steps", "prepare_s", "
                  "loop_per_agent_episode_s", "status"]
 
 
+def bench_cell(spec: NetworkSpec, task: CartpoleTask, name: str, episodes: int, seed: int,
+               cache_dir: Path) -> dict:
+    """One (backend, k) cell, in the calling process: prepare, then ``episodes`` learning
+    episodes through :func:`~.cartpole.run_agent`, timed; a backend that cannot run the
+    agent gives a row with its reason."""
+    row = {"backend": name, "k": task.k, "seed": seed, "episodes": episodes}
+    try:
+        backend = load_backend(name)()
+    except BackendUnavailable as err:
+        return {**row, "status": f"skipped: {err.reason}"}
+    refusal = backend.capabilities.refusal(spec)
+    if refusal:
+        return {**row, "status": f"skipped: {refusal}"}
+    try:
+        t0 = time.perf_counter()
+        backend.prepare(materialise(spec, seed), BackendOptions(cache_dir=cache_dir))
+        prepare_s = time.perf_counter() - t0
+        log = run_agent(backend, spec, task, seed, episodes, 0)
+    except BackendUnavailable as err:
+        return {**row, "status": f"skipped: {err.reason}"}
+    except UnsupportedSpec as err:
+        return {**row, "status": f"skipped: {err}"}
+    except BackendFailed as err:
+        return {**row, "status": f"failed: {err.reason}"}
+    finally:
+        backend.close()
+    loop_s = log.network_s + log.encode_s + log.env_s
+    return {**row, "env_steps": log.env_steps, "prepare_s": prepare_s,
+            "network_s": log.network_s, "encode_s": log.encode_s, "env_s": log.env_s,
+            "network_per_env_step_s": log.network_s / log.env_steps,
+            "loop_per_env_step_s": loop_s / log.env_steps,
+            "loop_per_agent_episode_s": loop_s / episodes, "status": "ok"}
+
+
+def _cell_in_fresh_process(*args) -> dict:
+    """:func:`bench_cell` pinned to one core, in the worker process (see :func:`bench`)."""
+    from benchmarks.worker import pin_to_cores
+
+    pin_to_cores(1)
+    return bench_cell(*args)
+
+
 def bench(spec: NetworkSpec, task: CartpoleTask, backends: list[str], ks: list[int],
           episodes: int, out: Path, seed: int = 0, cache_dir: Path = Path(".cache/spark-bench"),
           progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """One learning agent per (backend, k) through :func:`~.cartpole.run_agent`, timed:
-    network (input in, k steps, counts on the host), encoding and environment apart. The
-    cells run one after another in this process (same machine, same thread count: the
-    ratios are side by side). A backend that cannot run the agent is a row with its
-    reason."""
+    """One learning agent per (backend, k), each cell in a fresh Python process pinned to
+    one core (as the sweep's workers: what one backend leaves in memory must not cost the
+    next one anything, e.g. Brian2's per-run ``gc.collect`` over a heap that holds JAX),
+    cells one after another (same machine, same thread count: the ratios are side by side).
+    Identical spikes on every backend mean the same episodes: ``env_steps`` is the same
+    in every row of one k."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     out.mkdir(parents=True, exist_ok=True)
     rows = []
+    context = multiprocessing.get_context("spawn")
     for name in backends:
         for k in ks:
-            cell = dataclasses.replace(task, k=k)
-            row = {"backend": name, "k": k, "seed": seed, "episodes": episodes}
             if progress is not None:
                 progress(f"{name} k={k}")
-            try:
-                backend = load_backend(name)()
-            except BackendUnavailable as err:
-                rows.append({**row, "status": f"skipped: {err.reason}"})
-                continue
-            refusal = backend.capabilities.refusal(spec)
-            if refusal:
-                rows.append({**row, "status": f"skipped: {refusal}"})
-                continue
-            try:
-                t0 = time.perf_counter()
-                backend.prepare(materialise(spec, seed), BackendOptions(cache_dir=cache_dir))
-                prepare_s = time.perf_counter() - t0
-                log = run_agent(backend, spec, cell, seed, episodes, 0)
-            except BackendUnavailable as err:
-                rows.append({**row, "status": f"skipped: {err.reason}"})
-                continue
-            except UnsupportedSpec as err:
-                rows.append({**row, "status": f"skipped: {err}"})
-                continue
-            except BackendFailed as err:
-                rows.append({**row, "status": f"failed: {err.reason}"})
-                continue
-            finally:
-                backend.close()
-            loop_s = log.network_s + log.encode_s + log.env_s
-            rows.append({**row, "env_steps": log.env_steps, "prepare_s": prepare_s,
-                         "network_s": log.network_s, "encode_s": log.encode_s,
-                         "env_s": log.env_s,
-                         "network_per_env_step_s": log.network_s / log.env_steps,
-                         "loop_per_env_step_s": loop_s / log.env_steps,
-                         "loop_per_agent_episode_s": loop_s / episodes, "status": "ok"})
+            cell = dataclasses.replace(task, k=k)
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                rows.append(pool.submit(_cell_in_fresh_process, spec, cell, name, episodes,
+                                        seed, Path(cache_dir)).result())
     table = pd.DataFrame(rows, columns=BENCH_COLUMNS)
     write_text_atomic(out / "loop_bench.csv", table.to_csv(index=False))
     write_json_atomic(out / "provenance.json", provenance.collect(
         job="cartpole bench", network=spec.name, episodes=episodes, seed=seed,
-        task=task_record(task), threads=1))
+        task=task_record(task), threads=1, cells="one fresh process per cell, pinned to one core"))
     from reports.cartpole import bench_markdown
 
     write_text_atomic(out / "summary.md", bench_markdown(table, spec))
