@@ -27,8 +27,8 @@ def _positive_int(text: str) -> int:
 
 
 def _count(text: str) -> int:
-    value = _positive_int(text) if text != "0" else 0
-    return value
+    """A whole number >= 0."""
+    return 0 if text.strip() == "0" else _positive_int(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from adapters.base import BackendFailed, BackendOptions, BackendUnavailable, UnsupportedSpec
@@ -23,9 +22,7 @@ from adapters.spec.model import NetworkSpec
 from benchmarks import provenance
 from benchmarks.results import write_json_atomic
 
-from .cartpole import LEARNED_RUN, SOLVED_RETURN, AgentLog, CartpoleTask, run_agent, run_agents_batched
-
-Progress = Callable[[int, int], None]
+from .cartpole import AgentLog, CartpoleTask, Progress, run_agent, run_agents_batched
 
 
 def task_record(task: CartpoleTask) -> dict:
@@ -163,6 +160,3 @@ def bench(spec: NetworkSpec, task: CartpoleTask, backends: list[str], ks: list[i
 
     write_text_atomic(out / "summary.md", bench_markdown(table, spec))
     return table
-
-
-__all__ = ["LEARNED_RUN", "SOLVED_RETURN", "bench", "learn", "returns_table", "summary_table"]
