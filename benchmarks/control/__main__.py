@@ -12,18 +12,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.cli import UsageError, _positive_int
+
 from .cartpole import REWARDS, CartpoleTask
 from .encoding import PlaceCode, TracedReadout
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
 
 
 def _count(text: str) -> int:
@@ -75,9 +67,7 @@ def run(args: argparse.Namespace) -> int:
                         code=PlaceCode(n_per_dim=spec.input.size // 4), readout=TracedReadout(),
                         reward=args.reward)
     if args.out.exists() and not args.out.is_dir():
-        print(f"spark-bench cartpole: --out {args.out}: exists and is not a directory",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"--out {args.out}: exists and is not a directory")
     if args.cartpole_command == "learn":
         summary = learn(spec, task, args.agents, args.train, args.test, args.out,
                         progress=_progress(f"{args.agents} agents"))
@@ -94,7 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.control",
                                      description=__doc__.splitlines()[0])
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    try:
+        return run(parser.parse_args(argv))
+    except UsageError as err:
+        print(f"python -m benchmarks.control: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
