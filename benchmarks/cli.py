@@ -165,6 +165,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    """A whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -246,7 +257,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         measure_cold=not args.no_cold, fidelity=not args.no_fidelity)
     try:
         with sigterm_as_interrupt():
-            outcome = run_sweep(config, out)
+            outcome = run_sweep(config, out, executor=_executor(args))
     except SweepError as err:
         raise UsageError(str(err)) from None
     except KeyboardInterrupt:
@@ -256,6 +267,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as err:  # a full disk, an unwritable --out: one line, no half-written cell
         raise UsageError(f"cannot write results: {err}") from None
     return 1 if outcome.failed else 0
+
+
+def _executor(args: argparse.Namespace):
+    """The executor ``--executor`` names (None: the local one). Ray is imported only here,
+    only for ``--executor ray``: the local path never loads it."""
+    if args.executor == "local":
+        if args.address:
+            raise UsageError("--address: only with --executor ray")
+        return None
+    if not args.address:
+        raise UsageError("--executor ray: expected --address HOST:PORT of the cluster's head "
+                         "(see the README's cluster recipe)")
+    try:
+        from .ray_executor import RayExecutor
+    except ImportError as err:
+        raise UsageError(f"--executor ray: Ray is not installed here ({err}); install it with "
+                         "pip install 'spark-bench[ray]'") from None
+    return RayExecutor(args.address, retries=args.retries)
 
 
 class Terminated(KeyboardInterrupt):
@@ -479,6 +508,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", default=".cache/spark-bench",
                      help="build directories and compilation caches")
     run.add_argument("--out", default="results/latest", help="results directory")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="where units run: one after another on this machine (default), or "
+                          "on a Ray cluster (--address), one timing unit per node at a time")
+    run.add_argument("--address", help="with --executor ray: the cluster head, HOST:PORT")
+    run.add_argument("--retries", type=_non_negative_int, default=1,
+                     help="with --executor ray: tries again of a unit lost with its node (default 1)")
     run.add_argument("--max-memory", type=_memory, default=None,
                      help="refuse a network whose estimated memory exceeds this (e.g. 8G; "
                           "default: the memory available now)")

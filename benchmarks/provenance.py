@@ -87,8 +87,14 @@ def gpu_model() -> str:
 
 # --------------------------------------------------------------------------- per row
 
-ROW_FIELDS = ("device", "gpu_model", "gpu_driver", "cuda_version", "jax_device")
+ROW_FIELDS = ("device", "gpu_model", "gpu_driver", "cuda_version", "jax_device", "machine")
 """The result-row columns :func:`device_fields` fills: where the row's backend ran."""
+
+
+def machine_name() -> str:
+    """The machine a row was measured on: its host name. A sweep spread over a cluster
+    compares times only between rows of one machine."""
+    return platform.node() or "unknown"
 
 
 def _loaded_backend_class(backend: str) -> type | None:
@@ -156,7 +162,8 @@ def device_fields(backend: str) -> dict[str, str]:
     process; '' without a GPU), and the JAX device when this process ran JAX."""
     kind = backend_device_kind(backend)
     gpu = gpu_info() if kind == "gpu" else dict.fromkeys(("gpu_model", "gpu_driver", "cuda_version"), "")
-    return {"device": device_label(kind, gpu["gpu_model"]), **gpu, "jax_device": jax_device(kind)}
+    return {"device": device_label(kind, gpu["gpu_model"]), **gpu, "jax_device": jax_device(kind),
+            "machine": machine_name()}
 
 
 def versions() -> dict[str, str]:
@@ -181,11 +188,34 @@ def git_commit(root: Path) -> str:
     return commit + ("+dirty" if commit and dirty.stdout.strip() else "")
 
 
+def machine_folder_name(machine: str) -> str:
+    """A machine name as a file or folder name (``machines/<name>.json``, a report folder)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", machine) or "unknown"
+
+
+def machine_record() -> dict:
+    """What this machine is and runs: host name, CPU, GPU, OS, Python, package versions
+    and the commit of this code (one per machine of a sweep spread over a cluster)."""
+    return {
+        "machine": machine_name(),
+        "git_commit": git_commit(ROOT),
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "gpu": gpu_model(),
+        "gpu_driver": gpu_info()["gpu_driver"],
+        "cuda_version": gpu_info()["cuda_version"],
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions(),
+    }
+
+
 def collect(**extra: object) -> dict:
     """The provenance record of a sweep (``extra`` adds sweep settings)."""
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
+        "machine": machine_name(),
         "git_commit": git_commit(ROOT),
         "cpu_model": cpu_model(),
         "cores": os.cpu_count(),

@@ -81,11 +81,12 @@ class ResultRow:
     gpu_driver: str = ""
     cuda_version: str = ""
     jax_device: str = ""
+    machine: str = ""  # host name of the machine the row's backend ran on
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
 TEXT_COLUMNS = ("reason", "cache_hit", "fidelity_reference", "rates_hz", "device", "gpu_model",
-                "gpu_driver", "cuda_version", "jax_device")
+                "gpu_driver", "cuda_version", "jax_device", "machine")
 """Free-text columns: '' when empty, never NaN."""
 OPTIONAL_COLUMNS = {"rates_hz": "", "latency_p50_s": float("nan"), "latency_p90_s": float("nan"),
                     "latency_p99_s": float("nan"), "latency_max_s": float("nan"),

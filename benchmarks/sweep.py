@@ -1,15 +1,17 @@
 """A sweep: backends x execution timesteps x network instances x runs, one subprocess per unit.
 
 The plan is plain data (:class:`~benchmarks.protocol.Unit`); this module only schedules
-units, shows progress and turns a crashed or timed-out worker into ``failed`` rows. Re-running
+units, shows progress and turns a crashed or timed-out worker into ``failed`` rows. Units run
+on this machine one after another (:class:`LocalExecutor`) or on a Ray cluster
+(:mod:`benchmarks.ray_executor`); either way the rows land in one results directory. Re-running
 the same command resumes: finished cells are skipped, failed ones are tried again, and a
 results directory refuses a sweep that would measure something else (other settings, another
 spec content, other simulator versions or another commit). One sweep at a time writes into a
 results directory (an exclusive lock held for the sweep's lifetime).
 
-Each worker runs in its own process group, so a unit timeout, Ctrl-C or SIGTERM ends the
-worker *and* everything it started (``make``, ``g++``, a resident binary) before the next
-unit starts; a worker whose sweep dies is ended by the kernel (``PR_SET_PDEATHSIG``).
+Each worker runs in its own process group (:mod:`benchmarks.unit_process`), so a unit
+timeout, Ctrl-C or SIGTERM ends the worker *and* everything it started before the next unit
+starts.
 """
 
 from __future__ import annotations
@@ -19,15 +21,12 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -35,12 +34,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from adapters.registry import BACKENDS, FIDELITY_REFERENCE
 from adapters.spec import content_digest, load_spec
 from adapters.spec.estimate import estimate
+from adapters.spec.model import NetworkSpec
 
 from . import provenance
 from .protocol import Unit, write_skipped
 from .results import (ResultRow, failed_cells, finished_cells, load_provenance, write_cell,
                       write_json_atomic)
-from .worker import EVENT_PREFIX, SWEEP_PID_ENV
+from .unit_process import failure_reason, worker_events
 
 
 class SweepError(Exception):
@@ -159,9 +159,12 @@ class SweepOutcome:
     failed: tuple[str, ...]
 
 
-def run_sweep(config: SweepConfig, out: Path, console: Console | None = None) -> SweepOutcome:
-    """Run (or resume) a sweep into ``out``."""
+def run_sweep(config: SweepConfig, out: Path, console: Console | None = None,
+              executor: Executor | None = None) -> SweepOutcome:
+    """Run (or resume) a sweep into ``out``, on this machine unless another ``executor``
+    is given (it changes where units run, never what a cell measures)."""
     console = console or Console(stderr=True)
+    executor = executor or LocalExecutor()
     out = Path(out)
     identity = config.identity()
     sweep_id = identity_id(identity)
@@ -179,12 +182,12 @@ def run_sweep(config: SweepConfig, out: Path, console: Console | None = None) ->
                 neurons=sum(pop.size for pop in spec.populations),
                 synapses_expected=round(estimate(spec).synapses),
                 profile=config.profile, duration_ms=config.duration_ms or spec.simulation.duration,
-                threads=config.threads, settings=asdict(config),
+                threads=config.threads, settings=asdict(config), executor=executor.name,
                 cpu_pinning=(f"each backend process pinned to {config.threads} core(s)"
                              if hasattr(os, "sched_setaffinity") else "none (no affinity control)")))
         cells = {u: unit_cells(u) for u in units}
         all_cells = [cell for c in cells.values() for cell in c]
-        _run_units(config, out, units, cells, console)
+        _run_units(config, out, units, cells, console, executor)
         failed = tuple(sorted(set(all_cells) & failed_cells(out)))
     if failed:
         console.print(f"[red]done with {len(failed)} failed cell(s) of {len(all_cells)}[/] "
@@ -195,7 +198,7 @@ def run_sweep(config: SweepConfig, out: Path, console: Console | None = None) ->
 
 
 def _run_units(config: SweepConfig, out: Path, units: list[Unit], cells: dict[Unit, list[str]],
-               console: Console) -> None:
+               console: Console, executor: Executor) -> None:
     done = finished_cells(out)
     total = sum(len(c) for c in cells.values())
 
@@ -209,25 +212,79 @@ def _run_units(config: SweepConfig, out: Path, units: list[Unit], cells: dict[Un
                   f"{config.instances} instance(s) x {config.runs} run(s), "
                   f"{config.duration_ms or spec.simulation.duration:g} ms simulated, dtype "
                   f"{config.dtype}, {config.threads} thread(s), k in {list(config.timesteps)}, "
-                  f"budget {config.cell_budget_s:g} s per cell) -> {out}")
+                  f"budget {config.cell_budget_s:g} s per cell, executor {executor.name}) -> {out}")
     if already:
         console.print(f"resuming: {already} of {total} cells already done")
-    refused = _refuse_up_front(units, out, console)
-    logs = out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    refused = _refuse_up_front(units, out, console, executor)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    finished = finished_cells(out)
+    todo = [u for u in units if u not in refused and not all(c in finished for c in cells[u])]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("cells", total=total, completed=count_done())
+        feedback = Feedback(
+            console=console,
+            started=lambda unit: progress.update(
+                task, description=f"{unit.backend} (instance {unit.instance})"),
+            event=lambda event: _show_event(event, console),
+            cells_changed=lambda: progress.update(task, completed=count_done()))
+        executor.run(todo, out, config.unit_timeout_s, feedback)
+        progress.update(task, completed=count_done())
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """How an executor reports progress: a unit started, a worker's event (shown), cells
+    written (the progress bar recounts), and the console for one-line messages."""
+
+    console: Console
+    started: Callable[[Unit], None]
+    event: Callable[[dict], None]
+    cells_changed: Callable[[], None]
+
+
+class Executor(Protocol):
+    """Runs a sweep's units and gets their rows into the results directory; the local
+    executor below, or :class:`benchmarks.ray_executor.RayExecutor` for a Ray cluster."""
+
+    name: str
+
+    def refusal(self, unit: Unit, spec: NetworkSpec) -> str | None:
+        """Why ``unit`` cannot run wherever this executor runs units, or None."""
+
+    def run(self, units: list[Unit], out: Path, timeout_s: float, feedback: Feedback) -> None:
+        """Run ``units`` (none finished, none refused) until each has written its cells or
+        failed rows that say why."""
+
+
+class LocalExecutor:
+    """One unit after another on this machine, each in a worker process of its own."""
+
+    name = "local"
+
+    def refusal(self, unit: Unit, spec: NetworkSpec) -> str | None:
+        return unit.refusal(spec)
+
+    def run(self, units: list[Unit], out: Path, timeout_s: float, feedback: Feedback) -> None:
         for unit in units:
-            if unit in refused:
-                continue
-            finished = finished_cells(out)
-            if all(c in finished for c in cells[unit]):
-                continue
-            progress.update(task, description=f"{unit.backend} (instance {unit.instance})")
-            _run_worker(unit, out, logs, config.unit_timeout_s, progress, task, console)
-            progress.update(task, completed=count_done())
+            feedback.started(unit)
+            log_path = out / "logs" / f"{unit.cell_id(unit.spec().name, 'unit')}.log"
+            for event in worker_events(unit, out, log_path, timeout_s):
+                if event["event"] == "exit":
+                    reason = failure_reason(event, timeout_s, log_path)
+                    if reason is not None:
+                        fail_unit(unit, out, reason, feedback.console)
+                else:
+                    feedback.event(event)
+                    feedback.cells_changed()
+
+
+def fail_unit(unit: Unit, out: Path, reason: str, console: Console) -> None:
+    """Write ``failed`` rows with ``reason`` for the unit's unfinished cells and say so."""
+    n = _fail_unfinished(unit, out, reason)
+    console.print(f"[red]{unit.backend} instance {unit.instance}: {reason}; {n} cell(s) failed",
+                  soft_wrap=True)
 
 
 def _difference(existing: dict, identity: dict) -> str:
@@ -279,7 +336,8 @@ def exclusive_lock(out: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _refuse_up_front(units: list[Unit], out: Path, console: Console) -> set[Unit]:
+def _refuse_up_front(units: list[Unit], out: Path, console: Console,
+                     executor: Executor) -> set[Unit]:
     """Write ``skipped`` cells for every unit whose backend's declared capabilities cannot
     run the spec (model, synapse, plasticity, dtype, threads, GPU), without starting a
     worker or materialising anything; return those units."""
@@ -288,7 +346,7 @@ def _refuse_up_front(units: list[Unit], out: Path, console: Console) -> set[Unit
     done = finished_cells(out)
     for unit in units:
         spec = unit.spec()
-        reason = unit.refusal(spec)
+        reason = executor.refusal(unit, spec)
         if reason is None:
             continue
         refused.add(unit)
@@ -301,124 +359,15 @@ def _refuse_up_front(units: list[Unit], out: Path, console: Console) -> set[Unit
     return refused
 
 
-def _run_worker(unit: Unit, out: Path, logs: Path, timeout_s: float, progress: Progress,
-                task: int, console: Console) -> None:
-    """Run one unit in a worker process of its own process group; on a timeout, an
-    exception or an interrupt here, end the whole group (the worker and every compiler or
-    binary it started) and wait until it is gone."""
-    payload = json.dumps(asdict(unit))
-    log_path = logs / f"{unit.cell_id(unit.spec().name, 'unit')}.log"
-    with worker_tmpdir(unit, log_path) as tmp:
-        timed_out, code = _watch_worker(unit, out, payload, log_path, tmp, timeout_s, progress,
-                                        task, console)
-    if timed_out:
-        reason = f"unit timed out after {timeout_s:g} s (log: {log_path})"
-    elif code != 0:
-        tail = log_path.read_text().strip().splitlines()[-1:] or ["no output"]
-        reason = f"worker exited with code {code}: {tail[0][:200]} (log: {log_path})"
-    else:
-        return
-    n = _fail_unfinished(unit, out, reason)
-    console.print(f"[red]{unit.backend} instance {unit.instance}: {reason}; {n} cell(s) failed")
-
-
-@contextlib.contextmanager
-def worker_tmpdir(unit: Unit, log_path: Path) -> Iterator[Path]:
-    """A private TMPDIR for one worker inside the cache directory, removed when the worker
-    is gone: a killed worker's temporary files (Brian2's ``brian_script_*.py`` and
-    ``brian_debug_*.log``) never pile up in /tmp. Brian2 debug logs are kept beside the
-    unit's log (``<unit>.brian_debug_*.log``): they explain a failed build."""
-    root = Path(unit.cache_dir) / "tmp"
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="worker-", dir=root))
-    try:
-        yield tmp
-    finally:
-        for debug_log in tmp.glob("brian_debug_*.log"):
-            shutil.move(str(debug_log), log_path.with_name(f"{log_path.stem}.{debug_log.name}"))
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _watch_worker(unit: Unit, out: Path, payload: str, log_path: Path, tmp: Path,
-                  timeout_s: float, progress: Progress, task: int,
-                  console: Console) -> tuple[bool, int]:
-    """Start the worker and relay its events until it exits or times out: (timed out,
-    exit code)."""
-    start = time.monotonic()
-    env = {**os.environ, SWEEP_PID_ENV: str(os.getpid()), "TMPDIR": str(tmp)}
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.worker", payload, str(out)],
-                                stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1,
-                                start_new_session=True, env=env)
-        assert proc.stdout is not None
-        timed_out = False
-        try:
-            for line in _lines_until(proc, start + timeout_s):
-                if line is None:
-                    timed_out = True
-                    break
-                if line.startswith(EVENT_PREFIX):
-                    _show_event(json.loads(line[len(EVENT_PREFIX):]), progress, task, console)
-                else:
-                    log.write(line)
-        except BaseException:  # Ctrl-C, SIGTERM (see benchmarks.cli), a bug here
-            end_process_group(proc)
-            raise
-        if timed_out:
-            end_process_group(proc)
-        code = proc.wait()
-        end_process_group(proc)  # anything the worker left behind when it exited
-    return timed_out, code
-
-
-def end_process_group(proc: subprocess.Popen, wait_s: float = 30.0) -> None:
-    """SIGKILL the process group led by ``proc`` and wait (up to ``wait_s``) until no
-    process of it is left, so that a build lock is free only once its compiler is gone."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    proc.wait()
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.02)
-
-
-def _lines_until(proc: subprocess.Popen, deadline: float):
-    """Yield stdout lines; yield None once if the deadline passes first."""
-    import selectors
-
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            yield None
-            return
-        if not sel.select(timeout=min(remaining, 1.0)):
-            continue
-        line = proc.stdout.readline()
-        if not line:
-            return
-        yield line
-
-
-def _show_event(event: dict, progress: Progress, task: int, console: Console) -> None:
+def _show_event(event: dict, console: Console) -> None:
     if event.get("event") == "cell":
         per = event["per_sim_s"]
         note = " (truncated)" if event.get("truncated") else ""
         status = "" if event["status"] in ("ok", "truncated") else f" [{event['status']}]"
         console.print(f"  {event['backend']:<26} k={event['k']:<6} instance {event['instance']}: "
                       f"{per:8.4f} s per simulated second{note}{status}", soft_wrap=True)
-        progress.advance(task)
     elif event.get("event") == "unit":
         console.print(f"  {event['backend']:<26} {event['status']}: {event['reason']}", soft_wrap=True)
-    elif event.get("event") == "build":
-        progress.advance(task)
 
 
 PROFILES: dict[str, dict] = {

@@ -178,6 +178,14 @@ def measured_devices(frame: pd.DataFrame) -> dict[str, str]:
     return {b: d for b, d in backend_devices(frame).items() if b in timed}
 
 
+def machines(frame: pd.DataFrame) -> list[str]:
+    """The machines ``frame``'s rows were measured on (:data:`NOT_RECORDED` for rows that
+    do not say: results written before machines were recorded)."""
+    if "machine" not in frame:
+        return [NOT_RECORDED]
+    return sorted(set(frame["machine"].replace("", NOT_RECORDED)))
+
+
 def is_gpu(device: str) -> bool:
     """Whether a device label (``backend_devices``) names a GPU."""
     return str(device).startswith("gpu")

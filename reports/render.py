@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from adapters.files import write_text_atomic
+from benchmarks.provenance import machine_folder_name
 
 from . import aggregate as agg
 from . import figures
@@ -380,11 +381,58 @@ def report_document(results_dir: Path, provenance: dict, normaliser: str, lines:
 
 def build(results_dir: Path, out_dir: Path, formats: tuple[str, ...] = FORMATS,
           normaliser: str = "uninterrupted") -> dict[str, Path]:
-    """Write tables (CSV), figures and the report page(s); return ``{name: path}``."""
+    """Write tables (CSV), figures and the report page(s); return ``{name: path}``.
+
+    Rows measured on several machines (a sweep spread over a cluster) get one full report
+    per machine under ``machines/<machine>/`` and an index page here: no figure, table or
+    speedup ever divides a time measured on one machine by one measured on another."""
     formats = tuple(formats)
     _check_options(formats, normaliser)
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     frame, provenance = agg.load(results_dir)
+    machines = agg.machines(frame)
+    if len(machines) <= 1:
+        return _build_one(results_dir, frame, provenance, out_dir, formats, normaliser)
+    written: dict[str, Path] = {}
+    index = []
+    for machine in machines:
+        sub = frame[frame["machine"].replace("", agg.NOT_RECORDED) == machine]
+        record = {**provenance, **machine_record(results_dir, machine), "machine": machine}
+        folder = out_dir / "machines" / machine_folder_name(machine)
+        pages = _build_one(results_dir, sub, record, folder, formats, normaliser)
+        written |= {f"{machine_folder_name(machine)}/{name}": path for name, path in pages.items()}
+        index.append({"machine": machine, "cpu": str(record.get("cpu_model", "")),
+                      "cores": str(record.get("cores", "")), "gpu": str(record.get("gpu") or "none"),
+                      "backends": ", ".join(sorted(set(sub["backend"]))),
+                      "rows": str(len(sub)), "report": str(folder.relative_to(out_dir) / "report")})
+    document = Document(
+        title=f"spark-bench report: {provenance.get('network', '?')} ({results_dir.name}), "
+              f"{len(machines)} machines",
+        intro=(_intro(results_dir, provenance, normaliser),),
+        sections=(Section("Machines", (
+            Paragraph((f"The rows of this sweep were measured on {len(machines)} machines. Each "
+                       "has its own report (figures, tables, speedups against the normaliser "
+                       "measured on the same machine); times of different machines are never "
+                       "divided by each other.",)),
+            Table(pd.DataFrame(index))), anchor="machines"),
+            _provenance_section(provenance)))
+    return written | write_document(document, out_dir, "report", formats)
+
+
+def machine_record(results_dir: Path, machine: str) -> dict:
+    """What ``machines/<machine>.json`` (written by the Ray executor) says about a machine,
+    without its host name key; {} when there is none."""
+    path = Path(results_dir) / "machines" / f"{machine_folder_name(machine)}.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in record.items() if k != "machine"} if isinstance(record, dict) else {}
+
+
+def _build_one(results_dir: Path, frame: pd.DataFrame, provenance: dict, out_dir: Path,
+               formats: tuple[str, ...], normaliser: str) -> dict[str, Path]:
+    """The report of ``frame`` (rows of one machine) into ``out_dir``."""
     tables = agg.all_tables(frame, normaliser, provenance)
     written = {f"{name}_csv": _write_csv(out_dir, name, table) for name, table in tables.items()}
     figs = make_figures(frame, provenance, tables, out_dir / "figures", normaliser)

@@ -102,7 +102,7 @@ def _wait_gone(pid: int, seconds: float = 10.0) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and /proc")
 def test_ending_a_unit_ends_every_process_it_started():
-    from benchmarks.sweep import end_process_group
+    from benchmarks.unit_process import end_process_group
 
     worker = subprocess.Popen(["sh", "-c", "sleep 300 & echo $!; wait"], stdout=subprocess.PIPE,
                               text=True, start_new_session=True)
