@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,nest,cuda]"
+	$(PY) -m pip install --quiet -e ".[test,nest,cuda,ray]"
 	# brian2cuda 1.0a7 declares brian2==2.8.0, but generates and compiles fine with the
 	# brian2 2.9.0 we need for numpy 2.3 (1.0b1 does not import with 2.9.0): so no deps.
 	$(PY) -m pip install --quiet --no-deps brian2cuda==1.0a7
@@ -26,8 +26,9 @@ bench: setup
 # SPARK_BENCH_CUDA_COMPILE=1: also generate + nvcc-compile the CUDA project of `tiny`
 # (a few minutes on 2 cores; skipped with the reason when nvcc or brian2cuda is missing).
 # SPARK_BENCH_REQUIRE_NATIVE=1: the native kernels must build (g++), else the tests fail.
+# SPARK_BENCH_REQUIRE_RAY=1: the Ray executor's cluster tests must run (Ray is installed here).
 test: setup
-	SPARK_BENCH_CUDA_COMPILE=1 SPARK_BENCH_REQUIRE_NATIVE=1 $(PY) -m pytest
+	SPARK_BENCH_CUDA_COMPILE=1 SPARK_BENCH_REQUIRE_NATIVE=1 SPARK_BENCH_REQUIRE_RAY=1 $(PY) -m pytest
 
 # CI's asv smoke run: every benchmark once (--quick) in this environment, so a broken
 # benchmark fails CI. Timings from it are not tracked (shared runners are noisy).

@@ -21,6 +21,10 @@ FAST_HEALTH_CHECKS = {"RAY_health_check_initial_delay_ms": "0", "RAY_health_chec
 """A lost node is noticed in ~2 s instead of ~30 s."""
 
 
+OBJECT_STORE_BYTES = 200 * 2**20
+"""Result files are kilobytes: a small object store keeps the test cluster light."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,7 +49,8 @@ class LocalCluster:
         log = open(self.temp_dir / f"{name}.log", "w")
         self.nodes[name] = subprocess.Popen(
             [RAY, "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}",
-             "--num-gpus=0", f"--resources={resources}", "--disable-usage-stats", *argv],
+             "--num-gpus=0", f"--resources={resources}", "--disable-usage-stats",
+             f"--object-store-memory={OBJECT_STORE_BYTES}", *argv],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=self._env())
 
     def start_head(self, slot: bool = False, cpus: int = 1) -> None:

@@ -194,3 +194,24 @@ def test_an_interrupted_driver_ends_its_tasks_and_a_rerun_finishes(cluster, tmp_
     after = _cell_files(out)
     assert len(after) == 1 + 9 and set(load_rows(out).status) == {"ok"}
     assert all(after[name] == data for name, data in kept.items())
+
+
+def test_a_unit_lost_with_its_node_and_no_retries_left_fails_with_the_reason(cluster, tmp_path, cache):
+    cluster.add_node("b")
+    cluster.wait_for(2)
+    out = tmp_path / "res"
+    sweep = subprocess.Popen(_argv(out, cache, *LONG_UNIT, *_ray(cluster, "--retries", "0")), cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_cells(out, 2, sweep)
+    workers = _workers(str(cache))
+    assert len(workers) == 1, workers
+    cluster.kill_node(cluster.node_of(workers[0]))
+    _, stderr = sweep.communicate(timeout=600)
+    assert sweep.returncode == 1, stderr[-3000:]
+    rows = load_rows(out)
+    failed = rows[rows.status == "failed"]
+    assert len(failed) and failed.reason.str.startswith("lost on the Ray cluster after 1 attempt(s): ").all()
+    assert (rows.status == "ok").any()  # the cells streamed back before the node went
+    again = _run(out, cache, *LONG_UNIT, *_ray(cluster))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(_cell_files(out)) == 1 + 9 and set(load_rows(out).status) == {"ok"}
