@@ -154,26 +154,25 @@ def _name_list(text: str) -> tuple[str, ...]:
     return values
 
 
-def _positive_int(text: str) -> int:
-    """A whole number >= 1 (refused at parse time: ``--runs 0`` must not mean 'default')."""
+def _whole_number(text: str, least: int) -> int:
+    """``text`` as a whole number >= ``least``, else an argparse error saying so."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    """A whole number >= 1 (refused at parse time: ``--runs 0`` must not mean 'default')."""
+    return _whole_number(text, 1)
 
 
 def _non_negative_int(text: str) -> int:
-    """A whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
+    """A whole number >= 0 (``--retries 0``: no second try)."""
+    return _whole_number(text, 0)
 
 
 def _positive_float(text: str) -> float:

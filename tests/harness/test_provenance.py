@@ -80,8 +80,10 @@ def test_no_gpu_gives_empty_fields(monkeypatch, fresh_gpu_info):
     assert provenance.gpu_info() == {"gpu_model": "", "gpu_driver": "", "cuda_version": ""}
     fields = provenance.device_fields(FakeGpuBackend.name)
     assert fields["device"] == "gpu" and fields["gpu_model"] == fields["gpu_driver"] == ""
-    assert set(provenance.device_fields(FakeCpuBackend.name).values()) <= {"cpu", "", "cpu:0"}
-    assert provenance.device_fields(FakeCpuBackend.name)["device"] == "cpu"
+    cpu_fields = provenance.device_fields(FakeCpuBackend.name)
+    assert cpu_fields.pop("machine") == provenance.machine_name() != ""
+    assert set(cpu_fields.values()) <= {"cpu", "", "cpu:0"}
+    assert cpu_fields["device"] == "cpu"
     assert provenance.device_fields("a-backend-nobody-loaded")["device"] in ("", "cpu")
 
 
