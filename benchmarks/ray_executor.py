@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import socket
 import statistics
 import time
@@ -57,6 +58,10 @@ SLOT = "spark_bench_slot"
 
 START_RECIPE = (f"ray start --head --port 6379 --resources '{{\"{SLOT}\": 1}}' on one machine, "
                 f"ray start --address HEAD:6379 --resources '{{\"{SLOT}\": 1}}' on each other one")
+
+NO_NODE_GRACE_S = 120.0
+"""How long a sweep waits for a node with a slot to (re)appear before it fails the units
+still to run (``SPARK_BENCH_RAY_NO_NODE_GRACE_S`` overrides it, e.g. in tests)."""
 
 UNIT_LOG_COLUMNS = ("unit", "attempt", "machine", "node_id", "outcome", "submitted", "task_started",
                     "returned", "worker_s", "task_s")
@@ -123,6 +128,24 @@ class RayExecutor:
         run.summarise()
 
 
+class _NodeWatch:
+    """Notices a cluster left without any node that offers a slot (checked every few seconds)."""
+
+    def __init__(self, grace_s: float | None = None, every_s: float = 5.0) -> None:
+        self.grace_s = grace_s if grace_s is not None else float(
+            os.environ.get("SPARK_BENCH_RAY_NO_NODE_GRACE_S", NO_NODE_GRACE_S))
+        self.every_s = every_s
+        self.checked = self.seen = time.monotonic()
+
+    def none_for_too_long(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked >= min(self.every_s, self.grace_s):
+            self.checked = now
+            if any(n.get("Alive") and n["Resources"].get(SLOT, 0) >= 1 for n in ray.nodes()):
+                self.seen = now
+        return now - self.seen > self.grace_s
+
+
 class _ClusterRun:
     """One executor run: submissions, the messages that come back, retries."""
 
@@ -146,10 +169,25 @@ class _ClusterRun:
                 self.after_reference[key].append(unit)  # needs the reference's spikes
             else:
                 self.submit(unit, 1)
+        watch = _NodeWatch()
         while self.in_flight:
             ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=1.0)
             for generator in ready:
                 self.receive(generator)
+            if not ready and watch.none_for_too_long():
+                return self.abandon(f"no node of the Ray cluster has offered a {SLOT!r} for "
+                                    f"{watch.grace_s:g} s (all gone?)")
+
+    def abandon(self, reason: str) -> None:
+        """Fail every unit still running or waiting with ``reason`` (the cluster lost every
+        node that could run it: Ray would keep the tasks pending forever)."""
+        waiting = [u for units in self.after_reference.values() for u in units]
+        self.after_reference.clear()
+        running = [attempt.unit for attempt in self.in_flight.values()]
+        self.cancel_all()
+        for unit in running + waiting:
+            fail_unit(unit, self.out, reason, self.feedback.console)
+        self.feedback.cells_changed()
 
     def submit(self, unit: Unit, number: int, node_id: str | None = None) -> None:
         spec = unit.spec()

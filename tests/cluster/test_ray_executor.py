@@ -215,3 +215,18 @@ def test_a_unit_lost_with_its_node_and_no_retries_left_fails_with_the_reason(clu
     again = _run(out, cache, *LONG_UNIT, *_ray(cluster))
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(_cell_files(out)) == 1 + 9 and set(load_rows(out).status) == {"ok"}
+
+
+def test_a_cluster_left_without_any_node_fails_what_is_left_instead_of_waiting(cluster, tmp_path, cache):
+    out = tmp_path / "res"
+    sweep = subprocess.Popen(_argv(out, cache, *LONG_UNIT, *_ray(cluster)), cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "SPARK_BENCH_RAY_NO_NODE_GRACE_S": "5"})
+    _wait_for_cells(out, 2, sweep)
+    cluster.kill_node("a")  # the only node with a slot; the retry has nowhere to go
+    _, stderr = sweep.communicate(timeout=300)
+    assert sweep.returncode == 1, stderr[-3000:]
+    rows = load_rows(out)
+    failed = rows[rows.status == "failed"]
+    assert len(failed) and failed.reason.str.contains("no node of the Ray cluster has offered").all()
+    assert (rows.status == "ok").any()
