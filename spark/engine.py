@@ -235,7 +235,7 @@ class Simulator:
     def notes(self) -> str:
         lay = self.layout
         if lay.method == "native":
-            kernel = ("native fused LIF/ALIF step" if self.params.fused is not None
+            kernel = (f"native fused {netmod.FUSED_MODELS} step" if self.params.fused is not None
                       else "native propagation, neurons in XLA")
             shape = f"{kernel}, {lay.nnz} synapses, ring={lay.ring}, columns={lay.n_cols}"
         else:

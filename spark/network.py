@@ -27,7 +27,7 @@ from jax import lax
 from . import connectivity as conn
 from . import native
 from .definition import NetworkDef
-from .neurons import ALIFCells, AbstractCells, LIFCells
+from .neurons import ALIFCells, AbstractCells, AdExCells, IzhikevichCells, LIFCells
 from .plasticity import PlasticRecord, PlasticState, PlasticSynapses, build_plastic
 from .pytree import static
 
@@ -61,42 +61,71 @@ class ChunkOutput(NamedTuple):
 @dataclass(frozen=True)
 class FusedLIF:
     """Per-population parameter tables of the native fused step (:func:`spark.native.lif_step`),
-    for networks of LIF and ALIF neurons only. LIF rows get ``theta_decay = beta = 0`` and
-    ``adaptive = 0``; the kernel then skips the threshold term, as the LIF cells do."""
+    for networks of current-based LIF, ALIF, AdEx and Izhikevich neurons. LIF rows get
+    ``theta_decay = beta = 0`` and kind 0; the kernel then skips the threshold term, as the
+    LIF cells do. AdEx/Izhikevich rows keep ``v_peak`` in ``v_thresh``, their jump
+    (``b``/``d``) in ``beta``, and their own parameters in :data:`spark.native.EULER_PARAMS`
+    columns appended to every row (only when the network has such a population)."""
 
-    float_params: Array  # (populations, 6 + 2 max(R, 1)): FLOAT_PARAMS, syn_coef_r, g_decay_r
+    float_params: Array  # (populations, 6 + 2 max(R, 1) [+ 9]): FLOAT_PARAMS, syn_coef_r,
+    #                      g_decay_r [, EULER_PARAMS]
     int_params: Array  # int32 (populations, 5), columns spark.native.INT_PARAMS
+
+
+KINDS = {LIFCells: 0, ALIFCells: 1, AdExCells: 2, IzhikevichCells: 3}
+"""The ``kind`` column of the fused tables (as ``Kind`` in kernels.cc)."""
+FUSED_MODELS = "LIF/ALIF/AdEx/Izhikevich"
 
 
 def fuse_cells(cells: tuple[AbstractCells, ...], bounds: tuple[tuple[int, int], ...],
                v_reset: np.ndarray, ref_steps: np.ndarray, g_decay: np.ndarray,
                ) -> FusedLIF | None:
     """The tables read off the built cells (one row per population: every parameter is
-    per population in the spec), or None unless every segment is current-based LIF or
-    ALIF with at most :data:`spark.native.MAX_RECEPTORS` receptors."""
-    if not cells or not all(isinstance(c, (LIFCells, ALIFCells)) and not c.conductance
-                            for c in cells):
+    per population in the spec), or None unless every segment is current-based LIF,
+    ALIF, AdEx or Izhikevich with at most :data:`spark.native.MAX_RECEPTORS` receptors.
+    AdEx and Izhikevich are fused on the CPU only (kernels_cuda.cu has LIF/ALIF only)."""
+    euler_ok = native.platform() == "cpu"
+    if not cells or not all(
+            (isinstance(c, (LIFCells, ALIFCells)) and not c.conductance)
+            or (euler_ok and isinstance(c, (AdExCells, IzhikevichCells))) for c in cells):
         return None
     n = bounds[-1][1]
     receptor_cols = g_decay.shape[0] // n
     if receptor_cols > native.MAX_RECEPTORS:
         return None
+    euler = any(isinstance(c, (AdExCells, IzhikevichCells)) for c in cells)
+    dtype = np.asarray(v_reset).dtype
     floats, ints = [], []
     for start, stop in bounds:
         c = next(c for c in cells if c.start <= start < c.stop)
         i = start - c.start
-        adaptive = isinstance(c, ALIFCells)
 
         def at(x, i=i):
-            return np.asarray(x)[i]
+            x = np.asarray(x)
+            return x if x.ndim == 0 else x[i]
 
-        syn = np.asarray(c.syn_coef).reshape(receptor_cols, -1)[:, i]
-        floats.append([at(c.decay), at(c.v_inf), at(c.v_thresh),
-                       at(c.theta_decay) if adaptive else 0.0, at(c.beta) if adaptive else 0.0,
-                       v_reset[start], *syn,
-                       *(g_decay[r * n + start] for r in range(receptor_cols))])
-        ints.append([start, stop, ref_steps[start], int(c.has_syn), int(adaptive)])
-    dtype = np.asarray(cells[0].decay).dtype
+        decays = [g_decay[r * n + start] for r in range(receptor_cols)]
+        extra = [0.0] * len(native.EULER_PARAMS) if euler else []
+        if isinstance(c, (LIFCells, ALIFCells)):
+            adaptive = isinstance(c, ALIFCells)
+            syn = np.asarray(c.syn_coef).reshape(receptor_cols, -1)[:, i]
+            row = [at(c.decay), at(c.v_inf), at(c.v_thresh),
+                   at(c.theta_decay) if adaptive else 0.0, at(c.beta) if adaptive else 0.0,
+                   v_reset[start], *syn, *decays, *extra]
+            has_syn = int(c.has_syn)
+        else:
+            adex = isinstance(c, AdExCells)
+            jump = c.b if adex else c.d
+            row = [0.0, 0.0, at(c.v_peak), 0.0, at(jump), v_reset[start],
+                   *([0.0] * receptor_cols), *decays]
+            if adex:
+                row += [at(c.dt), at(c.i_offset), at(c.a), 0.0, at(c.tau_m), at(c.v_rest),
+                        at(c.v_t), at(c.delta_t), at(c.tau_w)]
+            else:
+                row += [at(c.dt), at(c.i_offset), at(c.a), at(c.b)] + [0.0] * 5
+            has_syn = 1
+        floats.append(row)
+        ints.append([start, stop, ref_steps[start], has_syn, KINDS[type(c)]])
     return FusedLIF(float_params=jnp.asarray(np.array(floats, dtype=dtype)),
                     int_params=jnp.asarray(np.array(ints, dtype=np.int32)))
 

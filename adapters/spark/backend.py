@@ -145,8 +145,8 @@ class SparkBackend(Backend):
 
 
 class SparkNativeBackend(SparkBackend):
-    """The spark engine with its native C++ kernels (fused LIF/ALIF step, else native
-    propagation with the neuron update in XLA)."""
+    """The spark engine with its native C++ kernels (fused LIF/ALIF/AdEx/Izhikevich step,
+    else native propagation with the neuron update in XLA)."""
 
     name: ClassVar[str] = "spark-native"
     method: ClassVar[str] = "native"

@@ -123,8 +123,14 @@ def _state_shapes(v, g, aux, lastspike, buffer) -> tuple[jax.ShapeDtypeStruct, .
 FLOAT_PARAMS = ("decay", "v_inf", "v_thresh", "theta_decay", "beta", "v_reset")
 """The first columns of the float parameter table of :func:`lif_step`; then ``syn_coef``
 of each of the ``max(R, 1)`` receptor columns, then ``g_decay`` of each (as in kernels.cc)."""
-INT_PARAMS = ("start", "stop", "ref_steps", "has_syn", "adaptive")
-"""Columns of the int32 parameter table of :func:`lif_step` (as in kernels.cc)."""
+EULER_PARAMS = ("dt", "i_offset", "a", "b", "tau_m", "v_rest", "v_t", "delta_t", "tau_w")
+"""AdEx/Izhikevich columns appended to every row of the float table when the network has
+such a population (Izhikevich uses ``dt, i_offset, a, b``; ``v_peak`` is in ``v_thresh``,
+the jump ``b``/``d`` in ``beta``)."""
+INT_PARAMS = ("start", "stop", "ref_steps", "has_syn", "kind")
+"""Columns of the int32 parameter table of :func:`lif_step` (as in kernels.cc); ``kind``:
+0 LIF, 1 ALIF, 2 AdEx, 3 Izhikevich (the CUDA kernels read it as the ALIF flag and get
+only 0 and 1)."""
 
 MAX_RECEPTORS = 4
 """The fused kernels handle up to this many exponential receptors per neuron."""
@@ -133,10 +139,11 @@ MAX_RECEPTORS = 4
 def lif_step(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params, row_ptr,
              offsets, weights, drive_counts, drive_cols, drive_weights, *, ring: int,
              n_cols: int):
-    """One fused LIF/ALIF step; returns ``(v, g, aux, lastspike, buffer, spiked)``, the state
-    updated in place. ``float_params`` ``(S, 6 + 2 max(R, 1))`` and ``int_params``
-    ``(S, 5)`` int32 hold one row per population (columns :data:`FLOAT_PARAMS` + receptor
-    columns, :data:`INT_PARAMS`); ``drive_counts`` (uint16 ``(steps, M)``), ``drive_cols``
+    """One fused LIF/ALIF/AdEx/Izhikevich step; returns ``(v, g, aux, lastspike, buffer,
+    spiked)``, the state updated in place. ``float_params`` ``(S, 6 + 2 max(R, 1))`` (plus
+    :data:`EULER_PARAMS` columns with AdEx/Izhikevich) and ``int_params`` ``(S, 5)`` int32
+    hold one row per population (columns :data:`FLOAT_PARAMS` + receptor columns,
+    :data:`INT_PARAMS`); ``drive_counts`` (uint16 ``(steps, M)``), ``drive_cols``
     and ``drive_weights`` (``(M,)``) are the drives (M = 0: none)."""
     require()
     out = (*_state_shapes(v, g, aux, lastspike, buffer), jax.ShapeDtypeStruct(v.shape, np.bool_))

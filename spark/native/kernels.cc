@@ -4,9 +4,10 @@
 //
 //   spark_propagate  : event-driven synaptic propagation with delays into the ring buffer
 //                      (any neuron model; the neuron update stays in XLA).
-//   spark_lif_step   : one whole network step for LIF/ALIF networks with up to four
-//                      exponential receptors and external drives (update, threshold,
-//                      delivery, propagation, reset), the step of spark/network.py fused.
+//   spark_lif_step   : one whole network step for LIF/ALIF/AdEx/Izhikevich networks with up
+//                      to four exponential receptors and external drives (update,
+//                      threshold, delivery, propagation, reset), the step of
+//                      spark/network.py fused (AdEx with spark.neurons.pinned_exp).
 //   spark_lif_chunk  : k such steps in one call, with spike counts per population (and the
 //                      spikes when recording): a chunk program that is a single call.
 //
@@ -28,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <thread>
 #include <utility>
@@ -203,9 +205,82 @@ ffi::Error propagate(ffi::AnyBuffer buffer_in, ffi::AnyBuffer spikes, ffi::AnyBu
 // With R exponential receptors (R = n_cols / N - 1, at most kMaxReceptors) a row has
 // kReceptorParams + 2 * max(R, 1) columns: the receptor-free ones, then syn_coef of each
 // receptor, then g_decay of each receptor.
+// AdEx and Izhikevich rows use kVThresh for v_peak, kBeta for the jump of aux at a spike
+// (AdEx b, Izhikevich d) and kVReset; their own parameters are kEulerParams more columns
+// after the receptor columns (present when the network has such a population: the table
+// then has kReceptorParams + 2 * max(R, 1) + kEulerParams columns for every row).
+// The int column kKind says the model (0 LIF, 1 ALIF: the old "adaptive" flag).
 enum FloatParam { kDecay, kVInf, kVThresh, kThetaDecay, kBeta, kVReset, kReceptorParams };
-enum IntParam { kStart, kStop, kRefSteps, kHasSyn, kAdaptive, kIntParams };
+enum EulerParam { kDt, kIOffset, kA, kB, kTauM, kVRest, kVT, kDeltaT, kTauW, kEulerParams };
+enum IntParam { kStart, kStop, kRefSteps, kHasSyn, kKind, kIntParams };
+enum Kind { kLif, kAlif, kAdEx, kIzhikevich, kKinds };
 constexpr int64_t kMaxReceptors = 4;
+
+// ------------------------------------------------------------------ the pinned exp
+
+// spark.neurons.pinned_exp, operation for operation (same literals, same order, SPARK_FMA
+// where XLA:CPU contracts): clamp, n = round_half_even(x * log2 e), r = (x - n ln2_hi) -
+// n ln2_lo (n * ln2_hi is exact, so contracting the first one or not changes nothing),
+// Horner in r over 1/k!, times 2^(n >> 1) and 2^(n - (n >> 1)), 0 below the smallest
+// normal number.
+template <typename T>
+struct ExpConsts;
+
+template <>
+struct ExpConsts<double> {
+  using Bits = uint64_t;
+  static constexpr int kDegree = 13, kBias = 1023, kMantissa = 52;
+  static constexpr double kLo = -760.0, kHi = 710.0;
+  static constexpr double kLn2Hi = 0.6931471803691238, kLn2Lo = 1.9082149292705877e-10;
+};
+
+template <>
+struct ExpConsts<float> {
+  using Bits = uint32_t;
+  static constexpr int kDegree = 7, kBias = 127, kMantissa = 23;
+  static constexpr double kLo = -104.0, kHi = 89.0;
+  static constexpr double kLn2Hi = 0.693359375, kLn2Lo = -2.12194440e-4;
+};
+
+constexpr double inverse_factorial(int k) {
+  double f = 1.0;
+  for (int j = 2; j <= k; ++j) f *= j;  // exact for k <= 18
+  return 1.0 / f;
+}
+
+// 1/k! rounded to double (k! is exact), computed at compile time.
+constexpr double kInverseFactorial[] = {
+    inverse_factorial(0),  inverse_factorial(1),  inverse_factorial(2),  inverse_factorial(3),
+    inverse_factorial(4),  inverse_factorial(5),  inverse_factorial(6),  inverse_factorial(7),
+    inverse_factorial(8),  inverse_factorial(9),  inverse_factorial(10), inverse_factorial(11),
+    inverse_factorial(12), inverse_factorial(13)};
+
+template <typename T>
+inline T power_of_two(int32_t e) {
+  using C = ExpConsts<T>;
+  const typename C::Bits bits = static_cast<typename C::Bits>(e + C::kBias) << C::kMantissa;
+  T out;
+  std::memcpy(&out, &bits, sizeof(T));
+  return out;
+}
+
+template <typename T>
+inline T pinned_exp(T x) {
+  using C = ExpConsts<T>;
+  x = x < T(C::kLo) ? T(C::kLo) : x;  // NaN stays NaN
+  x = x > T(C::kHi) ? T(C::kHi) : x;
+  const T n = std::nearbyint(x * T(1.4426950408889634));
+  T r = SPARK_FMA(-n, T(C::kLn2Hi), x);
+  r = SPARK_FMA(-n, T(C::kLn2Lo), r);
+  T p = T(kInverseFactorial[C::kDegree]);
+#pragma GCC unroll 16
+  for (int k = C::kDegree - 1; k >= 0; --k) p = SPARK_FMA(p, r, T(kInverseFactorial[k]));
+  const int32_t ni = n == n ? static_cast<int32_t>(n) : 0;  // NaN: p is NaN anyway
+  const int32_t n1 = ni >> 1;
+  const T out = (p * power_of_two<T>(n1)) * power_of_two<T>(ni - n1);
+  // Below the smallest normal number: 0, as pinned_exp says (not left to the FTZ mode).
+  return out < std::numeric_limits<T>::min() ? T(0) : out;
+}
 
 template <typename T>
 struct StepState {
@@ -266,9 +341,96 @@ void update_segment(const StepState<T>& s, const T* fp, const int32_t* ip) {
   }
 }
 
+// One AdEx or Izhikevich population: one forward-Euler step with old-state right-hand
+// sides (spark.neurons.AdExCells / IzhikevichCells), the old g of every receptor row
+// (max(R, 1) rows, as receptor_sum adds them, zeros included), then the same refractory
+// masking (v only: aux integrates on), threshold, delivery and reset as update_segment.
+// SPARK_FMA stands where XLA:CPU contracts (measured by the bitwise tests).
+template <typename T>
+struct EulerParams {
+  T v_peak, jump, v_reset, dt, i_offset, a, b, tau_m, v_rest, v_t, delta_t, tau_w;
+};
+
+// The neuron loop (its own function so that the restrict-qualified parameters let GCC
+// vectorise it without run-time alias checks, which it gives up on past a few pointers).
+// Not inlined: inlined into the dispatch, GCC loses the restrict information for some
+// of the instances and leaves them scalar.
+template <typename T, int kR, int kModel>
+__attribute__((noinline)) void euler_loop(const EulerParams<T> p, int64_t start, int64_t stop,
+                                          int64_t n, int32_t step, int32_t ref,
+                                          T* __restrict v, const T* __restrict g,
+                                          T* __restrict aux, int32_t* __restrict last,
+                                          T* __restrict row) {
+  constexpr int kRows = kR > 0 ? kR : 1;
+  for (int64_t i = start; i < stop; ++i) {
+    const bool refractory = (step - last[i]) < ref;
+    const T v_old = v[i], x_old = aux[i];
+    T v_new, x_new;
+    if (kModel == kAdEx) {
+      // v_rest - v + delta_t * exp((v - v_t) / delta_t) - w + i_offset + g..., / tau_m
+      const T e = pinned_exp<T>((v_old - p.v_t) / p.delta_t);
+      T sum = SPARK_FMA(p.delta_t, e, p.v_rest - v_old);
+      sum = (sum - x_old) + p.i_offset;
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) sum = sum + g[r * n + i];
+      const T dv = sum / p.tau_m;
+      const T dw = SPARK_FMA(p.a, v_old - p.v_rest, -x_old) / p.tau_w;
+      v_new = SPARK_FMA(p.dt, dv, v_old);
+      x_new = SPARK_FMA(p.dt, dw, x_old);
+    } else {
+      // 0.04 v v + 5 v + 140 - u + i_offset + g...; du = a (b v - u). XLA:CPU contracts
+      // 5 v into the sum, not 0.04 v v (measured: the other way round differs in the
+      // last bit on ~10 % of arguments).
+      T sum = SPARK_FMA(T(5.0), v_old, (T(0.04) * v_old) * v_old);
+      sum = ((sum + T(140.0)) - x_old) + p.i_offset;
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) sum = sum + g[r * n + i];
+      const T du = p.a * SPARK_FMA(p.b, v_old, -x_old);
+      v_new = SPARK_FMA(p.dt, sum, v_old);
+      x_new = SPARK_FMA(p.dt, du, x_old);
+    }
+    v_new = refractory ? v_old : v_new;
+    const bool spike = !refractory & (v_new > p.v_peak);
+    const T delta = row[i];
+    row[i] = T(0);
+    v_new = refractory ? v_new : v_new + delta;
+    v[i] = spike ? p.v_reset : v_new;
+    aux[i] = spike ? x_new + p.jump : x_new;
+    last[i] = spike ? step : last[i];
+  }
+}
+
+template <typename T, int kR, int kModel>
+void update_euler(const StepState<T>& s, const T* fp, const T* ep, const int32_t* ip) {
+  const EulerParams<T> p{fp[kVThresh], fp[kBeta],  fp[kVReset], ep[kDt],
+                         ep[kIOffset], ep[kA],     ep[kB],      ep[kTauM],
+                         ep[kVRest],   ep[kVT],    ep[kDeltaT], ep[kTauW]};
+  const int32_t step = s.step;
+  const int64_t start = ip[kStart], stop = ip[kStop], n = s.n;
+  euler_loop<T, kR, kModel>(p, start, stop, n, step, ip[kRefSteps], s.v, s.g, s.aux, s.last,
+                            s.row);
+  // The flags from lastspike (every state has lastspike < step before the step: a past
+  // step or NEVER): a bool store in the loop above keeps GCC from vectorising it.
+  for (int64_t i = start; i < stop; ++i) s.spiked[i] = s.last[i] == step;
+  // Decay and deliveries of g after the loop above has read the old g: one loop per
+  // receptor (a store to row[(1 + r) n + i] next to the one to row[i] is a possible alias
+  // GCC does not vectorise).
+  for (int r = 0; r < kR; ++r) {
+    T* __restrict gr = s.g + r * n;
+    T* __restrict in = s.row + (1 + r) * n;
+    const T decay = fp[kReceptorParams + s.receptor_cols + r];
+    for (int64_t i = start; i < stop; ++i) {
+      gr[i] = SPARK_FMA(gr[i], decay, in[i]);
+      in[i] = T(0);
+    }
+  }
+}
+
 template <typename T, int kR>
-void update_flags(const StepState<T>& s, const T* fp, const int32_t* ip) {
-  const bool syn = ip[kHasSyn] != 0, adapt = ip[kAdaptive] != 0;
+void update_flags(const StepState<T>& s, const T* fp, const T* ep, const int32_t* ip) {
+  if (ip[kKind] == kAdEx) return update_euler<T, kR, kAdEx>(s, fp, ep, ip);
+  if (ip[kKind] == kIzhikevich) return update_euler<T, kR, kIzhikevich>(s, fp, ep, ip);
+  const bool syn = ip[kHasSyn] != 0, adapt = ip[kKind] == kAlif;
   if (syn && adapt) update_segment<T, kR, true, true>(s, fp, ip);
   else if (syn) update_segment<T, kR, true, false>(s, fp, ip);
   else if (adapt) update_segment<T, kR, false, true>(s, fp, ip);
@@ -276,13 +438,14 @@ void update_flags(const StepState<T>& s, const T* fp, const int32_t* ip) {
 }
 
 template <typename T>
-void update_dispatch(const StepState<T>& s, int64_t receptors, const T* fp, const int32_t* ip) {
+void update_dispatch(const StepState<T>& s, int64_t receptors, const T* fp, const T* ep,
+                     const int32_t* ip) {
   switch (receptors) {
-    case 0: return update_flags<T, 0>(s, fp, ip);
-    case 1: return update_flags<T, 1>(s, fp, ip);
-    case 2: return update_flags<T, 2>(s, fp, ip);
-    case 3: return update_flags<T, 3>(s, fp, ip);
-    default: return update_flags<T, 4>(s, fp, ip);  // check() bounds it by kMaxReceptors
+    case 0: return update_flags<T, 0>(s, fp, ep, ip);
+    case 1: return update_flags<T, 1>(s, fp, ep, ip);
+    case 2: return update_flags<T, 2>(s, fp, ep, ip);
+    case 3: return update_flags<T, 3>(s, fp, ep, ip);
+    default: return update_flags<T, 4>(s, fp, ep, ip);  // check() bounds it by kMaxReceptors
   }
 }
 
@@ -304,6 +467,7 @@ struct LifOperands {
   View<T> v_o, g_o, a_o, b_o;
   View<int32_t> l_o;
   int64_t n = 0, n_in = 0, n_seg = 0, size = 0, receptors = 0, drive_steps = 0;
+  int64_t width = 0;  // float parameter columns: base, or base + kEulerParams
 };
 
 template <typename T>
@@ -329,9 +493,12 @@ std::string check(LifOperands<T>& o, int64_t ring, int64_t n_cols, int64_t steps
   }
   o.drive_steps = m ? o.drive_counts.size / m : 0;
   o.n_seg = o.iparams.size / kIntParams;
-  if (o.iparams.size % kIntParams ||
-      o.fparams.size != o.n_seg * (kReceptorParams + 2 * receptor_cols)) {
-    return "parameter tables must be (segments, 6 + 2 max(R, 1)) float and (segments, 5) int32";
+  const int64_t base = kReceptorParams + 2 * receptor_cols;
+  o.width = o.n_seg ? o.fparams.size / o.n_seg : 0;
+  if (o.iparams.size % kIntParams || o.fparams.size != o.n_seg * o.width ||
+      (o.width != base && o.width != base + kEulerParams)) {
+    return "parameter tables must be (segments, 6 + 2 max(R, 1) [+ 9]) float and "
+           "(segments, 5) int32";
   }
   for (int64_t b = 0; b < o.shape.batch; ++b) {
     const int32_t* ip = o.iparams.at(b);
@@ -340,6 +507,10 @@ std::string check(LifOperands<T>& o, int64_t ring, int64_t n_cols, int64_t steps
       const int32_t* seg = ip + k * kIntParams;
       if (seg[kStart] != covered || seg[kStop] < seg[kStart] || seg[kStop] > o.n) {
         return "segments must tile [0, N) in order";
+      }
+      if (seg[kKind] < 0 || seg[kKind] >= kKinds) return "unknown neuron model kind";
+      if (seg[kKind] >= kAdEx && o.width == base) {
+        return "AdEx/Izhikevich rows need the 9 Euler parameter columns";
       }
       covered = seg[kStop];
     }
@@ -392,9 +563,10 @@ void step_instance(const LifOperands<T>& o, int64_t b, int32_t step, const bool*
   }
   const T* fp = o.fparams.at(b);
   const int32_t* ip = o.iparams.at(b);
-  const int64_t width = kReceptorParams + 2 * receptor_cols;
+  const int64_t euler = kReceptorParams + 2 * receptor_cols;  // first Euler column
   for (int64_t k = 0; k < o.n_seg; ++k) {
-    update_dispatch<T>(s, o.receptors, fp + k * width, ip + k * kIntParams);
+    const T* row_params = fp + k * o.width;
+    update_dispatch<T>(s, o.receptors, row_params, row_params + euler, ip + k * kIntParams);
   }
   Rows rows{o.row_ptr.at(b), o.offset.at(b)};
   spiking_neurons.clear();
@@ -588,7 +760,7 @@ static auto lif_binding() {
       .Arg<ffi::AnyBuffer>()   // lastspike
       .Arg<ffi::AnyBuffer>()   // buffer
       .Arg<ffi::AnyBuffer>()   // input spikes: (n_in,) for a step, (k, n_in) for a chunk
-      .Arg<ffi::AnyBuffer>()   // float parameters (S, 6 + 2 max(R, 1))
+      .Arg<ffi::AnyBuffer>()   // float parameters (S, 6 + 2 max(R, 1) [+ 9 Euler columns])
       .Arg<ffi::AnyBuffer>()   // int32 parameters (S, 5)
       .Arg<ffi::AnyBuffer>()   // row_ptr
       .Arg<ffi::AnyBuffer>()   // offsets

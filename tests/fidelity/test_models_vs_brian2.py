@@ -25,9 +25,11 @@ What is and is not bit-identical (measured, jax/jaxlib 0.10.2, Brian2 2.9.0, g++
      formula differs on 1 350 of them); with ``XLA_FLAGS=--xla_cpu_max_isa=AVX`` (no FMA
      instructions) it equals the unfused numpy evaluation exactly, and so do Izhikevich's
      updates. Brian2 is compiled with ``-ffp-contract=off``.
-  2. XLA:CPU's float64 ``exp`` is its own polynomial (``xla.exp.f64``); it differs from
-     glibc's ``exp`` (Brian2 C++/Cython) by one ulp on ~14 % of arguments, and numpy's
-     SIMD ``exp`` (``brian2-numpy``) is a third variant. Only AdEx calls ``exp``.
+  2. Spark's AdEx calls ``spark.neurons.pinned_exp`` (its own range reduction and Taylor
+     polynomial, the same in JAX and in the native kernel); it differs from glibc's ``exp``
+     (Brian2 C++/Cython) by one ulp on 6.0 % of float64 arguments in [-30, 10] (XLA's own
+     ``exp``, used before, on 13.6 %), and numpy's SIMD ``exp`` (``brian2-numpy``) is a
+     third variant. Only AdEx calls ``exp``.
   3. Spark adds the sum of a step's deliveries to ``v``/``g``; Brian2 adds synapse by
      synapse (NOTES.md).
 
@@ -227,8 +229,8 @@ def test_brian2_cpp_uninterrupted_identical_to_spark(spark_run, cpp_uninterrupte
 
 
 def test_spark_native_identical_to_brian2(cpp_uninterrupted, net, inputs):
-    """The native kernels on every model (fused LIF/ALIF step is not used here: the AdEx and
-    Izhikevich populations keep the update in XLA, with native propagation) against Brian2."""
+    """The native kernels on every model (the fused step: LIF, ALIF, AdEx with the pinned
+    exp and Izhikevich updated in C++) against Brian2."""
     import spark.native
     from spark.engine import Simulator
 

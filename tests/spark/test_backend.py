@@ -93,7 +93,7 @@ def test_native_backend_matches_pure_jax_in_closed_loop(net, tmp_path):
         report = backend.prepare(net, BackendOptions(cache_dir=tmp_path))
         counts[cls.name] = np.stack(_closed_loop(backend, net, 7, 30))
         backend.close()
-    assert "native fused LIF/ALIF step" in report.notes
+    assert "native fused LIF/ALIF/AdEx/Izhikevich step" in report.notes
     assert counts["spark"].sum() > 0
     np.testing.assert_array_equal(counts["spark"], counts["spark-native"])
 

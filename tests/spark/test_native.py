@@ -9,6 +9,7 @@ bit of one update shows up even when no spike moves.
 from __future__ import annotations
 
 import os
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -113,16 +114,18 @@ def test_several_receptors_fused_equals_pure_jax(dtype, k):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_several_receptors_with_euler_models_use_native_propagation(dtype):
-    """With AdEx and Izhikevich targets the neuron update stays in XLA; native propagation
-    into R x N receptor columns still reproduces the pure-JAX engine exactly."""
+@pytest.mark.parametrize("k", [1, 100])
+def test_several_receptors_with_euler_models_fused_equals_pure_jax(dtype, k):
+    """LIF, ALIF, AdEx and Izhikevich targets with two receptors each (R x N receptor
+    columns, all of them added by the Euler models): the fused kernel reproduces the
+    pure-JAX engine exactly."""
     builder = receptor_network()
     builder.dtype = dtype
     net = builder.materialise(6)
     x = _inputs(net, 300)
-    native_sim = _run(net, "native", x, 100)
-    assert native_sim.params.fused is None and native_sim.layout.n_cols == 3 * 90
-    _assert_bitwise(_run(net, "event", x, 100), native_sim)
+    native_sim = _run(net, "native", x, k)
+    assert native_sim.params.fused is not None and native_sim.layout.n_cols == 3 * 90
+    _assert_bitwise(_run(net, "event", x, k), native_sim)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -150,16 +153,59 @@ def test_drives_fused_equals_pure_jax(dtype, k):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_native_propagation_with_euler_models_equals_pure_jax(dtype):
-    """AdEx and Izhikevich stay in XLA; only the propagation is native."""
+@pytest.mark.parametrize("k", [1, 7, 100])
+def test_fused_adex_izhikevich_equals_pure_jax(dtype, k):
+    """AdEx (with spark.neurons.pinned_exp on both paths) and Izhikevich, delta and
+    exponential input, refractoriness: the fused kernel matches pure JAX bit for bit."""
     builder = euler_network()
     builder.dtype = dtype  # same network, other precision
     net = builder.materialise(5)
     assert net.dtype == dtype
     x = _inputs(net, 300)
-    b = _run(net, "native", x, 100)
-    assert b.params.fused is None and b.layout.method == "native"
-    _assert_bitwise(_run(net, "event", x, 100), b)
+    b = _run(net, "native", x, k)
+    assert b.params.fused is not None and b.params.cells == ()
+    assert int(np.asarray(b.params.fused.float_params).shape[1]) == 6 + 2 + 9
+    _assert_bitwise(_run(net, "event", x, k), b)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_adex_exp_over_a_wide_range_equals_pure_jax(dtype):
+    """One step of 3 x 2000 AdEx neurons spread over v in [-120, 40] mV, with delta_t down
+    to 0.1 mV: exp arguments from about -700 to 450 (overflow to inf in float32 and, for
+    the largest, float64: such neurons jump to inf, spike and reset), every element of v
+    and w compared byte for byte after steps 1 and 2."""
+    from adapters.spec.model import AdEx
+
+    b = NetworkBuilder("wide", dt=DT, duration=1.0, dtype=dtype)
+    init = {"v": Uniform(low=-120.0, high=40.0), "w": Uniform(low=-5.0, high=20.0)}
+    for name, delta_t in (("a", 2.0), ("b", 0.5), ("c", 0.1)):
+        b.population(name, 2000, AdEx(delta_t=delta_t, i_offset=5.0), initial=init)
+    b.inputs(1)
+    net = b.materialise(3)
+    x = np.zeros((2, 1), bool)
+    sims = [_run(net, method, x, 1) for method in ("event", "native")]
+    assert sims[1].params.fused is not None
+    for name in STATE_FIELDS:
+        p, q = (np.asarray(getattr(s.state, name)) for s in sims)
+        assert np.array_equal(p.view(np.uint8), q.view(np.uint8)), f"state.{name} differs"
+    np.testing.assert_array_equal(sims[0].recorded()[1], sims[1].recorded()[1])
+    assert sims[0].recorded()[1].size > 100
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_native_propagation_with_euler_models_equals_pure_jax(dtype):
+    """AdEx and Izhikevich with the update kept in XLA (the path of networks the kernel does
+    not fuse: with plasticity, conductance receptors, or on a GPU, where
+    test_native_gpu.py runs this): native propagation alone also matches pure JAX."""
+    with mock.patch.object(netmod, "fuse_cells", lambda *args: None):
+        builder = euler_network()
+        builder.dtype = dtype  # same network, other precision
+        net = builder.materialise(5)
+        assert net.dtype == dtype
+        x = _inputs(net, 300)
+        b = _run(net, "native", x, 100)
+        assert b.params.fused is None and b.layout.method == "native"
+        _assert_bitwise(_run(net, "event", x, 100), b)
 
 
 def test_native_propagation_with_plasticity_equals_pure_jax():
@@ -191,12 +237,15 @@ def test_poisson_mode_equals_pure_jax():
     assert np.stack(outs[0]).sum() > 0
 
 
-def test_batched_native_equals_unbatched_native():
-    """vmap (``expand_dims``): the kernel loops over instances with the shared step counter."""
-    builder = random_network("float64")
+@pytest.mark.parametrize("network", ["random", "euler"])
+def test_batched_native_equals_unbatched_native(network):
+    """vmap (``expand_dims``): the kernel loops over instances with the shared step counter
+    (LIF/ALIF, and AdEx/Izhikevich)."""
+    builder = random_network("float64") if network == "random" else euler_network()
     nets = [builder.materialise(s) for s in (11, 12, 13)]
     x = _inputs(nets[0], 300)
     batched = BatchedSimulator([to_spark(n) for n in nets], method="native")
+    assert batched.params.fused is not None
     out = [batched.run_chunk(np.broadcast_to(x[i:i + 100], (3, 100, x.shape[1])))
            for i in range(0, 300, 100)]
     for b, net in enumerate(nets):
@@ -204,6 +253,9 @@ def test_batched_native_equals_unbatched_native():
         seq = [sim.run_chunk(x[i:i + 100]).counts for i in range(0, 300, 100)]
         np.testing.assert_array_equal(np.stack([o[b] for o in out]), np.stack(seq))
         assert np.stack(seq).sum() > 0
+        for name in STATE_FIELDS:
+            p, q = np.asarray(getattr(batched.state, name))[b], np.asarray(getattr(sim.state, name))
+            assert np.array_equal(p.view(np.uint8), q.view(np.uint8)), f"state.{name} differs"
 
 
 def test_batched_threads_change_nothing():
