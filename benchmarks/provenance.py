@@ -211,19 +211,11 @@ def machine_record() -> dict:
 
 
 def collect(**extra: object) -> dict:
-    """The provenance record of a sweep (``extra`` adds sweep settings)."""
+    """The provenance record of a sweep: when, the command line, this machine's record
+    (:func:`machine_record`) and ``extra`` (sweep settings)."""
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
-        "machine": machine_name(),
-        "git_commit": git_commit(ROOT),
-        "cpu_model": cpu_model(),
-        "cores": os.cpu_count(),
-        "gpu": gpu_model(),
-        "gpu_driver": gpu_info()["gpu_driver"],
-        "cuda_version": gpu_info()["cuda_version"],
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "versions": versions(),
+        **machine_record(),
         **extra,
     }

@@ -146,18 +146,27 @@ def test_a_worker_killed_mid_unit_keeps_its_finished_cells_and_a_rerun_finishes(
     assert all(after[name] == data for name, data in kept.items() if "kbuild" not in name)
 
 
-def test_a_node_that_disappears_mid_unit_is_retried_on_another(cluster, tmp_path, cache):
+def _kill_the_units_node_midway(cluster: LocalCluster, out: Path, cache: Path,
+                                retries: int) -> tuple[subprocess.Popen, dict[str, bytes]]:
+    """With a second node up, start a one-unit sweep, and once 2 cells are back kill the
+    node running it (raylet, Ray workers, the unit's worker: all gone at once); the sweep
+    and the timed cells it had written before."""
     cluster.add_node("b")
     cluster.wait_for(2)
-    out = tmp_path / "res"
-    sweep = subprocess.Popen(_argv(out, cache, *LONG_UNIT, *_ray(cluster, "--retries", "1")), cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sweep = subprocess.Popen(_argv(out, cache, *LONG_UNIT, *_ray(cluster, "--retries", str(retries))),
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_cells(out, 2, sweep)
     workers = _workers(str(cache))
     assert len(workers) == 1, workers
     node = cluster.node_of(workers[0])
     before = {name: data for name, data in _cell_files(out).items() if "kbuild" not in name}
-    cluster.kill_node(node)  # its raylet, its Ray workers, the unit's worker: all gone at once
+    cluster.kill_node(node)
+    return sweep, before
+
+
+def test_a_node_that_disappears_mid_unit_is_retried_on_another(cluster, tmp_path, cache):
+    out = tmp_path / "res"
+    sweep, before = _kill_the_units_node_midway(cluster, out, cache, retries=1)
     _, stderr = sweep.communicate(timeout=600)
     assert sweep.returncode == 0, stderr[-3000:]
     assert "lost on the cluster" in _said(stderr) and "trying again (attempt 2)" in _said(stderr)
@@ -197,15 +206,8 @@ def test_an_interrupted_driver_ends_its_tasks_and_a_rerun_finishes(cluster, tmp_
 
 
 def test_a_unit_lost_with_its_node_and_no_retries_left_fails_with_the_reason(cluster, tmp_path, cache):
-    cluster.add_node("b")
-    cluster.wait_for(2)
     out = tmp_path / "res"
-    sweep = subprocess.Popen(_argv(out, cache, *LONG_UNIT, *_ray(cluster, "--retries", "0")), cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for_cells(out, 2, sweep)
-    workers = _workers(str(cache))
-    assert len(workers) == 1, workers
-    cluster.kill_node(cluster.node_of(workers[0]))
+    sweep, _ = _kill_the_units_node_midway(cluster, out, cache, retries=0)
     _, stderr = sweep.communicate(timeout=600)
     assert sweep.returncode == 1, stderr[-3000:]
     rows = load_rows(out)
