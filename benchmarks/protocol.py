@@ -42,7 +42,13 @@ Clock = Callable[[], float]
 
 
 def synchronise(result: object) -> np.ndarray:
-    """Block on any JAX arrays in ``result`` (if JAX is loaded at all) and return host data."""
+    """Block on any JAX arrays in ``result`` (if JAX is loaded at all) and return host data.
+
+    A numpy array is host data already and is returned as it is: at k = 1 this runs once
+    per chunk inside every backend's timed loop, where ``jax.block_until_ready`` on a numpy
+    array (a pytree walk that finds nothing to wait for) measured ~10 us per chunk."""
+    if type(result) is np.ndarray:
+        return result
     jax = sys.modules.get("jax")
     if jax is not None:
         result = jax.block_until_ready(result)

@@ -226,6 +226,9 @@ class Simulator:
         self._programs: dict[int, jax.stages.Compiled] = {}
         self._recorded: list[tuple[int, np.ndarray]] = []
         self._readout = np.asarray(net.readout_indices(), dtype=np.int64)
+        self._dtype = np.dtype(net.dtype)
+        self._x64 = self._dtype == np.float64  # see precision()
+        self._no_modulator = np.zeros((), self._dtype)
         with precision(net.dtype):
             self.layout: Layout = netmod.make_layout([net], method, k_bound)
             self.params, self._initial = netmod.build(net, self.layout, readout_tau=readout_tau)
@@ -268,20 +271,31 @@ class Simulator:
             self.state = copy_tree(self._initial)
         self._recorded = []
 
+    def is_compiled(self, k: int) -> bool:
+        """Whether the program for chunks of ``k`` steps is ready (a call compiles nothing)."""
+        return k in self._programs
+
     def run_chunk(self, spikes: np.ndarray, modulator: float = 0.0) -> ChunkResult:
-        """Run ``len(spikes)`` steps with the given input spikes ``(k, n_inputs)``."""
+        """Run ``len(spikes)`` steps with the given input spikes ``(k, n_inputs)``.
+
+        Kept lean on purpose: in closed loop at k = 1 this runs once per step, and every
+        microsecond of Python here is latency (see spark/native/NOTES.md, "k = 1")."""
         spikes = np.asarray(spikes, dtype=bool)
         if spikes.ndim != 2 or spikes.shape[1] != self.layout.n_inputs:
             raise ValueError(f"input spikes must have shape (k, {self.layout.n_inputs}), "
                              f"got {spikes.shape}")
-        k = spikes.shape[0]
-        if k not in self._programs:
-            self.compile(k)
+        program = self._programs.get(spikes.shape[0])
+        if program is None:
+            self.compile(spikes.shape[0])
+            program = self._programs[spikes.shape[0]]
         t0 = int(self.state.t) if self.record else 0
-        with precision(self.dtype):
-            self.state, out = self._programs[k](self.params, self.state, spikes,
-                                                np.asarray(modulator, self.dtype))
-            return self._to_host(out, t0)
+        mod = self._no_modulator if modulator == 0.0 else np.asarray(modulator, self._dtype)
+        if self._x64:
+            with jax.enable_x64(True):
+                self.state, out = program(self.params, self.state, spikes, mod)
+        else:
+            self.state, out = program(self.params, self.state, spikes, mod)
+        return self._to_host(out, t0)
 
     def run_poisson(self, rates_hz: np.ndarray, key: jax.Array, k: int,
                     modulator: float = 0.0) -> ChunkResult:
@@ -300,7 +314,7 @@ class Simulator:
         spikes = None if out.spikes is None else np.asarray(out.spikes)
         if spikes is not None:
             self._recorded.append((t0, spikes))
-        return ChunkResult(counts=counts, readout=counts[self._readout], trace=trace, spikes=spikes)
+        return ChunkResult(counts, counts[self._readout], trace, spikes)
 
     def recorded(self) -> tuple[np.ndarray, np.ndarray]:
         """Global ``(steps, neuron indices)`` of every spike since the last reset, sorted."""
