@@ -17,6 +17,7 @@ from .brian2.translate import CUDA_FEATURES as BRIAN2_CUDA
 from .brian2.translate import PLASTIC_FEATURES as BRIAN2
 from .brian2.translate import RELAUNCH_FEATURES as BRIAN2_RELAUNCH
 from .nest.translate import FEATURES as NEST
+from .spark.backend import DIRECT_FEATURES as SPARK_DIRECT
 from .spark.backend import FEATURES as SPARK
 
 
@@ -28,6 +29,12 @@ class BackendEntry:
     capabilities: Capabilities
     load: Callable[[], type[Backend]]
     summary: str
+
+
+def _spark_direct() -> type[Backend]:
+    from .spark.backend import SparkNativeDirectBackend
+
+    return SparkNativeDirectBackend
 
 
 def _spark(native: bool, gpu: bool = False) -> type[Backend]:
@@ -82,6 +89,8 @@ _ENTRIES = (
            **SPARK),
     _entry("spark-native", "Spark with its C++ kernels (jax.ffi)", lambda: _spark(True),
            closed_loop=True, open_loop=True, **SPARK),
+    _entry("spark-native-direct", "Spark's fused C++ chunk called directly (ctypes, no XLA "
+           "dispatch)", _spark_direct, closed_loop=True, open_loop=True, **SPARK_DIRECT),
     _entry("spark-gpu", "Spark, pure JAX on the GPU", lambda: _spark(False, gpu=True),
            closed_loop=True, open_loop=True, needs_gpu=True, **SPARK),
     _entry("spark-native-gpu", "Spark with its CUDA kernels (jax.ffi), a chunk per launch",
@@ -110,13 +119,15 @@ _ENTRIES = (
 
 BACKENDS: dict[str, BackendEntry] = {e.name: e for e in _ENTRIES}
 
-DEFAULT_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "spark-gpu",
+DEFAULT_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "spark-native-direct",
+                    "spark-gpu",
                     "spark-native-gpu", "brian2-cpp",
                     "brian2-runtime", "brian2-cpp-relaunch", "brian2-cuda",
                     "brian2-cuda-uninterrupted", "nest", "nest-uninterrupted")
 """What ``spark-bench run`` sweeps when ``--backends`` is not given."""
 
-QUICK_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "brian2-cpp",
+QUICK_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "spark-native-direct",
+                  "brian2-cpp",
                   "brian2-runtime", "nest")
 """The quick profile (NEST is float64-only: in a float32 sweep it is listed as skipped)."""
 

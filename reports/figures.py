@@ -34,6 +34,7 @@ from .aggregate import NORMALISER_BACKEND, is_gpu
 _STYLES: Mapping[str, tuple[str, str, object]] = MappingProxyType({
     "spark": ("#0072B2", "o", "-"),
     "spark-native": ("#56B4E9", "D", "-"),
+    "spark-native-direct": ("#56B4E9", "p", (0, (1, 1.5))),
     "brian2-cpp": ("#D55E00", "s", "--"),
     "brian2-cpp-relaunch": ("#CC79A7", "v", ":"),
     "brian2-runtime": ("#009E73", "^", "-."),

@@ -52,6 +52,14 @@ FEATURES = dict(neuron_models=frozenset(translate.NEURON_MODELS),
                 receptor_initial=True)
 """What the Spark translation tables can express: the kind sets of both Spark backends."""
 
+DIRECT_FEATURES = dict(
+    FEATURES, synapses=frozenset(translate.RECEPTORS) - {"conductance"}, plasticity=frozenset(),
+    why_not={"conductance": "the fused native kernel is current-based (spark-native runs "
+                            "conductance receptors, with the update in XLA)",
+             "stdp": "plastic synapses are updated in XLA; spark-native runs them",
+             "reward_stdp": "plastic synapses are updated in XLA; spark-native runs them"})
+"""``spark-native-direct``: what the fused native chunk covers."""
+
 
 class SparkBackend(Backend):
     """The spark engine (event-driven or dense propagation, chosen automatically)."""
@@ -156,6 +164,35 @@ class SparkNativeBackend(SparkBackend):
 
     name: ClassVar[str] = "spark-native"
     method: ClassVar[str] = "native"
+
+
+class SparkNativeDirectBackend(SparkBackend):
+    """The fused native chunk called straight from Python on host-resident state
+    (:class:`spark.direct.DirectSimulator`): the same kernel and spikes as ``spark-native``
+    without XLA's per-call dispatch, i.e. what Spark's kernels cost in a closed loop when
+    no JAX program is in between. Networks the fused kernel does not cover (plasticity,
+    conductance receptors, coinciding drive columns) are refused with the reason."""
+
+    name: ClassVar[str] = "spark-native-direct"
+    method: ClassVar[str] = "native"
+    capabilities: ClassVar[Capabilities] = Capabilities(closed_loop=True, open_loop=True,
+                                                        **DIRECT_FEATURES)
+
+    def _prepare(self, net: MaterialisedNetwork, options: BackendOptions) -> BuildReport:
+        from spark.direct import DirectSimulator, DirectUnavailable
+
+        start = time.perf_counter()
+        try:
+            sim = DirectSimulator(translate.to_spark(net), record_spikes=options.record_spikes)
+        except DirectUnavailable as err:
+            raise BackendUnavailable(self.name, str(err)) from None
+        construct = time.perf_counter() - start
+        k = min(net.spec.simulation.timesteps, default=1)
+        compiled = sim.compile(int(k))
+        self._sim, self._net = sim, net
+        return BuildReport(phases={"codegen_compile": compiled.seconds, "construct": construct},
+                           cache_hit=None, notes=f"{sim.notes}; nothing compiled per network "
+                                                 "(the kernel library is built once per machine)")
 
 
 class SparkGpuBackend(SparkBackend):

@@ -17,8 +17,8 @@ from adapters.spec.networks import brunel_network, pools_network
 from benchmarks.protocol import Pass, closed_loop_pass, open_loop_pass
 from adapters.registry import load_backend
 
-CLOSED_LOOP_BACKENDS = ["spark", "spark-native", "brian2-cpp", "brian2-runtime", "spark-gpu",
-                        "spark-native-gpu"]
+CLOSED_LOOP_BACKENDS = ["spark", "spark-native", "spark-native-direct", "brian2-cpp",
+                        "brian2-runtime", "spark-gpu", "spark-native-gpu"]
 """The GPU labels are skipped (n/a, with the reason) where JAX sees no GPU. brian2-cuda is not
 listed: its prepare compiles the project with nvcc even without a GPU (minutes per class)."""
 TIMESTEPS = [1, 10, 100]

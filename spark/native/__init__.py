@@ -91,6 +91,15 @@ def require() -> None:
                                 f"{state['detail']}")
 
 
+def cpu_library() -> ctypes.CDLL:
+    """The CPU kernel library (built and loaded once), for :mod:`spark.direct`'s ctypes
+    entry; NativeUnavailable with the compiler's message when it cannot be built."""
+    state = _load("cpu")
+    if not state["ok"]:
+        raise NativeUnavailable(f"spark native kernels unavailable (cpu): {state['detail']}")
+    return state["lib"]
+
+
 _noticed: set[bool] = set()
 
 

@@ -640,35 +640,14 @@ ffi::Error lif_step_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, f
 
 // ------------------------------------------------------------------ spark_lif_chunk
 
-// k steps in one call (k = rows of the input spikes): the whole chunk program is then this
-// one call, with no per-step XLA operations around it. Also returns the spike count per
-// population (a segment of the parameter table) and, when `spikes_out` has k rows, every
-// step's spikes.
+// The chunk loop shared by the XLA handler and the direct entry below: `steps` steps of
+// every instance, the spike count per population (segment) and, when `spikes` has k rows,
+// every step's spikes. Instances are independent: with threads > 1 they are spread over
+// that many threads (each with its own scratch lists), which changes no result.
 template <typename T>
-ffi::Error lif_chunk_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
-                          ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
-                          ffi::AnyBuffer fparams, ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr,
-                          ffi::AnyBuffer offset, ffi::AnyBuffer weight, ffi::AnyBuffer dcounts,
-                          ffi::AnyBuffer dcols, ffi::AnyBuffer dweights,
-                          ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
-                          ffi::Result<ffi::AnyBuffer> aux_out,
-                          ffi::Result<ffi::AnyBuffer> last_out, ffi::Result<ffi::AnyBuffer> buf_out,
-                          ffi::Result<ffi::AnyBuffer> counts_out,
-                          ffi::Result<ffi::AnyBuffer> spikes_out, int64_t ring, int64_t n_cols,
-                          int64_t threads) {
-  auto o = operands<T>(t, v, g, aux, last, buf, inputs, 2, fparams, iparams, row_ptr, offset,
-                       weight, dcounts, dcols, dweights, v_out, g_out, aux_out, last_out, buf_out);
-  auto counts = result_view<int32_t>(counts_out, 1, o.shape, "counts (result)");
-  auto spikes = result_view<bool>(spikes_out, 2, o.shape, "spikes (result)");
-  auto dims = inputs.dimensions();
-  const int64_t steps = dims.size() >= 2 ? dims[dims.size() - 2] : 0;
-  std::string error = check(o, ring, n_cols, steps);
-  if (error.empty() && counts.size != o.n_seg) error = "counts must have one entry per segment";
+void run_chunk(const LifOperands<T>& o, const View<int32_t>& counts, const View<bool>& spikes,
+               int64_t steps, int64_t ring, int64_t n_cols, int64_t threads) {
   const bool record = spikes.size != 0;
-  if (error.empty() && record && spikes.size != steps * o.n) error = "spikes must be (k, N) or (0, N)";
-  if (!error.empty()) return invalid(error);
-  // Instances are independent: with threads > 1 they are spread over that many threads
-  // (each with its own scratch lists), which changes no result.
   auto run_instance = [&](int64_t b) {
     std::vector<char> scratch(record ? 0 : o.n);
     copy_state(o, b);
@@ -696,6 +675,37 @@ ffi::Error lif_chunk_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, 
   }
   for (int64_t b = 0; b < o.shape.batch; b += workers) run_instance(b);
   for (auto& thread : pool) thread.join();
+}
+
+
+// k steps in one call (k = rows of the input spikes): the whole chunk program is then this
+// one call, with no per-step XLA operations around it. Also returns the spike count per
+// population (a segment of the parameter table) and, when `spikes_out` has k rows, every
+// step's spikes.
+template <typename T>
+ffi::Error lif_chunk_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
+                          ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs,
+                          ffi::AnyBuffer fparams, ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr,
+                          ffi::AnyBuffer offset, ffi::AnyBuffer weight, ffi::AnyBuffer dcounts,
+                          ffi::AnyBuffer dcols, ffi::AnyBuffer dweights,
+                          ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
+                          ffi::Result<ffi::AnyBuffer> aux_out,
+                          ffi::Result<ffi::AnyBuffer> last_out, ffi::Result<ffi::AnyBuffer> buf_out,
+                          ffi::Result<ffi::AnyBuffer> counts_out,
+                          ffi::Result<ffi::AnyBuffer> spikes_out, int64_t ring, int64_t n_cols,
+                          int64_t threads) {
+  auto o = operands<T>(t, v, g, aux, last, buf, inputs, 2, fparams, iparams, row_ptr, offset,
+                       weight, dcounts, dcols, dweights, v_out, g_out, aux_out, last_out, buf_out);
+  auto counts = result_view<int32_t>(counts_out, 1, o.shape, "counts (result)");
+  auto spikes = result_view<bool>(spikes_out, 2, o.shape, "spikes (result)");
+  auto dims = inputs.dimensions();
+  const int64_t steps = dims.size() >= 2 ? dims[dims.size() - 2] : 0;
+  std::string error = check(o, ring, n_cols, steps);
+  if (error.empty() && counts.size != o.n_seg) error = "counts must have one entry per segment";
+  const bool record = spikes.size != 0;
+  if (error.empty() && record && spikes.size != steps * o.n) error = "spikes must be (k, N) or (0, N)";
+  if (!error.empty()) return invalid(error);
+  run_chunk(o, counts, spikes, steps, ring, n_cols, threads);
   return ffi::Error::Success();
 }
 
@@ -788,3 +798,102 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifChunk, lif_chunk,
                                   .Attr<int64_t>("ring")
                                   .Attr<int64_t>("n_cols")
                                   .Attr<int64_t>("threads"));
+
+// ------------------------------------------------------------------ direct entry (no XLA)
+//
+// The chunk of spark_lif_chunk on caller-owned host arrays, one instance, called from
+// Python through ctypes (spark/native/direct.py). Why: in a closed loop at k = 1 the XLA
+// executable's dispatch (argument signatures, buffer bookkeeping, seven result arrays)
+// costs more than the step itself. Same checks, same loop, same results; the state arrays
+// are updated in place and *t advances by `steps`. Sizes are element counts.
+extern "C" {
+
+struct SparkDirectChunk {
+  int64_t is_double;  // 0: float32 state and parameters, 1: float64
+  int64_t ring, n_cols, n_inputs;
+  int32_t* t;
+  void* v;
+  int64_t v_size;
+  void* g;
+  int64_t g_size;
+  void* aux;
+  int64_t aux_size;
+  int32_t* lastspike;
+  int64_t lastspike_size;
+  void* buffer;
+  int64_t buffer_size;
+  const void* fparams;
+  int64_t fparams_size;
+  const int32_t* iparams;
+  int64_t iparams_size;
+  const int32_t* row_ptr;
+  int64_t row_ptr_size;
+  const int32_t* offsets;
+  int64_t offsets_size;
+  const void* weights;
+  int64_t weights_size;
+  const uint16_t* drive_counts;
+  int64_t drive_counts_size;
+  const int32_t* drive_cols;
+  int64_t drive_cols_size;
+  const void* drive_weights;
+  int64_t drive_weights_size;
+  int32_t* counts;  // (segments,): spike count per population of the last chunk
+  int64_t counts_size;
+};
+
+}  // extern "C"
+
+namespace {
+
+template <typename T>
+View<T> host_view(const void* data, int64_t size) {
+  return View<T>{const_cast<T*>(static_cast<const T*>(data)), size, 0};
+}
+
+template <typename T>
+std::string direct_chunk(const SparkDirectChunk& c, const bool* inputs, int64_t steps,
+                         bool* spikes) {
+  LifOperands<T> o;
+  o.t = host_view<int32_t>(c.t, 1);
+  o.v_i = o.v_o = host_view<T>(c.v, c.v_size);
+  o.g_i = o.g_o = host_view<T>(c.g, c.g_size);
+  o.a_i = o.a_o = host_view<T>(c.aux, c.aux_size);
+  o.l_i = o.l_o = host_view<int32_t>(c.lastspike, c.lastspike_size);
+  o.b_i = o.b_o = host_view<T>(c.buffer, c.buffer_size);
+  o.inputs = host_view<bool>(inputs, steps * c.n_inputs);
+  o.fparams = host_view<T>(c.fparams, c.fparams_size);
+  o.iparams = host_view<int32_t>(c.iparams, c.iparams_size);
+  o.row_ptr = host_view<int32_t>(c.row_ptr, c.row_ptr_size);
+  o.offset = host_view<int32_t>(c.offsets, c.offsets_size);
+  o.weight = host_view<T>(c.weights, c.weights_size);
+  o.drive_counts = host_view<uint16_t>(c.drive_counts, c.drive_counts_size);
+  o.drive_cols = host_view<int32_t>(c.drive_cols, c.drive_cols_size);
+  o.drive_weights = host_view<T>(c.drive_weights, c.drive_weights_size);
+  std::string error = check(o, c.ring, c.n_cols, steps);
+  if (error.empty() && c.counts_size != o.n_seg) error = "counts must have one entry per segment";
+  if (!error.empty()) return error;
+  const View<int32_t> counts = host_view<int32_t>(c.counts, c.counts_size);
+  const View<bool> recorded = host_view<bool>(spikes, spikes ? steps * o.n : 0);
+  run_chunk(o, counts, recorded, steps, c.ring, c.n_cols, 1);
+  *c.t += static_cast<int32_t>(steps);
+  return "";
+}
+
+}  // namespace
+
+// 0 on success; otherwise the reason, truncated to `error_size` bytes, in `error`.
+extern "C" int64_t spark_lif_chunk_direct(const SparkDirectChunk* c, const bool* inputs,
+                                          int64_t steps, bool* spikes, char* error,
+                                          int64_t error_size) {
+  const std::string message = c->is_double ? direct_chunk<double>(*c, inputs, steps, spikes)
+                                           : direct_chunk<float>(*c, inputs, steps, spikes);
+  if (message.empty()) return 0;
+  if (error_size > 0) {
+    const std::string full = "spark native kernel: " + message;
+    const size_t n = std::min<size_t>(full.size(), static_cast<size_t>(error_size - 1));
+    std::memcpy(error, full.data(), n);
+    error[n] = '\0';
+  }
+  return 1;
+}

@@ -11,6 +11,7 @@ from reports import figures
 KNOWN = {
     "spark": ("#0072B2", "o", "-"),
     "spark-native": ("#56B4E9", "D", "-"),
+    "spark-native-direct": ("#56B4E9", "p", (0, (1, 1.5))),
     "brian2-cpp": ("#D55E00", "s", "--"),
     "brian2-cpp-relaunch": ("#CC79A7", "v", ":"),
     "brian2-runtime": ("#009E73", "^", "-."),

@@ -98,6 +98,32 @@ def test_native_backend_matches_pure_jax_in_closed_loop(net, tmp_path):
     np.testing.assert_array_equal(counts["spark"], counts["spark-native"])
 
 
+def test_direct_backend_matches_native_in_closed_loop_and_records(net, tmp_path):
+    """The ``spark-native-direct`` label: the readout counts of ``spark-native`` chunk for
+    chunk at k = 1 and 10, the same recorded spikes, a reset that replays the run."""
+    import spark.native
+    from adapters.spark.backend import SparkNativeBackend, SparkNativeDirectBackend
+
+    if not spark.native.available():
+        pytest.skip(f"native kernels unavailable: {spark.native.unavailable_reason()}")
+    counts, spikes = {}, {}
+    for cls in (SparkNativeBackend, SparkNativeDirectBackend):
+        backend = cls()
+        report = backend.prepare(net, BackendOptions(cache_dir=tmp_path, record_spikes=True))
+        counts[cls.name] = np.stack(_closed_loop(backend, net, 1, 200) + _closed_loop(backend, net, 10, 30))
+        spikes[cls.name] = backend.recorded_spikes()
+        backend.reset()
+        again = np.stack(_closed_loop(backend, net, 1, 200))
+        np.testing.assert_array_equal(again, counts[cls.name][:200])
+        backend.close()
+    assert "no XLA dispatch" in report.notes
+    assert counts["spark-native"].sum() > 0
+    np.testing.assert_array_equal(counts["spark-native"], counts["spark-native-direct"])
+    for pop, (steps, idx) in spikes["spark-native"].items():
+        np.testing.assert_array_equal(steps, spikes["spark-native-direct"][pop][0])
+        np.testing.assert_array_equal(idx, spikes["spark-native-direct"][pop][1])
+
+
 def test_native_backend_is_unavailable_without_kernels(net, tmp_path, monkeypatch):
     import spark.native
     from adapters.base import BackendUnavailable
