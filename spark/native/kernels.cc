@@ -299,45 +299,65 @@ struct StepState {
 // and roundings (branch-free so that it vectorises; the flags and the number of receptors
 // kR are template arguments). Receptor r's current is g[r * n + i]; with kR >= 1 each adds
 // its propagator term in receptor order, then decays and takes this step's deliveries.
+template <typename T>
+struct LifParams {
+  T decay, v_inf, v_th, theta_decay, beta, v_reset;
+  T syn[kMaxReceptors];
+};
+
+// The neuron loop, its own noinline function with restrict-qualified pointers and no
+// bool store (as euler_loop below, for the same reason): with the spike flags stored in
+// the loop GCC left the LIF instances scalar; now LIF with 0 or 1 receptor (paper8's
+// case) vectorises, ALIF and LIF with 2+ receptors still do not ("no vectype for stmt",
+// GCC 12, -fopt-info-vec, also under `omp simd`; 2026-12-05). It reads the old g of every
+// receptor; update_segment then decays g, takes the deliveries and sets the flags.
 template <typename T, int kR, bool kSyn, bool kAdapt>
-void update_segment(const StepState<T>& s, const T* fp, const int32_t* ip) {
-  const T decay = fp[kDecay], v_inf = fp[kVInf], v_th = fp[kVThresh];
-  const T theta_decay = fp[kThetaDecay], beta = fp[kBeta], v_reset = fp[kVReset];
-  T syn[kR > 0 ? kR : 1], g_decay[kR > 0 ? kR : 1];
-  for (int r = 0; r < kR; ++r) {
-    syn[r] = fp[kReceptorParams + r];
-    g_decay[r] = fp[kReceptorParams + s.receptor_cols + r];
-  }
-  const int32_t ref = ip[kRefSteps], step = s.step;
-  const int64_t start = ip[kStart], stop = ip[kStop];
-  T* __restrict v = s.v;
-  T* __restrict g = s.g;
-  T* __restrict aux = s.aux;
-  int32_t* __restrict last = s.last;
-  T* __restrict row = s.row;
-  bool* __restrict spiked = s.spiked;
-  const int64_t n = s.n;
+__attribute__((noinline)) void lif_loop(const LifParams<T> p, int64_t start, int64_t stop,
+                                        int64_t n, int32_t step, int32_t ref,
+                                        T* __restrict v, const T* __restrict g,
+                                        T* __restrict aux, int32_t* __restrict last,
+                                        T* __restrict row) {
   for (int64_t i = start; i < stop; ++i) {
     const bool refractory = (step - last[i]) < ref;
     const T v_old = v[i];
-    T v_new = SPARK_FMA(v_old - v_inf, decay, v_inf);
+    T v_new = SPARK_FMA(v_old - p.v_inf, p.decay, p.v_inf);
     if (kSyn) {
-      for (int r = 0; r < kR; ++r) v_new = SPARK_FMA(g[r * n + i], syn[r], v_new);
+#pragma GCC unroll 4
+      for (int r = 0; r < kR; ++r) v_new = SPARK_FMA(g[r * n + i], p.syn[r], v_new);
     }
     v_new = refractory ? v_old : v_new;
-    const T a = kAdapt ? aux[i] * theta_decay : T(0);
-    const bool spike = !refractory & (kAdapt ? v_new > v_th + a : v_new > v_th);
+    const T a = kAdapt ? aux[i] * p.theta_decay : T(0);
+    const bool spike = !refractory & (kAdapt ? v_new > p.v_th + a : v_new > p.v_th);
     const T delta = row[i];
     row[i] = T(0);
     v_new = refractory ? v_new : v_new + delta;
-    for (int r = 0; r < kR; ++r) {
-      g[r * n + i] = SPARK_FMA(g[r * n + i], g_decay[r], row[(1 + r) * n + i]);
-      row[(1 + r) * n + i] = T(0);
-    }
-    v[i] = spike ? v_reset : v_new;
-    if (kAdapt) aux[i] = spike ? a + beta : a;
+    v[i] = spike ? p.v_reset : v_new;
+    if (kAdapt) aux[i] = spike ? a + p.beta : a;
     last[i] = spike ? step : last[i];
-    spiked[i] = spike;
+  }
+}
+
+template <typename T, int kR, bool kSyn, bool kAdapt>
+void update_segment(const StepState<T>& s, const T* fp, const int32_t* ip) {
+  LifParams<T> p{fp[kDecay], fp[kVInf], fp[kVThresh], fp[kThetaDecay], fp[kBeta], fp[kVReset],
+                 {}};
+  for (int r = 0; r < kR; ++r) p.syn[r] = fp[kReceptorParams + r];
+  const int32_t step = s.step;
+  const int64_t start = ip[kStart], stop = ip[kStop], n = s.n;
+  lif_loop<T, kR, kSyn, kAdapt>(p, start, stop, n, step, ip[kRefSteps], s.v, s.g, s.aux,
+                                s.last, s.row);
+  // Every lastspike is < step before the step (a past step or NEVER): the flags follow.
+  for (int64_t i = start; i < stop; ++i) s.spiked[i] = s.last[i] == step;
+  // Decay and deliveries of g, after the loop above has read the old g: one loop per
+  // receptor (per element the same operations as before, so the same results).
+  for (int r = 0; r < kR; ++r) {
+    T* __restrict gr = s.g + r * n;
+    T* __restrict in = s.row + (1 + r) * n;
+    const T decay = fp[kReceptorParams + s.receptor_cols + r];
+    for (int64_t i = start; i < stop; ++i) {
+      gr[i] = SPARK_FMA(gr[i], decay, in[i]);
+      in[i] = T(0);
+    }
   }
 }
 
