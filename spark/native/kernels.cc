@@ -141,8 +141,21 @@ template <typename T>
 inline void propagate_rows(T* buffer, int64_t size, int64_t base, const Rows& rows,
                            const T* weight, const std::vector<int32_t>& active,
                            int64_t first_row) {
-  for (const int32_t r : active) {
-    const int64_t p = first_row + r;
+  const size_t n_active = active.size();
+  for (size_t a = 0; a < n_active; ++a) {
+    const int64_t p = first_row + active[a];
+    // The next row's first cache lines, while this one is walked: a spiking neuron's row
+    // is ~3 KB somewhere in ~30 MB of synapses (paper8), so its start is a DRAM miss.
+    // Measured on paper8 (float32, 1 core, 4 alternating runs): -10 % per step at
+    // k = 1000 (median; range -19 % to +3 %). Prefetching the ring entries 16 synapses
+    // ahead instead made it slower (+6 to +30 %).
+    if (a + 1 < n_active) {
+      const int32_t next = rows.row_ptr[first_row + active[a + 1]];
+      for (int line = 0; line < 4; ++line) {
+        __builtin_prefetch(rows.offset + next + 16 * line, 0, 0);
+        __builtin_prefetch(weight + next + (64 / sizeof(T)) * line, 0, 0);
+      }
+    }
     const int32_t end = rows.row_ptr[p + 1];
     for (int32_t s = rows.row_ptr[p]; s < end; ++s) {
       const int64_t o = base + rows.offset[s];
