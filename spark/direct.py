@@ -58,6 +58,12 @@ _STATE = ("v", "g", "aux", "lastspike", "buffer")
 def _entry() -> ctypes._CFuncPtr:
     """The C entry point, typed (the kernels built and loaded for the CPU)."""
     lib = native.cpu_library()  # NativeUnavailable when it cannot be built
+    size = lib.spark_direct_chunk_size
+    size.argtypes, size.restype = [], ctypes.c_int64
+    if size() != ctypes.sizeof(_Chunk):
+        raise native.NativeUnavailable(
+            f"SparkDirectChunk is {size()} bytes in the kernel library but "
+            f"{ctypes.sizeof(_Chunk)} in spark/direct.py: the binding and kernels.cc disagree")
     fn = lib.spark_lif_chunk_direct
     fn.argtypes = [ctypes.POINTER(_Chunk), ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
                    ctypes.c_char_p, ctypes.c_int64]

@@ -1,8 +1,10 @@
 """Spark (our JAX engine) behind the common :class:`~adapters.base.Backend` interface.
 
-Four labels, two engines on two devices: ``spark`` is the pure-JAX engine (the paper's
+Five labels, two engines on two devices: ``spark`` is the pure-JAX engine (the paper's
 design, and the reference), ``spark-native`` the same engine with its C++ kernels called
-through ``jax.ffi`` (:mod:`spark.native`), both on the CPU; ``spark-gpu`` and
+through ``jax.ffi`` (:mod:`spark.native`), both on the CPU; ``spark-native-direct`` the
+fused C++ chunk of ``spark-native`` called without an XLA program (:mod:`spark.direct`:
+what the closed loop costs without JAX's per-call dispatch); ``spark-gpu`` and
 ``spark-native-gpu`` are the same two on the first GPU JAX sees (``spark-native-gpu``: the
 CUDA kernels of ``spark/native/kernels_cuda.cu``, a chunk per launch). Each backend scopes
 JAX's default device to its own for everything it does (``jax.default_device``), so a

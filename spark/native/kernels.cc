@@ -915,6 +915,9 @@ std::string direct_chunk(const SparkDirectChunk& c, const bool* inputs, int64_t 
 
 }  // namespace
 
+// The struct's size, for the Python binding to check its own layout against.
+extern "C" int64_t spark_direct_chunk_size() { return sizeof(SparkDirectChunk); }
+
 // 0 on success; otherwise the reason, truncated to `error_size` bytes, in `error`.
 extern "C" int64_t spark_lif_chunk_direct(const SparkDirectChunk* c, const bool* inputs,
                                           int64_t steps, bool* spikes, char* error,

@@ -130,8 +130,13 @@ def test_bad_input_is_an_error_not_a_crash():
     assert int(direct.state.t) == 0
 
 
-def test_entry_point_is_typed():
-    """ctypes would otherwise pass 64-bit sizes as C ints."""
-    fn = native.cpu_library().spark_lif_chunk_direct
+def test_entry_point_is_typed_and_the_struct_layouts_agree():
+    """ctypes would otherwise pass 64-bit sizes as C ints; a field added on one side only
+    would shift every pointer after it."""
+    from spark.direct import _Chunk
+
+    lib = native.cpu_library()
     DirectSimulator(to_spark(random_network("float32").materialise(3)))
+    fn = lib.spark_lif_chunk_direct
     assert fn.restype is ctypes.c_int64 and fn.argtypes[2] is ctypes.c_int64
+    assert lib.spark_direct_chunk_size() == ctypes.sizeof(_Chunk) == 8 * (5 + 2 * 14)
