@@ -29,7 +29,7 @@ import numpy as np
 from . import native
 from . import network as netmod
 from .definition import NetworkDef
-from .engine import ChunkResult, CompileRecord, Simulator
+from .engine import ChunkResult, CompileRecord, Simulator, spike_events
 from .network import NetworkState
 from .neurons import ALIFCells, LIFCells
 
@@ -215,11 +215,4 @@ class DirectSimulator:
 
     def recorded(self) -> tuple[np.ndarray, np.ndarray]:
         """Global ``(steps, neuron indices)`` of every spike since the last reset, sorted."""
-        steps, idx = [], []
-        for t0, spikes in self._recorded:
-            s, i = np.nonzero(spikes)
-            steps.append(s.astype(np.int64) + t0)
-            idx.append(i.astype(np.int64))
-        if not steps:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.concatenate(steps), np.concatenate(idx)
+        return spike_events(self._recorded)

@@ -200,6 +200,19 @@ class ChunkResult:
     spikes: np.ndarray | None  # bool (k, N)
 
 
+def spike_events(chunks: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Global ``(steps, neuron indices)``, sorted, of recorded chunks ``(first step, bool
+    (k, N) spikes)`` kept in order."""
+    steps, idx = [], []
+    for t0, spikes in chunks:
+        s, i = np.nonzero(spikes)
+        steps.append(s.astype(np.int64) + t0)
+        idx.append(i.astype(np.int64))
+    if not steps:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(steps), np.concatenate(idx)
+
+
 copy_tree = jax.jit(lambda tree: jax.tree_util.tree_map(jnp.copy, tree))
 """Fresh device copies of a pytree in one call (the initial state must survive donation)."""
 
@@ -318,14 +331,7 @@ class Simulator:
 
     def recorded(self) -> tuple[np.ndarray, np.ndarray]:
         """Global ``(steps, neuron indices)`` of every spike since the last reset, sorted."""
-        steps, idx = [], []
-        for t0, spikes in self._recorded:
-            s, i = np.nonzero(spikes)
-            steps.append(s.astype(np.int64) + t0)
-            idx.append(i.astype(np.int64))
-        if not steps:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.concatenate(steps), np.concatenate(idx)
+        return spike_events(self._recorded)
 
     def weights(self) -> np.ndarray | None:
         """Current plastic weights (flat, in plastic-table order), or None."""
