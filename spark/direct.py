@@ -122,8 +122,10 @@ class DirectSimulator:
         self.reset()
 
     def _bind(self, sim: Simulator) -> tuple[dict[str, np.ndarray], _Chunk]:
-        """Host arrays for the state (owned, writable) and the parameters (read-only
-        copies), and the struct of their addresses; the arrays never move afterwards."""
+        """Host arrays for the state (owned, writable copies) and the parameters
+        (read-only views of the engine's CPU arrays, which ``self._sim`` keeps alive: no
+        second copy of the synapses), and the struct of their addresses; none of them
+        moves afterwards."""
         p = sim.params
         dtype = np.dtype(sim.net.dtype)
         if p.drive is None:
@@ -136,9 +138,9 @@ class DirectSimulator:
             "weights": p.propagator.weights, "drive_counts": drive[0],
             "drive_cols": drive[1], "drive_weights": drive[2],
         }
-        hold = {name: np.array(x, copy=True, order="C") for name, x in host.items()}
-        initial = sim._initial  # noqa: SLF001  (the engine's initial state, read once)
-        hold["initial"] = {name: np.array(getattr(initial, name), copy=True) for name in _STATE}
+        hold = {name: np.ascontiguousarray(np.asarray(x)) for name, x in host.items()}
+        initial = sim._initial._asdict()  # noqa: SLF001  (the engine's initial state, read once)
+        hold["initial"] = {name: np.array(initial[name], copy=True) for name in _STATE}
         for name in _STATE:
             hold[name] = hold["initial"][name].copy()
         hold["t"] = np.zeros(1, np.int32)
