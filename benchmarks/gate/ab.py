@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 WORKER = Path(__file__).with_name("ab_worker.py")
-CELLS = (("spark-native", 1), ("spark-native", 100), ("spark", 10), ("brian2-cpp", 1),
-         ("brian2-cpp", 100))
-"""The asv closed-loop cells the gate times: both Spark paths and the resident Brian2
+CELLS = (("spark-native", 1), ("spark-native", 100), ("spark-native-direct", 1), ("spark", 10),
+         ("brian2-cpp", 1), ("brian2-cpp", 100))
+"""The asv closed-loop cells the gate times: the Spark paths and the resident Brian2
 binary, at the latency end (k = 1) and the throughput end (k = 100) of the sweep."""
 ROUNDS = 15
 PASSES = 3
