@@ -262,7 +262,7 @@ class Simulator:
 
     @property
     def dtype(self) -> np.dtype:
-        return np.dtype(self.net.dtype)
+        return self._dtype
 
     def compile(self, k: int) -> CompileRecord:
         """Compile (or load from the persistent cache) the chunk program for ``k`` steps."""
@@ -302,7 +302,7 @@ class Simulator:
             self.compile(spikes.shape[0])
             program = self._programs[spikes.shape[0]]
         t0 = int(self.state.t) if self.record else 0
-        mod = self._no_modulator if modulator == 0.0 else np.asarray(modulator, self._dtype)
+        mod = self._no_modulator if modulator == 0.0 else np.asarray(modulator, self.dtype)
         if self._x64:
             with jax.enable_x64(True):
                 self.state, out = program(self.params, self.state, spikes, mod)

@@ -83,21 +83,24 @@ def unavailable_reason() -> str:
     return str(_load(platform())["reason"])
 
 
+def _loaded(where: str) -> dict[str, object]:
+    """The kernels of one platform, loaded; NativeUnavailable (with the compiler's
+    message) when they cannot be built."""
+    state = _load(where)
+    if not state["ok"]:
+        raise NativeUnavailable(f"spark native kernels unavailable ({where}): {state['detail']}")
+    return state
+
+
 def require() -> None:
     """Raise NativeUnavailable (with the compiler's message) unless the kernels load."""
-    state = _load(platform())
-    if not state["ok"]:
-        raise NativeUnavailable(f"spark native kernels unavailable ({platform()}): "
-                                f"{state['detail']}")
+    _loaded(platform())
 
 
 def cpu_library() -> ctypes.CDLL:
     """The CPU kernel library (built and loaded once), for :mod:`spark.direct`'s ctypes
     entry; NativeUnavailable with the compiler's message when it cannot be built."""
-    state = _load("cpu")
-    if not state["ok"]:
-        raise NativeUnavailable(f"spark native kernels unavailable (cpu): {state['detail']}")
-    return state["lib"]
+    return _loaded("cpu")["lib"]
 
 
 _noticed: set[bool] = set()
