@@ -64,6 +64,20 @@ def learning_figures(returns: pd.DataFrame, out: Path) -> dict[str, Path]:
     return paths
 
 
+def reward_text(task) -> str:
+    """What the modulator was, in one phrase (the task's reward rule and its settings)."""
+    if task.reward == "failure":
+        return f"`failure` (modulator {task.failure_modulator} after a failure only)"
+    if task.reward == "return":
+        return (f"`return` (at each episode's end, {task.return_scale} x (return - b) / b, b a "
+                f"running mean return, rate {task.baseline_rate})")
+    c = task.critic
+    return (f"`td` (every step, {task.td_scale} x the TD error of a host-side linear critic "
+            f"on {c.features} place-code features whose only reward is "
+            f"{task.failure_modulator} at a failure; gamma {c.gamma}, lambda {c.lam}, "
+            f"rate {c.rate})")
+
+
 def learning_markdown(summary: pd.DataFrame, totals: dict, spec: NetworkSpec, task) -> str:
     n = len(summary)
     solved = int(summary.solved.sum())
@@ -73,10 +87,7 @@ def learning_markdown(summary: pd.DataFrame, totals: dict, spec: NetworkSpec, ta
         f"# Cartpole learning: {n} agents, network `{spec.name}`",
         "",
         f"k = {task.k} steps of {spec.simulation.dt} ms per environment step; reward "
-        + (f"`failure` (modulator {task.failure_modulator} after a failure only)"
-           if task.reward == "failure" else
-           f"`return` (at each episode's end, {task.return_scale} x (return - b) / b, b a "
-           f"running mean return, rate {task.baseline_rate})") + ".",
+        + reward_text(task) + ".",
         "",
         f"- solved (mean test return >= 475): **{solved} / {n}**",
         f"- learned (10 consecutive training returns of 500) within 100 episodes: "

@@ -33,14 +33,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     learn.add_argument("--test", type=_count, default=250, help="test episodes (weights fixed)")
     learn.add_argument("--k", type=_positive_int, default=50,
                        help="network steps (1 ms) per environment step")
-    learn.add_argument("--reward", choices=REWARDS, default="failure")
+    learn.add_argument("--reward", choices=REWARDS, default="td",
+                       help="td: a host-side critic's TD error every step, learnt from the "
+                            "failure signal alone (default); failure: the failure signal "
+                            "itself; return: the episode's return against a running mean")
     learn.add_argument("--out", type=Path, default=Path("results/cartpole-learn"))
     bench = sub.add_parser("bench", help="time the loop per backend and k (one agent each)")
     bench.add_argument("--backends", nargs="+", default=["spark", "spark-native", "spark-gpu",
                                                          "brian2-cpp", "brian2-runtime", "nest"])
     bench.add_argument("--k", nargs="+", type=_positive_int, default=[10, 50, 100])
     bench.add_argument("--episodes", type=_positive_int, default=20)
-    bench.add_argument("--reward", choices=REWARDS, default="failure")
+    bench.add_argument("--reward", choices=REWARDS, default="td")
     bench.add_argument("--out", type=Path, default=Path("results/cartpole-bench"))
 
 

@@ -18,8 +18,12 @@ spikes):
    ``"return"``: at the end of every episode, ``return_scale * (R - b) / b`` with ``R`` the
    episode's return and ``b`` a running mean of the agent's past returns
    (``b <- b + baseline_rate * (R - b)``, starting at the first return): the episode's
-   outcome against the agent's own expectation. A reward due after the last training
-   episode is not applied; test episodes hand in 0 (the weights stay fixed).
+   outcome against the agent's own expectation;
+   ``"td"``: every step, ``td_scale`` times the TD error of a host-side critic
+   (:mod:`.critic`) whose only reward is ``failure_modulator`` at a failure: the failure
+   signal turned into a per-step "better or worse than expected".
+   A reward due after the last training episode is not applied; test episodes hand in 0
+   (the weights stay fixed, and so does the critic).
 
 Network state (membranes, traces, weights) carries over from one episode to the next, as in
 an animal; only the readout traces and the environment are reset.
@@ -36,12 +40,13 @@ import numpy as np
 from adapters.base import Backend, ChunkInput
 from adapters.spec.model import NetworkSpec
 
+from .critic import CriticState, TDCritic
 from .encoding import PlaceCode, TracedReadout
 
 SOLVED_RETURN = 475.0
 """CartPole-v1 counts as solved at a mean return of 475 (of at most 500)."""
 
-REWARDS = ("failure", "return")
+REWARDS = ("td", "failure", "return")
 """The sparse reward rules (see the module docstring)."""
 
 LEARNED_RUN = 10
@@ -58,10 +63,12 @@ class CartpoleTask:
     k: int = 50
     code: PlaceCode = field(default_factory=PlaceCode)
     readout: TracedReadout = field(default_factory=TracedReadout)
-    reward: str = "failure"  # "failure" or "return" (see the module docstring)
+    reward: str = "td"  # "td", "failure" or "return" (see the module docstring)
     failure_modulator: float = -1.0
     return_scale: float = 1.0
     baseline_rate: float = 0.1
+    critic: TDCritic = field(default_factory=TDCritic)
+    td_scale: float = 1.0
     input_seed: int = 12345
     env_id: str = "CartPole-v1"
 
@@ -137,6 +144,12 @@ class _Episodes:
         self.ret = 0
         self.pending = 0.0  # the modulator the next chunk carries
         self.baseline: float | None = None  # running mean return ("return" reward)
+        self.critic = CriticState(task.critic, task.code) if task.reward == "td" else None
+
+    def begin(self, observation: np.ndarray) -> None:
+        """An episode starts in ``observation``."""
+        if self.critic is not None:
+            self.critic.begin(observation)
 
     @property
     def done(self) -> bool:
@@ -146,11 +159,15 @@ class _Episodes:
     def learning(self) -> bool:
         return len(self.log.train_returns) < self.train
 
-    def after_step(self, terminated: bool, truncated: bool) -> bool:
-        """Book one environment step; True when the episode ended."""
+    def after_step(self, terminated: bool, truncated: bool, observation: np.ndarray) -> bool:
+        """Book one environment step that led to ``observation``; True when the episode
+        ended (the caller then resets the environment and calls :meth:`begin`)."""
         self.ret += 1
         self.log.env_steps += 1
         self.pending = 0.0
+        if self.critic is not None and self.learning:
+            failure = self.task.failure_modulator if terminated else 0.0
+            self.pending = self.task.td_scale * self.critic.step(failure, observation, terminated)
         if not (terminated or truncated):
             return False
         if self.learning:
@@ -163,6 +180,8 @@ class _Episodes:
 
     def _reward(self, terminated: bool) -> float:
         task = self.task
+        if task.reward == "td":
+            return self.pending  # the critic's TD error of this last step
         if task.reward == "failure":
             return task.failure_modulator if terminated else 0.0
         if self.baseline is None:
@@ -188,6 +207,7 @@ def run_agent(backend: Backend, spec: NetworkSpec, task: CartpoleTask, seed: int
     backend.reset()
     t0 = time.perf_counter()
     obs, _ = env.reset(seed=seed)
+    book.begin(obs)
     log.env_s += time.perf_counter() - t0
     trace = np.zeros(2)
     while not book.done:
@@ -198,8 +218,9 @@ def run_agent(backend: Backend, spec: NetworkSpec, task: CartpoleTask, seed: int
         t2 = time.perf_counter()
         trace = task.readout.update(trace, counts, k, dt)
         obs, _, terminated, truncated, _ = env.step(int(task.readout.action(trace)))
-        if book.after_step(terminated, truncated):
+        if book.after_step(terminated, truncated, obs):
             obs, _ = env.reset()
+            book.begin(obs)
             trace = np.zeros(2)
             if progress is not None:
                 progress(log.episodes, train + test)
@@ -239,6 +260,8 @@ def run_agents_batched(spec: NetworkSpec, task: CartpoleTask, seeds: list[int], 
         rngs = [agent_rng(task, s) for s in seeds]
         books = [_Episodes(task, s, train, test) for s in seeds]
         obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds)])
+        for book, o in zip(books, obs):
+            book.begin(o)
         traces = np.zeros((batch, 2))
         spikes = np.zeros((batch, k, n_in), bool)
         modulator = np.zeros(batch)
@@ -261,8 +284,9 @@ def run_agents_batched(spec: NetworkSpec, task: CartpoleTask, seeds: list[int], 
                 if book.done:
                     continue
                 o, _, terminated, truncated, _ = env.step(int(actions[i]))
-                if book.after_step(terminated, truncated):
+                if book.after_step(terminated, truncated, o):
                     o, _ = env.reset()
+                    book.begin(o)
                     traces[i] = 0.0
                 obs[i] = o
             t3 = time.perf_counter()

@@ -51,12 +51,12 @@ def test_stdp_gives_sparks_spikes(name, options):
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_the_cartpole_agent_takes_sparks_actions_and_spikes(dtype, options):
-    """Five training episodes (the ``return`` reward: a modulator at each episode's end) and
-    one test episode, agent seed 0, k = 20: every spike of every population equal."""
+    """Five training episodes (the default ``td`` reward: a modulator every step) and one
+    test episode, agent seed 0, k = 20: every spike of every population equal."""
     from benchmarks.control.cartpole import CartpoleTask, run_agent
 
     spec = cartpole_agent().overridden(dtype=dtype)
-    task = CartpoleTask(k=20, reward="return")
+    task = CartpoleTask(k=20)
     runs = {}
     names = ["spark", "brian2-cpp"] + (["brian2-runtime"] if dtype == "float64" else [])
     for name in names:

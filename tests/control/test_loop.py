@@ -50,7 +50,7 @@ def spec():
 
 def test_failure_reward_reaches_the_network_with_the_next_chunk_only_while_training(spec):
     backend = ScriptedBackend(favour=0)  # always push left: every episode fails
-    task = CartpoleTask(k=5)
+    task = CartpoleTask(k=5, reward="failure")
     log = run_agent(backend, spec, task, seed=3, train=3, test=2)
     assert backend.resets == 1
     assert len(log.train_returns) == 3 and len(log.test_returns) == 2
@@ -104,7 +104,7 @@ def test_an_agent_needs_two_readouts_and_the_codes_input_size(spec):
 def test_batched_agents_run_exactly_the_loop_of_single_agents(spec):
     """Spark's batched agents (one vmapped program, shared plastic indices) take the same
     actions, episode by episode, as the same agents run one by one on the spark backend."""
-    task = CartpoleTask(k=20, reward="return")
+    task = CartpoleTask(k=20)  # the td reward: a critic per agent, a modulator every step
     seeds = [0, 1]
     batched, totals = run_agents_batched(spec, task, seeds, train=4, test=1)
     assert totals["chunks"] >= max(b.env_steps for b in batched)
@@ -143,7 +143,8 @@ def test_the_weights_move_the_way_the_modulator_says(spec):
     assert (e > 0).sum() > max(400, 2 * (e < 0).sum())
     up, down = final[1.0] - final[0.0], final[-1.0] - final[0.0]
     lr = spec.projections[0].plasticity.lr
-    free = (final[0.0] + abs(e) * lr < 4.0) & (final[0.0] - abs(e) * lr > 0.0)  # not clipped
+    rule = spec.projections[0].plasticity
+    free = (final[0.0] + abs(e) * lr < rule.w_max) & (final[0.0] - abs(e) * lr > rule.w_min)
     assert free.sum() > 1000
     np.testing.assert_allclose(up[free], lr * e[free], rtol=1e-9, atol=1e-15)
     np.testing.assert_allclose(down[free], -lr * e[free], rtol=1e-9, atol=1e-15)
@@ -157,3 +158,19 @@ def test_backends_without_the_rule_refuse_the_agent_with_a_reason(spec, name):
 
     refusal = BACKENDS[name].capabilities.refusal(spec)
     assert refusal is not None and "reward_stdp" in refusal
+
+
+def test_td_reward_hands_in_the_critics_error_every_training_step(spec):
+    """``reward="td"``: the critic starts at V = 0, so every modulator of the first
+    episode is 0 and the first chunk of the second carries ``td_scale * failure``; after
+    that the critic's errors arrive every step, and test episodes carry nothing."""
+    backend = ScriptedBackend(favour=0)
+    task = CartpoleTask(k=2, reward="td", td_scale=0.5)
+    log = run_agent(backend, spec, task, seed=1, train=3, test=2)
+    modulators = np.array([c.modulator for c in backend.chunks])
+    ends = np.cumsum(log.train_returns + log.test_returns)
+    first = ends[0]
+    np.testing.assert_array_equal(modulators[:first], 0.0)
+    assert modulators[first] == 0.5 * task.failure_modulator
+    assert np.count_nonzero(modulators[first + 1:ends[2]]) >= ends[2] - first - 2
+    np.testing.assert_array_equal(modulators[ends[2]:], 0.0)  # test phase
