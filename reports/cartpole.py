@@ -93,7 +93,8 @@ def learning_markdown(summary: pd.DataFrame, totals: dict, spec: NetworkSpec, ta
         f"- learned (10 consecutive training returns of 500) within 100 episodes: "
         f"**{within} / {n}**",
         f"- wall {totals.get('wall_s', float('nan')):.0f} s: network {totals['network_s']:.0f} s, "
-        f"encoding {totals['encode_s']:.0f} s, environments {totals['env_s']:.0f} s, "
+        f"encoding {totals['encode_s']:.0f} s, environments (and critics) "
+        f"{totals['env_s']:.0f} s, "
         f"compile {totals['compile_s']:.1f} s, {totals['chunks']} batched chunks",
         "",
         "| agent | learned after (episodes) | test mean | test min | solved |",
@@ -111,7 +112,8 @@ def learning_markdown(summary: pd.DataFrame, totals: dict, spec: NetworkSpec, ta
 def bench_markdown(table: pd.DataFrame, spec: NetworkSpec) -> str:
     lines = [f"# Cartpole loop benchmark, network `{spec.name}`", "",
              "One learning agent per cell, 1 thread; per environment step: network = input "
-             "in, k steps, counts on the host; loop = network + encoding + environment.", "",
+             "in, k steps, counts on the host; loop = network + encoding + environment (with "
+             "the td critic's update).", "",
              "| backend | k | episodes | env steps | network / env step | loop / env step | "
              "loop / agent-episode | environment share | status |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|"]

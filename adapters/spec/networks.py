@@ -449,8 +449,8 @@ def cartpole_agent(pool_size: int = 20, inh_size: int = 10, n_inputs: int = 40,
       threshold with recurrence keeps the last winner on for chunks on end, whatever the
       input says, and the loser, silent, never gets eligibility to learn from;
     * cross-inhibition 4 mV: at 2 the pools fire together (the eligibility barely says
-      which side acted), at 6 one side wins outright; 4 learned best of 1-6 (10 agents,
-      100 episodes each);
+      which side acted), at 6 one side wins outright; 3-4 learned best of 2-6 (10 agents,
+      100 episodes each; README);
     * with a hand-set linear policy (angle, angular velocity and, more weakly, cart
       position and velocity) in the input weights this network balances 10 of 10
       episodes for the full 500 steps at 800 Hz place-code peaks: it can express a

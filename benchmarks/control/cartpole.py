@@ -109,7 +109,7 @@ class AgentLog:
     test_returns: list[int] = field(default_factory=list)
     network_s: float = 0.0  # run_chunk: k steps, output on the host
     encode_s: float = 0.0  # observation -> input spikes
-    env_s: float = 0.0  # gymnasium step + reset
+    env_s: float = 0.0  # gymnasium step + reset, and the td critic's update (host side)
     env_steps: int = 0
 
     @property
