@@ -191,6 +191,18 @@ class _Episodes:
         return reward
 
 
+def _env_step(env, book: _Episodes, action: int) -> tuple[np.ndarray, bool]:
+    """Step 4 of the loop, shared by :func:`run_agent` and :func:`run_agents_batched`: one
+    environment step, booked; after an episode's end the environment is reset and the next
+    episode begun. Returns the next observation and whether an episode ended."""
+    obs, _, terminated, truncated, _ = env.step(action)
+    if not book.after_step(terminated, truncated, obs):
+        return obs, False
+    obs, _ = env.reset()
+    book.begin(obs)
+    return obs, True
+
+
 Progress = Callable[[int, int], None]
 """``progress(episodes_done, episodes_total)``."""
 
@@ -217,10 +229,8 @@ def run_agent(backend: Backend, spec: NetworkSpec, task: CartpoleTask, seed: int
         counts = backend.run_chunk(ChunkInput(spikes=spikes, modulator=book.pending))
         t2 = time.perf_counter()
         trace = task.readout.update(trace, counts, k, dt)
-        obs, _, terminated, truncated, _ = env.step(int(task.readout.action(trace)))
-        if book.after_step(terminated, truncated, obs):
-            obs, _ = env.reset()
-            book.begin(obs)
+        obs, ended = _env_step(env, book, int(task.readout.action(trace)))
+        if ended:
             trace = np.zeros(2)
             if progress is not None:
                 progress(log.episodes, train + test)
@@ -283,12 +293,9 @@ def run_agents_batched(spec: NetworkSpec, task: CartpoleTask, seeds: list[int], 
             for i, (book, env) in enumerate(zip(books, envs)):
                 if book.done:
                     continue
-                o, _, terminated, truncated, _ = env.step(int(actions[i]))
-                if book.after_step(terminated, truncated, o):
-                    o, _ = env.reset()
-                    book.begin(o)
+                obs[i], ended = _env_step(env, book, int(actions[i]))
+                if ended:
                     traces[i] = 0.0
-                obs[i] = o
             t3 = time.perf_counter()
             totals["encode_s"] += t1 - t0
             totals["network_s"] += t2 - t1
