@@ -20,7 +20,8 @@ XLA:CPU contracts a product and the addition that follows (``e + a_plus * x_pre`
 ``w + lr * m * e``) into one fused multiply-add, as it does in the neuron updates: Brian2,
 C++ and numpy round twice, so traces and weights agree with theirs to the last bit or two
 (measured: 219 of 1,600 eligibility traces of the cartpole agent differ after a chunk, by
-one ulp), and the spikes agree exactly (tests/brian2/test_plasticity.py). Optimisation
+one ulp), and the spikes agree exactly in the tested episodes (tests/brian2/test_plasticity.py;
+in float32 with a modulator every chunk a threshold crossing flips after ~45 chunks). Optimisation
 barriers do not stop the contraction (XLA folds them away); ``XLA_FLAGS=--xla_cpu_max_isa=AVX``
 (no FMA instructions) does: with it, the cartpole agent's float32 weights and traces equal
 brian2-numpy's bit for bit over 75 chunks with a modulator in each (its cost to speed is not
