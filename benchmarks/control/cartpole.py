@@ -170,18 +170,17 @@ class _Episodes:
             self.pending = self.task.td_scale * self.critic.step(failure, observation, terminated)
         if not (terminated or truncated):
             return False
-        if self.learning:
-            self.pending = self._reward(terminated)
+        if self.learning and self.critic is None:  # td: the critic's error is already set
+            self.pending = self._episode_reward(terminated)
         (self.log.train_returns if self.learning else self.log.test_returns).append(self.ret)
         self.ret = 0
         if not self.learning:
             self.pending = 0.0  # test phase (or training just ended): weights stay fixed
         return True
 
-    def _reward(self, terminated: bool) -> float:
+    def _episode_reward(self, terminated: bool) -> float:
+        """The modulator of the "failure" and "return" rules, due at an episode's end."""
         task = self.task
-        if task.reward == "td":
-            return self.pending  # the critic's TD error of this last step
         if task.reward == "failure":
             return task.failure_modulator if terminated else 0.0
         if self.baseline is None:

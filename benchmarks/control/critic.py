@@ -32,8 +32,8 @@ FEATURES = ("place", "conjunctive")
 @dataclass(frozen=True)
 class TDCritic:
     """Settings of the critic: discount ``gamma`` per environment step, trace decay
-    ``lam``, learning rate ``rate`` (divided by the number of active features' squared
-    norm, so it is a step size in value units), and the feature set."""
+    ``lam``, learning rate ``rate`` (divided by the current features' squared norm, so it
+    is a step size in value units), and the feature set."""
 
     gamma: float = 0.95
     lam: float = 0.8
