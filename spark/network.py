@@ -28,7 +28,8 @@ from . import connectivity as conn
 from . import native
 from .definition import NetworkDef
 from .neurons import ALIFCells, AbstractCells, AdExCells, IzhikevichCells, LIFCells
-from .plasticity import PlasticRecord, PlasticState, PlasticSynapses, build_plastic
+from .plasticity import (Block, PlasticRecord, PlasticState, PlasticSynapses, build_plastic,
+                         rectangles)
 from .pytree import static
 
 Array = jax.Array
@@ -217,6 +218,7 @@ class Layout:
     plastic_size: int
     method: str  # "event" | "dense" | "native" | "none"
     nnz: int  # static synapses of the largest instance (native rows share this length)
+    plastic_blocks: tuple[Block, ...] | None = None  # the plastic table as rectangles
 
     @property
     def n_pre(self) -> int:
@@ -284,9 +286,11 @@ def make_layout(nets: list[NetworkDef], method: str = "auto", k: int | None = No
         chosen = "none"
     else:
         chosen = conn.choose(tables[0][0], n_pre, ring, n_cols, k, method)
+    blocks = [rectangles(p) for _, p in tables]
+    shared_blocks = blocks[0] if all(b == blocks[0] for b in blocks) else None
     return Layout(n_neurons=n, n_inputs=n_in, n_cols=n_cols, ring=ring, k=k, row_len=row_len,
                   plastic_size=plastic_size, method=chosen,
-                  nnz=max(t.size for t, _ in tables))
+                  nnz=max(t.size for t, _ in tables), plastic_blocks=shared_blocks)
 
 
 def build(net: NetworkDef, layout: Layout | None = None, *,
@@ -335,7 +339,7 @@ def build(net: NetworkDef, layout: Layout | None = None, *,
     plastic = None
     if layout.plastic_size:
         plastic = build_plastic(plastic_records, layout.plastic_size, layout.n_cols, layout.ring,
-                                dt, dtype)
+                                dt, dtype, blocks=layout.plastic_blocks)
     readout_decay = None
     if readout_tau is not None:
         readout_decay = jnp.asarray(np.asarray(np.exp(-dt / readout_tau), dtype=dtype))
@@ -414,9 +418,8 @@ def step(net: Network, state: NetworkState, input_spikes: Array) -> tuple[Networ
     all_spikes = jnp.concatenate([spiked, input_spikes.astype(bool)])
     history, plastic = state.history, state.plastic
     if net.plastic is not None:
-        plastic, delivered = net.plastic.step(plastic, history, spiked, t)
-        current = current + delivered
-        history = history.at[slot].set(all_spikes)
+        plastic, current = net.plastic.step(plastic, history, spiked, t, current)
+        history = lax.dynamic_update_index_in_dim(history, all_spikes, slot, 0)
     if net.drive is not None:
         current = current + net.drive.current(t, net.n_cols)
     v = jnp.where(refractory, v, v + current[:n])

@@ -16,6 +16,18 @@ spec leaves a choice, Brian2's canonical STDP example decides):
 4. STDP weights are clipped to ``[w_min, w_max]`` at each update; the reward rule applies
    ``w = clip(w + lr * modulator * e, w_min, w_max)`` once at the end of every chunk.
 
+Where every plastic projection is a complete rectangle (all to all, one delay: the
+cartpole agent's input -> pools), the table is walked as ``(n_pre, n_post)`` blocks
+(:class:`Block`): the delayed presynaptic spikes and the postsynaptic spikes are one row
+each, broadcast over the block, the rule's constants one scalar per block, and the
+delivered input is added row by row, where the general table needs per-synapse gathers
+and a scatter with index arrays. Same flat state, same element-wise update
+(:func:`_update`), so spikes, traces and weights equal the general path's bit for bit;
+the membranes to the last bits, because XLA:CPU folds the general path's scatter into
+``v + row`` (each delivery then lands on the membrane in turn; the blocks sum onto the
+row first), tests/spark/test_plastic_blocks.py. Measured (cartpole agent, float32, k 50,
+one core): 13.8 vs 19.2 us per step for one agent, 151 vs 184 us for 25 batched.
+
 XLA:CPU contracts a product and the addition that follows (``e + a_plus * x_pre``,
 ``w + lr * m * e``) into one fused multiply-add, as it does in the neuron updates: Brian2,
 C++ and numpy round twice, so traces and weights agree with theirs to the last bit or two
@@ -37,6 +49,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax import lax
+
 from .models import PlasticityRule
 from .pytree import static
 
@@ -48,6 +62,26 @@ class PlasticState(NamedTuple):
     x_pre: Array
     x_post: Array
     elig: Array
+
+
+@dataclass(frozen=True)
+class Block:
+    """One plastic projection laid out as a complete ``(n_pre, n_post)`` rectangle, pre
+    major, at table entries ``[start, start + n_pre * n_post)``: presynaptic rows
+    ``pre .. pre + n_pre - 1``, postsynaptic neurons ``post ..`` (columns ``col ..``), all
+    with one delay. Static structure: plain ints."""
+
+    start: int
+    n_pre: int
+    n_post: int
+    pre: int
+    post: int
+    col: int
+    delay: int
+
+    @property
+    def size(self) -> int:
+        return self.n_pre * self.n_post
 
 
 @jax.tree_util.register_dataclass
@@ -72,39 +106,95 @@ class PlasticSynapses:
     initial_weight: Array
     n_cols: int = static()
     ring: int = static()
+    blocks: tuple[Block, ...] | None = static(default=None)  # see :func:`rectangles`
 
     def init(self) -> PlasticState:
         zeros = jnp.zeros_like(self.initial_weight)
         return PlasticState(weight=self.initial_weight, x_pre=zeros, x_post=zeros, elig=zeros)
 
     def step(self, state: PlasticState, history: Array, spikes: Array, t: Array,
-             ) -> tuple[PlasticState, Array]:
+             current: Array) -> tuple[PlasticState, Array]:
         """One synaptic phase. ``history`` ``(D, n_pre)`` holds the spikes of steps
-        ``t - D + 1 .. t - 1`` at rows ``step % D``; ``spikes`` are this step's neuron spikes.
-        Returns the new state and the delivered input per column ``(C,)``."""
-        delivered = history[(t - self.delay) % self.ring, self.pre] & self.valid
-        w = state.weight
-        current = jnp.zeros(self.n_cols, w.dtype).at[self.col].add(
-            jnp.where(delivered, w, jnp.zeros_like(w)))
-        x_pre = state.x_pre * self.pre_decay
-        x_post = state.x_post * self.post_decay
-        elig = state.elig * self.elig_decay
-        x_pre = jnp.where(delivered, x_pre + 1.0, x_pre)
-        depress = -self.a_minus * x_post
-        stdp = delivered & ~self.reward
-        w = jnp.where(stdp, jnp.clip(w + depress, self.w_min, self.w_max), w)
-        elig = jnp.where(delivered & self.reward, elig + depress, elig)
-        post_spiked = spikes[self.post] & self.valid
-        x_post = jnp.where(post_spiked, x_post + 1.0, x_post)
-        potentiate = self.a_plus * x_pre
-        w = jnp.where(post_spiked & ~self.reward, jnp.clip(w + potentiate, self.w_min, self.w_max), w)
-        elig = jnp.where(post_spiked & self.reward, elig + potentiate, elig)
-        return PlasticState(weight=w, x_pre=x_pre, x_post=x_post, elig=elig), current
+        ``t - D + 1 .. t - 1`` at rows ``step % D``; ``spikes`` are this step's neuron spikes;
+        ``current`` ``(C,)`` the input already due this step (the ring buffer's row).
+        Returns the new state and ``current`` plus the plastic deliveries, added one
+        synapse after another in table order."""
+        if self.blocks is None:
+            delivered = history[(t - self.delay) % self.ring, self.pre] & self.valid
+            post_spiked = spikes[self.post] & self.valid
+        else:  # no padding in a block table: every entry is valid
+            delivered, post_spiked = self._block_events(history, spikes, t)
+        arriving = jnp.where(delivered, state.weight, jnp.zeros_like(state.weight))
+        if self.blocks is None:
+            current = current.at[self.col].add(arriving)
+        else:
+            for b in self.blocks:
+                rows = arriving[b.start:b.start + b.size].reshape(b.n_pre, b.n_post)
+                current = _add_rows(current, rows, b.col)
+        rule = self._per_synapse
+        return _update(state, delivered, post_spiked, rule(self.reward), rule(self.a_plus),
+                       rule(self.a_minus), rule(self.w_min), rule(self.w_max),
+                       rule(self.pre_decay), rule(self.post_decay),
+                       rule(self.elig_decay)), current
+
+    def _block_events(self, history: Array, spikes: Array, t: Array) -> tuple[Array, Array]:
+        """Per table entry: did its presynaptic spike arrive, did its target spike (the
+        general path's two gathers, as one row per block broadcast over it)."""
+        delivered, post = [], []
+        for b in self.blocks:
+            row = lax.dynamic_index_in_dim(history, (t - b.delay) % self.ring, keepdims=False)
+            shape = (b.n_pre, b.n_post)
+            delivered.append(jnp.broadcast_to(row[b.pre:b.pre + b.n_pre, None], shape).reshape(-1))
+            post.append(jnp.broadcast_to(spikes[None, b.post:b.post + b.n_post], shape).reshape(-1))
+        return jnp.concatenate(delivered), jnp.concatenate(post)
 
     def apply_modulator(self, state: PlasticState, modulator: Array) -> PlasticState:
         """End-of-chunk three-factor update of the reward-modulated synapses."""
-        new = jnp.clip(state.weight + self.lr * modulator * state.elig, self.w_min, self.w_max)
-        return state._replace(weight=jnp.where(self.reward & self.valid, new, state.weight))
+        rule = self._per_synapse
+        new = jnp.clip(state.weight + rule(self.lr) * modulator * state.elig, rule(self.w_min),
+                       rule(self.w_max))
+        return state._replace(weight=jnp.where(rule(self.reward) & self.valid, new, state.weight))
+
+    def _per_synapse(self, value: Array) -> Array:
+        """A rule constant per table entry: as stored in the general table; one value per
+        block in a block table (broadcast here)."""
+        if self.blocks is None:
+            return value
+        return jnp.concatenate([jnp.broadcast_to(value[i], (b.size,))
+                                for i, b in enumerate(self.blocks)])
+
+
+def _update(state: PlasticState, delivered: Array, post_spiked: Array, reward: Array,
+            a_plus: Array, a_minus: Array, w_min: Array, w_max: Array, pre_decay: Array,
+            post_decay: Array, elig_decay: Array) -> PlasticState:
+    """Steps 1-4 of the module docstring, element-wise (operands broadcast against the
+    state): the one formula both table layouts use, so they round alike."""
+    w = state.weight
+    x_pre = state.x_pre * pre_decay
+    x_post = state.x_post * post_decay
+    elig = state.elig * elig_decay
+    x_pre = jnp.where(delivered, x_pre + 1.0, x_pre)
+    depress = -a_minus * x_post
+    w = jnp.where(delivered & ~reward, jnp.clip(w + depress, w_min, w_max), w)
+    elig = jnp.where(delivered & reward, elig + depress, elig)
+    x_post = jnp.where(post_spiked, x_post + 1.0, x_post)
+    potentiate = a_plus * x_pre
+    w = jnp.where(post_spiked & ~reward, jnp.clip(w + potentiate, w_min, w_max), w)
+    elig = jnp.where(post_spiked & reward, elig + potentiate, elig)
+    return PlasticState(weight=w, x_pre=x_pre, x_post=x_post, elig=elig)
+
+
+def _add_rows(current: Array, rows: Array, col: int) -> Array:
+    """``current[col:col + n]`` plus every row of ``rows`` ``(n_pre, n)``, one after another
+    in presynaptic order: the order in which the general path's scatter adds them, so the
+    sums are equal bit for bit. Not ``sum(axis=0)``: XLA:CPU splits a long reduction into
+    partial sums (another rounding order). Slices and a concatenation, not ``.at[].set``
+    (a scatter, slow once vmapped)."""
+    n = rows.shape[1]
+    total = current[col:col + n]
+    for i in range(rows.shape[0]):  # at most MAX_BLOCK_ROWS, see rectangles()
+        total = total + rows[i]
+    return jnp.concatenate([current[:col], total, current[col + n:]])
 
 
 @dataclass(frozen=True)
@@ -119,18 +209,70 @@ class PlasticRecord:
     weight: np.ndarray
 
 
+MAX_BLOCK_ROWS = 256
+"""Largest presynaptic side of a block: its input sum is unrolled row by row (see
+:func:`_add_rows`)."""
+
+
+def _rectangle(record: PlasticRecord, start: int) -> Block | None:
+    """``record`` as a :class:`Block` at ``start``, or None when it is not a complete
+    pre-major rectangle over contiguous neurons with one delay and at most
+    :data:`MAX_BLOCK_ROWS` presynaptic rows."""
+    if record.pre.size == 0:
+        return None
+    pre_ids, post_ids = np.unique(record.pre), np.unique(record.post)
+    n_pre, n_post = pre_ids.size, post_ids.size
+    if record.pre.size != n_pre * n_post or n_pre > MAX_BLOCK_ROWS:
+        return None
+    contiguous = (np.array_equal(pre_ids, np.arange(pre_ids[0], pre_ids[0] + n_pre))
+                  and np.array_equal(post_ids, np.arange(post_ids[0], post_ids[0] + n_post)))
+    if not (contiguous and np.array_equal(record.pre, np.repeat(pre_ids, n_post))
+            and np.array_equal(record.post, np.tile(post_ids, n_pre))):
+        return None
+    col0 = int(record.col[0])
+    if not np.array_equal(record.col, np.tile(np.arange(col0, col0 + n_post), n_pre)):
+        return None
+    if not np.all(record.delay == record.delay[0]):
+        return None
+    return Block(start=start, n_pre=int(n_pre), n_post=int(n_post), pre=int(pre_ids[0]),
+                 post=int(post_ids[0]), col=col0, delay=int(record.delay[0]))
+
+
+def rectangles(records: list[PlasticRecord]) -> tuple[Block, ...] | None:
+    """The plastic table as blocks, when every projection is a complete rectangle with one
+    delay (else None: the general path). Batched instances use blocks only when theirs are
+    equal (:func:`spark.network.make_layout`)."""
+    blocks, start = [], 0
+    for record in records:
+        block = _rectangle(record, start)
+        if block is None:
+            return None
+        blocks.append(block)
+        start += block.size
+    return tuple(blocks) if blocks else None
+
+
 def build_plastic(records: list[PlasticRecord], size: int, n_cols: int, ring: int, dt: float,
-                  dtype: np.dtype) -> PlasticSynapses:
-    """Concatenate plastic projections and pad to ``size`` synapses."""
+                  dtype: np.dtype, blocks: tuple[Block, ...] | None = None) -> PlasticSynapses:
+    """Concatenate plastic projections and pad to ``size`` synapses; ``blocks`` (from
+    :func:`rectangles`, and only for a table of exactly their size) selects the block walk."""
     n = sum(r.pre.size for r in records)
     if size < n:
         raise ValueError(f"plastic table size {size} < {n} synapses")
+    if blocks is not None and (sum(b.size for b in blocks) != size or rectangles(records) != blocks):
+        raise ValueError("plastic blocks do not describe this table: build it without them")
 
     def cat(get, fill, out_dtype) -> Array:
         """One entry per synapse (a per-projection value is broadcast), then padding."""
         parts = [np.broadcast_to(np.asarray(get(r), dtype=np.float64), r.pre.shape) for r in records]
         parts.append(np.full(size - n, fill, dtype=np.float64))
         return jnp.asarray(np.concatenate(parts).astype(out_dtype))
+
+    def constant(get, fill, out_dtype) -> Array:
+        """A rule constant: per synapse (general table) or per block."""
+        if blocks is None:
+            return cat(get, fill, out_dtype)
+        return jnp.asarray(np.array([get(r) for r in records], dtype=np.float64).astype(out_dtype))
 
     def decay(tau: float) -> float:
         return float(np.exp(-dt / tau))
@@ -141,14 +283,14 @@ def build_plastic(records: list[PlasticRecord], size: int, n_cols: int, ring: in
         post=cat(lambda r: r.post, 0, np.int32),
         delay=cat(lambda r: r.delay, 1, np.int32),
         valid=cat(lambda r: True, False, np.bool_),
-        reward=cat(lambda r: r.rule.modulated, False, np.bool_),
-        a_plus=cat(lambda r: r.rule.a_plus, 0.0, dtype),
-        a_minus=cat(lambda r: r.rule.a_minus, 0.0, dtype),
-        w_min=cat(lambda r: r.rule.w_min, 0.0, dtype),
-        w_max=cat(lambda r: r.rule.w_max, 0.0, dtype),
-        lr=cat(lambda r: r.rule.learning_rate, 0.0, dtype),
-        pre_decay=cat(lambda r: decay(r.rule.tau_pre), 0.0, dtype),
-        post_decay=cat(lambda r: decay(r.rule.tau_post), 0.0, dtype),
-        elig_decay=cat(lambda r: r.rule.eligibility_decay(dt), 0.0, dtype),
+        reward=constant(lambda r: r.rule.modulated, False, np.bool_),
+        a_plus=constant(lambda r: r.rule.a_plus, 0.0, dtype),
+        a_minus=constant(lambda r: r.rule.a_minus, 0.0, dtype),
+        w_min=constant(lambda r: r.rule.w_min, 0.0, dtype),
+        w_max=constant(lambda r: r.rule.w_max, 0.0, dtype),
+        lr=constant(lambda r: r.rule.learning_rate, 0.0, dtype),
+        pre_decay=constant(lambda r: decay(r.rule.tau_pre), 0.0, dtype),
+        post_decay=constant(lambda r: decay(r.rule.tau_post), 0.0, dtype),
+        elig_decay=constant(lambda r: r.rule.eligibility_decay(dt), 0.0, dtype),
         initial_weight=cat(lambda r: r.weight, 0.0, dtype),
-        n_cols=n_cols, ring=ring)
+        n_cols=n_cols, ring=ring, blocks=blocks)
