@@ -11,11 +11,21 @@ dangerous than expected, positive when it got safer. The environment's reward is
 only the failure; the critic adds no knowledge of the task beyond it.
 
 The critic is linear in the place code's normalised rates (the features the network's
-input neurons encode; ``conjunctive`` adds the outer products of the position/velocity
-pairs, since the danger of an angle depends on the angular velocity), learns by TD(lambda)
-with accumulating traces, and lives on the host, identical for every backend (it sees
-observations, never spikes), so two backends with equal spikes still take the same
-actions and hand in the same modulators.
+input neurons encode) and, by default (``pairs``), in the outer products of every pair of
+observation components, learns by TD(lambda) with accumulating traces, and lives on the
+host, identical for every backend (it sees observations, never spikes), so two backends
+with equal spikes still take the same actions and hand in the same modulators.
+
+Why every pair, and why gamma 0.98: keeping the cart on the track needs the
+counter-intuitive part of a cart-pole controller (push *towards* the side the cart is on,
+so that the pole leans back to the centre and the cart follows it). A critic that only
+sees (position x velocity) and (angle x angular velocity) cannot tell that the pole
+leaning towards the centre is good *when the cart is off-centre*, so that push looks bad
+for a second before it pays off, and the actor learns the intuitive, wrong sign; with
+(position x angle) and the other pairs the value of that lean is immediate. Measured (10
+agents, 100 training episodes, mean training return of episodes 91-100): 233 with
+(gamma 0.95, lambda 0.8, conjunctive), 252 pairs at 0.95, 359 pairs at (0.98, 0.9); 216
+at 0.99, 55 at lambda 0.95 (README, cartpole section).
 """
 
 from __future__ import annotations
@@ -26,7 +36,10 @@ import numpy as np
 
 from .encoding import PlaceCode
 
-FEATURES = ("place", "conjunctive")
+FEATURES = ("place", "conjunctive", "pairs")
+"""``place``: the place code's rates; ``conjunctive``: plus the outer products of (cart
+position, velocity) and (pole angle, angular velocity); ``pairs``: plus the outer products
+of every pair of components."""
 
 
 @dataclass(frozen=True)
@@ -35,10 +48,10 @@ class TDCritic:
     ``lam``, learning rate ``rate`` (divided by the current features' squared norm, so it
     is a step size in value units), and the feature set."""
 
-    gamma: float = 0.95
-    lam: float = 0.8
+    gamma: float = 0.98
+    lam: float = 0.9
     rate: float = 0.05
-    features: str = "conjunctive"
+    features: str = "pairs"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.gamma <= 1.0:
@@ -53,15 +66,21 @@ class TDCritic:
 
     def featurise(self, code: PlaceCode, observation: np.ndarray) -> np.ndarray:
         """Feature vector of one observation: the place code's rates / max_rate (one block
-        per observation component), plus, for ``conjunctive``, the outer products of
-        components (0, 1) and (2, 3) (cart position x velocity, pole angle x angular
-        velocity), and a constant 1."""
+        per observation component), a constant 1, and the outer products of the blocks of
+        component pairs: none for ``place``; (0, 1) and (2, 3) (cart position x velocity,
+        pole angle x angular velocity) for ``conjunctive``; every pair, in order (0, 1),
+        (0, 2), ... (2, 3), for ``pairs``."""
         rates = code.rates(observation) / code.max_rate
         parts = [rates, np.ones(1)]
+        blocks = rates.reshape(len(code.ranges), code.n_per_dim)
+        d = len(code.ranges)
         if self.features == "conjunctive":
-            blocks = rates.reshape(len(code.ranges), code.n_per_dim)
-            for i in range(0, len(code.ranges) - 1, 2):
-                parts.append(np.outer(blocks[i], blocks[i + 1]).ravel())
+            pairs = [(i, i + 1) for i in range(0, d - 1, 2)]
+        elif self.features == "pairs":
+            pairs = [(i, j) for i in range(d) for j in range(i + 1, d)]
+        else:
+            pairs = []
+        parts += [np.outer(blocks[i], blocks[j]).ravel() for i, j in pairs]
         return np.concatenate(parts)
 
 

@@ -20,6 +20,12 @@ def test_features_are_the_place_code_a_bias_and_the_pairwise_products():
     assert both.size == 40 + 1 + 100 + 100
     np.testing.assert_allclose(both[41:141], np.outer(rates[:10], rates[10:20]).ravel())
     np.testing.assert_allclose(both[141:], np.outer(rates[20:30], rates[30:]).ravel())
+    pairs = TDCritic(features="pairs").featurise(CODE, obs)
+    assert pairs.size == 40 + 1 + 6 * 100
+    blocks = rates.reshape(4, 10)
+    expected = [np.outer(blocks[i], blocks[j]).ravel()
+                for i, j in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))]
+    np.testing.assert_allclose(pairs[41:], np.concatenate(expected))
 
 
 def test_td_error_is_reward_plus_discounted_next_value_minus_value():
