@@ -90,8 +90,12 @@ def bench_cell(spec: NetworkSpec, task: CartpoleTask, name: str, episodes: int, 
                cache_dir: Path) -> dict:
     """One (backend, k) cell, in the calling process: prepare, then ``episodes`` learning
     episodes through :func:`~.cartpole.run_agent`, timed; a backend that cannot run the
-    agent gives a row with its reason."""
+    agent gives a row with its reason. The backend is prepared for chunks of exactly k
+    steps (the spec's execution timesteps set to ``(k,)``), so that what a backend compiles
+    per k (Spark's chunk program) is compiled in ``prepare``, never inside the timed loop."""
     row = {"backend": name, "k": task.k, "seed": seed, "episodes": episodes}
+    spec = dataclasses.replace(spec, simulation=dataclasses.replace(spec.simulation,
+                                                                    timesteps=(task.k,)))
     try:
         backend = load_backend(name)()
     except BackendUnavailable as err:

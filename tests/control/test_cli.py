@@ -44,3 +44,23 @@ def test_an_out_path_that_is_a_file_is_one_line_and_exit_2(tmp_path, capsys):
                  "--out", str(target)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a directory" in err[0]
+
+
+def test_a_bench_cell_compiles_its_k_before_the_clock_starts(monkeypatch, tmp_path):
+    """k = 30 is none of the agent's execution timesteps (10, 50, 100): the cell must still
+    have Spark's k = 30 program ready when the timed episodes begin."""
+    from adapters.spark.backend import SparkBackend
+    from adapters.spec.networks import cartpole_agent
+    from benchmarks.control import runs
+    from benchmarks.control.cartpole import CartpoleTask
+
+    ready = []
+    original = SparkBackend.run_chunk
+
+    def watched(self, chunk):
+        ready.append(self._require().is_compiled(chunk.spikes.shape[0]))
+        return original(self, chunk)
+
+    monkeypatch.setattr(SparkBackend, "run_chunk", watched)
+    row = runs.bench_cell(cartpole_agent(), CartpoleTask(k=30), "spark", 1, 0, tmp_path)
+    assert row["status"] == "ok" and ready and all(ready)
