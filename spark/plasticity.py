@@ -26,7 +26,8 @@ and a scatter with index arrays. Same flat state, same element-wise update
 the membranes to the last bits, because XLA:CPU folds the general path's scatter into
 ``v + row`` (each delivery then lands on the membrane in turn; the blocks sum onto the
 row first), tests/spark/test_plastic_blocks.py. Measured (cartpole agent, float32, k 50,
-one core): 13.8 vs 19.2 us per step for one agent, 151 vs 184 us for 25 batched.
+one core, 3 runs): 12.9 us (12.5-13.7) vs 18.2 us (17.6-19.0) per step for one agent,
+152 us (148-153) vs 182 us (181-184) for 25 batched.
 
 XLA:CPU contracts a product and the addition that follows (``e + a_plus * x_pre``,
 ``w + lr * m * e``) into one fused multiply-add, as it does in the neuron updates: Brian2,
