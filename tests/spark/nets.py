@@ -126,3 +126,25 @@ MODELS = {
 }
 __all__ = ["ALIF", "AdEx", "Constant", "Explicit", "Exponential", "FixedProbability",
            "Izhikevich", "LIF", "MODELS", "Normal", "Uniform", "to_spark"]
+
+
+def assert_bytes_equal(a, b, fields: tuple[str, ...], min_spikes: int = 50) -> None:
+    """Two simulators that recorded spikes: the same spikes (and enough of them for the
+    comparison to mean anything), and the named state arrays equal byte for byte
+    (``plastic.<name>`` reaches into the plastic state)."""
+    sa, ia = a.recorded()
+    sb, ib = b.recorded()
+    assert sa.size > min_spikes, "the network must spike for the comparison to mean anything"
+    np.testing.assert_array_equal(sa, sb)
+    np.testing.assert_array_equal(ia, ib)
+    for name in fields:
+        x, y = (np.asarray(_field(sim.state, name)) for sim in (a, b))
+        assert x.dtype == y.dtype
+        assert np.array_equal(x.view(np.uint8), y.view(np.uint8)), f"state.{name} differs"
+
+
+def _field(state, name: str):
+    for part in name.split("."):
+        state = getattr(state, part)
+    return state
+

@@ -24,7 +24,7 @@ from spark import network as netmod
 from spark.engine import BatchedSimulator, Simulator
 from spark.native import builder as native_build
 
-from .nets import DT, NetworkBuilder, random_network
+from .nets import DT, NetworkBuilder, assert_bytes_equal, random_network
 from .test_reference import euler_network, receptor_network
 
 REQUIRED = os.environ.get("SPARK_BENCH_REQUIRE_NATIVE") == "1"
@@ -51,15 +51,7 @@ def _run(net, method: str, x: np.ndarray, k: int, **kwargs) -> Simulator:
 
 
 def _assert_bitwise(a: Simulator, b: Simulator) -> None:
-    sa, ia = a.recorded()
-    sb, ib = b.recorded()
-    assert sa.size > 50, "the network must spike for the comparison to mean anything"
-    np.testing.assert_array_equal(sa, sb)
-    np.testing.assert_array_equal(ia, ib)
-    for name in STATE_FIELDS:
-        x, y = np.asarray(getattr(a.state, name)), np.asarray(getattr(b.state, name))
-        assert x.dtype == y.dtype
-        assert np.array_equal(x.view(np.uint8), y.view(np.uint8)), f"state.{name} differs"
+    assert_bytes_equal(a, b, STATE_FIELDS)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

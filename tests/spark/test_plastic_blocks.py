@@ -21,7 +21,7 @@ from adapters.spec.networks import cartpole_agent
 from spark.engine import BatchedSimulator, Simulator
 from spark.plasticity import MAX_BLOCK_ROWS, Block, build_plastic
 
-from .nets import NetworkBuilder
+from .nets import NetworkBuilder, assert_bytes_equal
 
 STATE_FIELDS = ("g", "aux", "lastspike", "buffer", "history")
 PLASTIC_FIELDS = ("weight", "x_pre", "x_post", "elig")
@@ -58,19 +58,10 @@ def _drive(sim: Simulator, n_inputs: int, chunks: int = 30, k: int = 20) -> list
 
 
 def _assert_same(a: Simulator, b: Simulator) -> None:
-    sa, ia = a.recorded()
-    sb, ib = b.recorded()
-    assert sa.size > 100, "the network must spike for the comparison to mean anything"
-    np.testing.assert_array_equal(sa, sb)
-    np.testing.assert_array_equal(ia, ib)
-    for name in STATE_FIELDS:
-        x, y = np.asarray(getattr(a.state, name)), np.asarray(getattr(b.state, name))
-        assert np.array_equal(x.view(np.uint8), y.view(np.uint8)), f"state.{name} differs"
+    assert_bytes_equal(a, b, STATE_FIELDS + tuple(f"plastic.{f}" for f in PLASTIC_FIELDS),
+                       min_spikes=100)
     va, vb = np.asarray(a.state.v), np.asarray(b.state.v)
     np.testing.assert_allclose(va, vb, rtol=8 * np.finfo(va.dtype).eps, atol=0)
-    for name in PLASTIC_FIELDS:
-        x, y = (np.asarray(getattr(s.state.plastic, name)) for s in (a, b))
-        assert np.array_equal(x.view(np.uint8), y.view(np.uint8)), f"plastic.{name} differs"
 
 
 def test_the_cartpole_agent_is_two_rectangles():
