@@ -49,7 +49,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from jax import lax
 
 from .models import PlasticityRule
@@ -187,10 +186,10 @@ def _update(state: PlasticState, delivered: Array, post_spiked: Array, reward: A
 
 def _add_rows(current: Array, rows: Array, col: int) -> Array:
     """``current[col:col + n]`` plus every row of ``rows`` ``(n_pre, n)``, one after another
-    in presynaptic order: the order in which the general path's scatter adds them, so the
-    sums are equal bit for bit. Not ``sum(axis=0)``: XLA:CPU splits a long reduction into
-    partial sums (another rounding order). Slices and a concatenation, not ``.at[].set``
-    (a scatter, slow once vmapped)."""
+    in presynaptic order: the order in which the general path's scatter, as written, adds
+    them (XLA:CPU then folds that scatter into the membrane update; module docstring). Not
+    ``sum(axis=0)``: XLA:CPU splits a long reduction into partial sums. Slices and a
+    concatenation, not ``.at[].set`` (a scatter, slow once vmapped)."""
     n = rows.shape[1]
     total = current[col:col + n]
     for i in range(rows.shape[0]):  # at most MAX_BLOCK_ROWS, see rectangles()
