@@ -140,8 +140,12 @@ def test_a_killed_sweep_takes_its_workers_and_their_children_with_it():
     assert not _gone(grandchild)
     sweep.send_signal(signal.SIGKILL)
     sweep.wait()
-    assert _wait_gone(worker), "the worker outlived its sweep"
-    assert _wait_gone(grandchild), "the worker's child outlived the sweep"
+    # 30 s, not 10: once, in a clean-clone run of the whole suite beside a learning run on
+    # the other core, the worker was still there after 10 s (cause not found; alone and
+    # with tests/harness it ends well within 10 s). A worker that outlives its sweep for
+    # good still fails here.
+    assert _wait_gone(worker, 30.0), "the worker outlived its sweep"
+    assert _wait_gone(grandchild, 30.0), "the worker's child outlived the sweep"
 
 
 @pytest.mark.parametrize("signum, code, word", [(signal.SIGTERM, 143, "terminated"),
