@@ -87,7 +87,10 @@ class Block:
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
 class PlasticSynapses:
-    """Flat plastic synapse list; ``valid`` masks padding (batched instances)."""
+    """Flat plastic synapse list; ``valid`` masks padding (batched instances). With
+    ``blocks`` the rule constants (``reward`` .. ``elig_decay``) hold one value per block,
+    not per synapse (:meth:`_per_synapse` broadcasts them), and the index arrays are
+    unused."""
 
     pre: Array  # int32 global presynaptic row
     col: Array  # int32 target column (delta or exponential)

@@ -70,10 +70,10 @@ class TDCritic:
         component pairs: none for ``place``; (0, 1) and (2, 3) (cart position x velocity,
         pole angle x angular velocity) for ``conjunctive``; every pair, in order (0, 1),
         (0, 2), ... (2, 3), for ``pairs``."""
+        d = len(code.ranges)
         rates = code.rates(observation) / code.max_rate
         parts = [rates, np.ones(1)]
-        blocks = rates.reshape(len(code.ranges), code.n_per_dim)
-        d = len(code.ranges)
+        blocks = rates.reshape(d, code.n_per_dim)
         if self.features == "conjunctive":
             pairs = [(i, i + 1) for i in range(0, d - 1, 2)]
         elif self.features == "pairs":
