@@ -293,6 +293,13 @@ def make_layout(nets: list[NetworkDef], method: str = "auto", k: int | None = No
                   nnz=max(t.size for t, _ in tables), plastic_blocks=shared_blocks)
 
 
+def native_plastic(layout: Layout) -> bool:
+    """Whether the plastic table is walked by the native kernel: a block table, with the
+    native layout, compiled for the CPU (the CUDA kernels have no plastic step)."""
+    return (layout.method == "native" and layout.plastic_blocks is not None
+            and native.platform() == "cpu")
+
+
 def build(net: NetworkDef, layout: Layout | None = None, *,
           readout_tau: float | None = None, threads: int = 1) -> tuple[Network, NetworkState]:
     """Parameters and initial state of one instance (arrays in the network's dtype; a
@@ -339,7 +346,8 @@ def build(net: NetworkDef, layout: Layout | None = None, *,
     plastic = None
     if layout.plastic_size:
         plastic = build_plastic(plastic_records, layout.plastic_size, layout.n_cols, layout.ring,
-                                dt, dtype, blocks=layout.plastic_blocks)
+                                dt, dtype, blocks=layout.plastic_blocks,
+                                native=native_plastic(layout))
     readout_decay = None
     if readout_tau is not None:
         readout_decay = jnp.asarray(np.asarray(np.exp(-dt / readout_tau), dtype=dtype))

@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from . import native
 from .models import PlasticityRule
 from .pytree import static
 
@@ -110,6 +111,7 @@ class PlasticSynapses:
     n_cols: int = static()
     ring: int = static()
     blocks: tuple[Block, ...] | None = static(default=None)  # see :func:`rectangles`
+    native: bool = static(default=False)  # blocks walked by spark.native.plastic_step (CPU)
 
     def init(self) -> PlasticState:
         zeros = jnp.zeros_like(self.initial_weight)
@@ -122,6 +124,8 @@ class PlasticSynapses:
         ``current`` ``(C,)`` the input already due this step (the ring buffer's row).
         Returns the new state and ``current`` plus the plastic deliveries, added one
         synapse after another in table order."""
+        if self.native:
+            return self._native_step(state, history, spikes, t, current)
         if self.blocks is None:
             delivered = history[(t - self.delay) % self.ring, self.pre] & self.valid
             post_spiked = spikes[self.post] & self.valid
@@ -139,6 +143,21 @@ class PlasticSynapses:
                        rule(self.a_minus), rule(self.w_min), rule(self.w_max),
                        rule(self.pre_decay), rule(self.post_decay),
                        rule(self.elig_decay)), current
+
+    def _native_step(self, state: PlasticState, history: Array, spikes: Array, t: Array,
+                     current: Array) -> tuple[PlasticState, Array]:
+        """:meth:`step` as one native call: the same deliveries, order and roundings
+        (kernels.cc, ``spark_plastic_step``), without XLA's separate loops over the table."""
+        geometry = np.array([[b.start, b.n_pre, b.n_post, b.pre, b.post, b.col, b.delay]
+                             for b in self.blocks], dtype=np.int32)
+        ints = jnp.concatenate([jnp.asarray(geometry),
+                                self.reward.astype(jnp.int32)[:, None]], axis=1)
+        floats = jnp.stack([self.a_plus, self.a_minus, self.w_min, self.w_max, self.pre_decay,
+                            self.post_decay, self.elig_decay], axis=1)
+        weight, x_pre, x_post, elig, current = native.plastic_step(
+            state.weight, state.x_pre, state.x_post, state.elig, history, spikes, t, current,
+            ints, floats)
+        return PlasticState(weight=weight, x_pre=x_pre, x_post=x_post, elig=elig), current
 
     def _block_events(self, history: Array, spikes: Array, t: Array) -> tuple[Array, Array]:
         """Per table entry: did its presynaptic spike arrive, did its target spike (the
@@ -256,14 +275,18 @@ def rectangles(records: list[PlasticRecord]) -> tuple[Block, ...] | None:
 
 
 def build_plastic(records: list[PlasticRecord], size: int, n_cols: int, ring: int, dt: float,
-                  dtype: np.dtype, blocks: tuple[Block, ...] | None = None) -> PlasticSynapses:
+                  dtype: np.dtype, blocks: tuple[Block, ...] | None = None,
+                  native: bool = False) -> PlasticSynapses:
     """Concatenate plastic projections and pad to ``size`` synapses; ``blocks`` (from
-    :func:`rectangles`, and only for a table of exactly their size) selects the block walk."""
+    :func:`rectangles`, and only for a table of exactly their size) selects the block walk,
+    ``native`` (with blocks) its native kernel."""
     n = sum(r.pre.size for r in records)
     if size < n:
         raise ValueError(f"plastic table size {size} < {n} synapses")
     if blocks is not None and (sum(b.size for b in blocks) != size or rectangles(records) != blocks):
         raise ValueError("plastic blocks do not describe this table: build it without them")
+    if native and blocks is None:
+        raise ValueError("the native plastic kernel walks block tables only")
 
     def cat(get, fill, out_dtype) -> Array:
         """One entry per synapse (a per-projection value is broadcast), then padding."""
@@ -296,4 +319,4 @@ def build_plastic(records: list[PlasticRecord], size: int, n_cols: int, ring: in
         post_decay=constant(lambda r: decay(r.rule.tau_post), 0.0, dtype),
         elig_decay=constant(lambda r: r.rule.eligibility_decay(dt), 0.0, dtype),
         initial_weight=cat(lambda r: r.weight, 0.0, dtype),
-        n_cols=n_cols, ring=ring, blocks=blocks)
+        n_cols=n_cols, ring=ring, blocks=blocks, native=native)

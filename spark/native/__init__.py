@@ -12,7 +12,8 @@ pays kernel launches and loop round trips every step (~56 us per paper8 step on 
 * :func:`available` / :func:`unavailable_reason`: whether the kernels could be built and
   loaded for the platform JAX computes on now (the default device's: ``cpu`` or ``gpu``;
   built on first use, see :mod:`spark.native.builder`).
-* :func:`propagate`, :func:`lif_step`, :func:`lif_chunk`: the FFI calls (compose with
+* :func:`propagate`, :func:`lif_step`, :func:`lif_chunk`, :func:`plastic_step` (CPU
+  only): the FFI calls (compose with
   ``jit``, ``lax.scan`` and ``vmap``; batched instances are looped over natively on the CPU
   and are the grid of blocks on the GPU). Each target is registered for both platforms with
   the same operands; XLA picks the handler of the platform it compiles for.
@@ -32,7 +33,9 @@ from .builder import BuildError, build, build_cuda
 _lock = threading.Lock()
 _state: dict[str, dict[str, object]] = {}
 TARGETS = {"spark_propagate": "SparkPropagate", "spark_lif_step": "SparkLifStep",
-           "spark_lif_chunk": "SparkLifChunk"}
+           "spark_lif_chunk": "SparkLifChunk", "spark_plastic_step": "SparkPlasticStep"}
+CPU_ONLY = frozenset({"spark_plastic_step"})
+"""Targets with no GPU handler (kernels_cuda.cu): on a GPU their callers use pure JAX."""
 CUDA_SUFFIX = "Cuda"
 """The GPU handlers are the same symbols with this suffix (kernels_cuda.cu)."""
 
@@ -64,6 +67,8 @@ def _load(where: str) -> dict[str, object]:
                 raise BuildError(f"no native kernels for the {where!r} platform")
             lib = ctypes.cdll.LoadLibrary(str(path))
             for target, symbol in TARGETS.items():
+                if where != "cpu" and target in CPU_ONLY:
+                    continue
                 jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol + suffix)),
                                             platform=xla_platform)
         except (BuildError, OSError, AttributeError) as err:
@@ -184,3 +189,24 @@ def lif_chunk(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_p
     return call(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params, row_ptr,
                 offsets, weights, drive_counts, drive_cols, drive_weights, ring=np.int64(ring),
                 n_cols=np.int64(n_cols), threads=np.int64(threads))
+
+
+BLOCK_INTS = ("start", "n_pre", "n_post", "pre", "post", "col", "delay", "reward")
+"""Columns of :func:`plastic_step`'s int32 block table (as ``BlockInt`` in kernels.cc)."""
+BLOCK_FLOATS = ("a_plus", "a_minus", "w_min", "w_max", "pre_decay", "post_decay", "elig_decay")
+"""Columns of its float block table (as ``BlockFloat``)."""
+
+
+def plastic_step(weight, x_pre, x_post, elig, history, spikes, t, current, block_ints,
+                 block_floats):
+    """The plastic phase of one step for a block table (CPU only): returns ``(weight, x_pre,
+    x_post, elig, current)``, updated in place, ``current`` (this step's ring row) plus the
+    deliveries. ``block_ints`` ``(blocks, 8)`` int32 and ``block_floats`` ``(blocks, 7)``
+    hold one row per block (columns :data:`BLOCK_INTS`, :data:`BLOCK_FLOATS`)."""
+    require()
+    out = tuple(jax.ShapeDtypeStruct(x.shape, x.dtype)
+                for x in (weight, x_pre, x_post, elig, current))
+    call = jax.ffi.ffi_call("spark_plastic_step", out, vmap_method="expand_dims",
+                            input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3, 7: 4})
+    return call(weight, x_pre, x_post, elig, history, spikes, t, current, block_ints,
+                block_floats)

@@ -10,6 +10,9 @@
 //                      spark/network.py fused (AdEx with spark.neurons.pinned_exp).
 //   spark_lif_chunk  : k such steps in one call, with spike counts per population (and the
 //                      spikes when recording): a chunk program that is a single call.
+//   spark_plastic_step: the plastic synapses' phase of one step (deliveries into the ring
+//                      row, STDP / eligibility traces, weights) for a table of complete
+//                      rectangles (spark.plasticity.Block); CPU only.
 //
 // All must agree bit for bit with the pure-JAX path (spark/network.py, spark/connectivity.py):
 //   * each ring-buffer entry accumulates in ascending presynaptic order, then row order (the
@@ -778,6 +781,170 @@ ffi::Error lif_chunk(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::
   });
 }
 
+// ------------------------------------------------------------------ spark_plastic_step
+
+// The plastic synapses' phase of one step (spark/plasticity.py, PlasticSynapses.step) for a
+// table laid out as blocks: complete (n_pre, n_post) rectangles, pre major, one delay each.
+// First every block's deliveries (the weights before this step's update) are added into the
+// ring row `current`, row after row in presynaptic order, a row that did not arrive as +0 (as
+// the pure-JAX sum does, so that -0 + 0 rounds alike); then every entry is updated with the
+// roundings XLA:CPU gives _update (measured on 200,000 random entries, float32, with the rule
+// constants as operands: the depression and potentiation terms contract into fused
+// multiply-adds, the trace increments `x * decay + 1` do not).
+enum BlockInt { kBStart, kBNPre, kBNPost, kBPre, kBPost, kBCol, kBDelay, kBReward, kBlockInts };
+enum BlockFloat { kAPlus, kAMinus, kWMin, kWMax, kPreDecay, kPostDecay, kEligDecay, kBlockFloats };
+
+template <typename T>
+inline T clip(T x, T lo, T hi) {
+  return std::min(std::max(x, lo), hi);
+}
+
+template <typename T>
+ffi::Error plastic_step_impl(ffi::AnyBuffer w_in, ffi::AnyBuffer xp_in, ffi::AnyBuffer xq_in,
+                             ffi::AnyBuffer e_in, ffi::AnyBuffer history_in,
+                             ffi::AnyBuffer spikes_in, ffi::AnyBuffer t_in,
+                             ffi::AnyBuffer current_in, ffi::AnyBuffer bint_in,
+                             ffi::AnyBuffer bfloat_in, ffi::Result<ffi::AnyBuffer> w_out,
+                             ffi::Result<ffi::AnyBuffer> xp_out, ffi::Result<ffi::AnyBuffer> xq_out,
+                             ffi::Result<ffi::AnyBuffer> e_out,
+                             ffi::Result<ffi::AnyBuffer> current_out) {
+  Shape sh;
+  auto w_i = view<T>(w_in, 1, sh, "weight");
+  auto xp_i = view<T>(xp_in, 1, sh, "x_pre");
+  auto xq_i = view<T>(xq_in, 1, sh, "x_post");
+  auto e_i = view<T>(e_in, 1, sh, "elig");
+  auto history = view<bool>(history_in, 2, sh, "history");
+  auto spikes = view<bool>(spikes_in, 1, sh, "spikes");
+  auto t = view<int32_t>(t_in, 0, sh, "t");
+  auto cur_i = view<T>(current_in, 1, sh, "current");
+  auto bint = view<int32_t>(bint_in, 2, sh, "block table (int)");
+  auto bfloat = view<T>(bfloat_in, 2, sh, "block table (float)");
+  auto w_o = result_view<T>(w_out, 1, sh, "weight (result)");
+  auto xp_o = result_view<T>(xp_out, 1, sh, "x_pre (result)");
+  auto xq_o = result_view<T>(xq_out, 1, sh, "x_post (result)");
+  auto e_o = result_view<T>(e_out, 1, sh, "elig (result)");
+  auto cur_o = result_view<T>(current_out, 1, sh, "current (result)");
+  if (!sh.error.empty()) return invalid(sh.error);
+  const int64_t size = w_i.size;
+  if (xp_i.size != size || xq_i.size != size || e_i.size != size) {
+    return invalid("plastic state arrays differ in length");
+  }
+  auto hdims = history_in.dimensions();
+  const int64_t ring = hdims[hdims.size() - 2];
+  const int64_t n_pre = hdims[hdims.size() - 1];
+  const int64_t n_blocks = bint.size / kBlockInts;
+  if (ring < 1 || bint.size % kBlockInts || bfloat.size != n_blocks * kBlockFloats) {
+    return invalid("block tables must be (blocks, 8) int32 and (blocks, 7) float");
+  }
+  for (int64_t b = 0; b < sh.batch; ++b) {
+    const int32_t* table = bint.at(b);
+    int64_t covered = 0;
+    for (int64_t k = 0; k < n_blocks; ++k) {
+      const int32_t* blk = table + k * kBlockInts;
+      const int64_t rows = blk[kBNPre], cols = blk[kBNPost];
+      if (blk[kBStart] != covered || rows < 1 || cols < 1 || blk[kBPre] < 0 ||
+          blk[kBPre] + rows > n_pre || blk[kBPost] < 0 || blk[kBPost] + cols > spikes.size ||
+          blk[kBCol] < 0 || blk[kBCol] + cols > cur_i.size || blk[kBDelay] < 1) {
+        return invalid("a plastic block lies outside the table, history, spikes or current");
+      }
+      covered += rows * cols;
+    }
+    if (covered != size) return invalid("plastic blocks must tile the table in order");
+  }
+  for (int64_t b = 0; b < sh.batch; ++b) {
+    T* w = w_o.at(b);
+    T* xp = xp_o.at(b);
+    T* xq = xq_o.at(b);
+    T* e = e_o.at(b);
+    T* cur = cur_o.at(b);
+    const std::pair<const void*, void*> pairs[] = {{w_i.at(b), w}, {xp_i.at(b), xp},
+                                                   {xq_i.at(b), xq}, {e_i.at(b), e},
+                                                   {cur_i.at(b), cur}};
+    const int64_t lengths[] = {size, size, size, size, cur_i.size};
+    for (int c = 0; c < 5; ++c) {
+      if (pairs[c].first != pairs[c].second) {
+        std::memcpy(pairs[c].second, pairs[c].first, lengths[c] * sizeof(T));
+      }
+    }
+    const int32_t* table = bint.at(b);
+    const T* constants = bfloat.at(b);
+    const bool* post_spikes = spikes.at(b);
+    const int32_t step = *t.at(b);
+    auto arrived_row = [&](const int32_t* blk) {
+      const int64_t slot = ((static_cast<int64_t>(step) - blk[kBDelay]) % ring + ring) % ring;
+      return history.at(b) + slot * n_pre + blk[kBPre];
+    };
+    for (int64_t k = 0; k < n_blocks; ++k) {  // deliveries, with the weights before the update
+      const int32_t* blk = table + k * kBlockInts;
+      const bool* arrived = arrived_row(blk);
+      const int64_t cols = blk[kBNPost];
+      T* target = cur + blk[kBCol];
+      for (int64_t i = 0; i < blk[kBNPre]; ++i) {
+        const T* row = w + blk[kBStart] + i * cols;
+        if (arrived[i]) {
+          for (int64_t j = 0; j < cols; ++j) target[j] = target[j] + row[j];
+        } else {
+          for (int64_t j = 0; j < cols; ++j) target[j] = target[j] + T(0);
+        }
+      }
+    }
+    for (int64_t k = 0; k < n_blocks; ++k) {  // the update, entry by entry
+      const int32_t* blk = table + k * kBlockInts;
+      const T* c = constants + k * kBlockFloats;
+      const bool* arrived = arrived_row(blk);
+      const bool* spiked = post_spikes + blk[kBPost];
+      const bool reward = blk[kBReward] != 0;
+      const T a_plus = c[kAPlus], minus_a_minus = -c[kAMinus], lo = c[kWMin], hi = c[kWMax];
+      const int64_t cols = blk[kBNPost];
+      for (int64_t i = 0; i < blk[kBNPre]; ++i) {
+        const int64_t row = blk[kBStart] + i * cols;
+        const bool delivered = arrived[i];
+        for (int64_t j = 0; j < cols; ++j) {
+          const int64_t s = row + j;
+          T weight = w[s];
+          const T pre_decayed = xp[s] * c[kPreDecay];
+          const T post_decayed = xq[s] * c[kPostDecay];
+          T trace = e[s] * c[kEligDecay];
+          const T pre = delivered ? pre_decayed + T(1) : pre_decayed;
+          if (delivered) {
+            if (reward) {
+              trace = SPARK_FMA(minus_a_minus, post_decayed, trace);
+            } else {
+              weight = clip(SPARK_FMA(minus_a_minus, post_decayed, weight), lo, hi);
+            }
+          }
+          T post = post_decayed;
+          if (spiked[j]) {
+            post = post_decayed + T(1);
+            if (reward) {
+              trace = SPARK_FMA(a_plus, pre, trace);
+            } else {
+              weight = clip(SPARK_FMA(a_plus, pre, weight), lo, hi);
+            }
+          }
+          w[s] = weight;
+          xp[s] = pre;
+          xq[s] = post;
+          e[s] = trace;
+        }
+      }
+    }
+  }
+  return ffi::Error::Success();
+}
+
+ffi::Error plastic_step(ffi::AnyBuffer w, ffi::AnyBuffer xp, ffi::AnyBuffer xq, ffi::AnyBuffer e,
+                        ffi::AnyBuffer history, ffi::AnyBuffer spikes, ffi::AnyBuffer t,
+                        ffi::AnyBuffer current, ffi::AnyBuffer bint, ffi::AnyBuffer bfloat,
+                        ffi::Result<ffi::AnyBuffer> w_out, ffi::Result<ffi::AnyBuffer> xp_out,
+                        ffi::Result<ffi::AnyBuffer> xq_out, ffi::Result<ffi::AnyBuffer> e_out,
+                        ffi::Result<ffi::AnyBuffer> current_out) {
+  return by_float_type(w.element_type(), [&](auto zero) {
+    return plastic_step_impl<decltype(zero)>(w, xp, xq, e, history, spikes, t, current, bint,
+                                             bfloat, w_out, xp_out, xq_out, e_out, current_out);
+  });
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPropagate, propagate,
@@ -817,6 +984,24 @@ static auto lif_binding() {
       .Ret<ffi::AnyBuffer>()   // lastspike
       .Ret<ffi::AnyBuffer>();  // buffer
 }
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticStep, plastic_step,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()  // weight
+                                  .Arg<ffi::AnyBuffer>()  // x_pre
+                                  .Arg<ffi::AnyBuffer>()  // x_post
+                                  .Arg<ffi::AnyBuffer>()  // elig
+                                  .Arg<ffi::AnyBuffer>()  // history (bool, (D, n_pre))
+                                  .Arg<ffi::AnyBuffer>()  // this step's neuron spikes (bool)
+                                  .Arg<ffi::AnyBuffer>()  // t (int32 scalar)
+                                  .Arg<ffi::AnyBuffer>()  // current: this step's ring row
+                                  .Arg<ffi::AnyBuffer>()  // blocks (int32, (blocks, 8))
+                                  .Arg<ffi::AnyBuffer>()  // blocks (float, (blocks, 7))
+                                  .Ret<ffi::AnyBuffer>()  // weight (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // x_pre (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // x_post (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // elig (aliased)
+                                  .Ret<ffi::AnyBuffer>());  // current (aliased)
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifStep, lif_step,
                               lif_binding()
