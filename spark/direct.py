@@ -77,7 +77,7 @@ def refusal(sim: Simulator) -> str | None:
     if sim.layout.method != "native":
         return "the native kernels are not in use"
     if params.plastic is not None:
-        return "plastic synapses are updated in XLA (no fused native step)"
+        return "the direct entry has no plastic synapses (spark-native runs them in its chunk kernel)"
     if params.readout_decay is not None:
         return "a readout trace is computed in XLA (no fused native step)"
     if params.fused is not None:

@@ -253,6 +253,8 @@ class Simulator:
         if lay.method == "native":
             kernel = (f"native fused {netmod.FUSED_MODELS} step" if self.params.fused is not None
                       else "native propagation, neurons in XLA")
+            if self.params.plastic is not None and self.params.plastic.native:
+                kernel += ", native plastic blocks"
             shape = f"{kernel}, {lay.nnz} synapses, ring={lay.ring}, columns={lay.n_cols}"
         else:
             shape = f"K={lay.k}, row={lay.row_len}, ring={lay.ring}, columns={lay.n_cols}"

@@ -354,7 +354,8 @@ def build(net: NetworkDef, layout: Layout | None = None, *,
     bounds = net.bounds()
     fused = None
     drive = drive_table(net, dtype)
-    if layout.method == "native" and not layout.plastic_size and drive_columns_distinct(drive):
+    fusable_plastic = not layout.plastic_size or native_plastic(layout)
+    if layout.method == "native" and fusable_plastic and drive_columns_distinct(drive):
         fused = fuse_cells(tuple(cells), bounds, v_reset, ref_steps, g_decay.astype(dtype))
     params = Network(
         cells=() if fused is not None else tuple(cells), v_reset=jnp.asarray(v_reset),
@@ -466,6 +467,9 @@ def _native_operands(net: Network, state: NetworkState, input_spikes: Array) -> 
 def _fused_step(net: Network, state: NetworkState, input_spikes: Array,
                 ) -> tuple[NetworkState, Array]:
     """The same step as :func:`step`, as one native call (state updated in place)."""
+    if net.plastic is not None:  # a chunk of one step, which has the plastic phase
+        state, counts, spikes = _plastic_chunk(net, state, input_spikes[None], record=True)
+        return state, spikes[0]
     v, g, aux, lastspike, buffer, spiked = native.lif_step(
         *_native_operands(net, state, input_spikes), ring=net.ring, n_cols=net.n_cols)
     return state._replace(t=state.t + 1, v=v, g=g, aux=aux, lastspike=lastspike, buffer=buffer,
@@ -491,6 +495,11 @@ def run_chunk(net: Network, state: NetworkState, input_spikes: Array, modulator:
         state, spiked = step(net, state, x)
         return (state, counts + spiked.astype(jnp.int32)), (spiked if record else None)
 
+    if net.fused is not None and net.plastic is not None:
+        state, counts, spikes = _plastic_chunk(net, state, input_spikes, record)
+        state = state._replace(plastic=net.plastic.apply_modulator(state.plastic, modulator))
+        return state, ChunkOutput(counts=counts, trace=state.trace,
+                                  spikes=spikes if record else None)
     if net.fused is not None and net.readout_decay is None:
         return _fused_chunk(net, state, input_spikes, record)
     zeros = jnp.zeros(net.n_neurons, jnp.int32)
@@ -509,6 +518,29 @@ def _fused_chunk(net: Network, state: NetworkState, input_spikes: Array, record:
     state = state._replace(t=state.t + input_spikes.shape[0], v=v, g=g, aux=aux,
                            lastspike=lastspike, buffer=buffer)
     return state, ChunkOutput(counts=counts, trace=None, spikes=spikes if record else None)
+
+
+def _plastic_chunk(net: Network, state: NetworkState, input_spikes: Array, record: bool,
+                   ) -> tuple[NetworkState, Array, Array]:
+    """The steps of a chunk with a native plastic block table (and the readout trace, if
+    any) as one native call; the end-of-chunk modulator is the caller's. Returns the state,
+    the spike counts per population and the recorded spikes."""
+    dtype = state.v.dtype
+    # No trace: an empty slice of v (batched like v, so its in-place alias stays valid).
+    trace = state.v[:0] if state.trace is None else state.trace
+    decay = jnp.zeros((), dtype) if net.readout_decay is None else net.readout_decay
+    p = state.plastic
+    (v, g, aux, lastspike, buffer, counts, spikes, weight, x_pre, x_post, elig, history,
+     trace) = native.plastic_chunk(
+        *_native_operands(net, state, input_spikes), p.weight, p.x_pre, p.x_post, p.elig,
+        state.history, *net.plastic.block_tables(), trace, decay, ring=net.ring,
+        n_cols=net.n_cols, record=record, threads=net.threads)
+    state = state._replace(
+        t=state.t + input_spikes.shape[0], v=v, g=g, aux=aux, lastspike=lastspike,
+        buffer=buffer, history=history,
+        plastic=p._replace(weight=weight, x_pre=x_pre, x_post=x_post, elig=elig),
+        trace=None if state.trace is None else trace)
+    return state, counts, spikes
 
 
 def run_chunk_poisson(net: Network, state: NetworkState, probability: Array, key: Array,

@@ -148,16 +148,21 @@ class PlasticSynapses:
                      current: Array) -> tuple[PlasticState, Array]:
         """:meth:`step` as one native call: the same deliveries, order and roundings
         (kernels.cc, ``spark_plastic_step``), without XLA's separate loops over the table."""
+        weight, x_pre, x_post, elig, current = native.plastic_step(
+            state.weight, state.x_pre, state.x_post, state.elig, history, spikes, t, current,
+            *self.block_tables())
+        return PlasticState(weight=weight, x_pre=x_pre, x_post=x_post, elig=elig), current
+
+    def block_tables(self) -> tuple[Array, Array]:
+        """The native kernels' int32 and float block tables, one row per block (columns
+        :data:`spark.native.BLOCK_INTS` and :data:`spark.native.BLOCK_FLOATS`)."""
         geometry = np.array([[b.start, b.n_pre, b.n_post, b.pre, b.post, b.col, b.delay]
                              for b in self.blocks], dtype=np.int32)
         ints = jnp.concatenate([jnp.asarray(geometry),
                                 self.reward.astype(jnp.int32)[:, None]], axis=1)
         floats = jnp.stack([self.a_plus, self.a_minus, self.w_min, self.w_max, self.pre_decay,
                             self.post_decay, self.elig_decay], axis=1)
-        weight, x_pre, x_post, elig, current = native.plastic_step(
-            state.weight, state.x_pre, state.x_post, state.elig, history, spikes, t, current,
-            ints, floats)
-        return PlasticState(weight=weight, x_pre=x_pre, x_post=x_post, elig=elig), current
+        return ints, floats
 
     def _block_events(self, history: Array, spikes: Array, t: Array) -> tuple[Array, Array]:
         """Per table entry: did its presynaptic spike arrive, did its target spike (the

@@ -58,8 +58,8 @@ DIRECT_FEATURES = dict(
     FEATURES, synapses=frozenset(translate.RECEPTORS) - {"conductance"}, plasticity=frozenset(),
     why_not={"conductance": "the fused native kernel is current-based (spark-native runs "
                             "conductance receptors, with the update in XLA)",
-             "stdp": "plastic synapses are updated in XLA; spark-native runs them",
-             "reward_stdp": "plastic synapses are updated in XLA; spark-native runs them"})
+             "stdp": "the direct entry has no plastic synapses; spark-native runs them",
+             "reward_stdp": "the direct entry has no plastic synapses; spark-native runs them"})
 """``spark-native-direct``: what the fused native chunk covers."""
 
 

@@ -12,8 +12,8 @@ pays kernel launches and loop round trips every step (~56 us per paper8 step on 
 * :func:`available` / :func:`unavailable_reason`: whether the kernels could be built and
   loaded for the platform JAX computes on now (the default device's: ``cpu`` or ``gpu``;
   built on first use, see :mod:`spark.native.builder`).
-* :func:`propagate`, :func:`lif_step`, :func:`lif_chunk`, :func:`plastic_step` (CPU
-  only): the FFI calls (compose with
+* :func:`propagate`, :func:`lif_step`, :func:`lif_chunk`, :func:`plastic_step` and
+  :func:`plastic_chunk` (these two CPU only): the FFI calls (compose with
   ``jit``, ``lax.scan`` and ``vmap``; batched instances are looped over natively on the CPU
   and are the grid of blocks on the GPU). Each target is registered for both platforms with
   the same operands; XLA picks the handler of the platform it compiles for.
@@ -33,8 +33,9 @@ from .builder import BuildError, build, build_cuda
 _lock = threading.Lock()
 _state: dict[str, dict[str, object]] = {}
 TARGETS = {"spark_propagate": "SparkPropagate", "spark_lif_step": "SparkLifStep",
-           "spark_lif_chunk": "SparkLifChunk", "spark_plastic_step": "SparkPlasticStep"}
-CPU_ONLY = frozenset({"spark_plastic_step"})
+           "spark_lif_chunk": "SparkLifChunk", "spark_plastic_step": "SparkPlasticStep",
+           "spark_plastic_chunk": "SparkPlasticChunk"}
+CPU_ONLY = frozenset({"spark_plastic_step", "spark_plastic_chunk"})
 """Targets with no GPU handler (kernels_cuda.cu): on a GPU their callers use pure JAX."""
 CUDA_SUFFIX = "Cuda"
 """The GPU handlers are the same symbols with this suffix (kernels_cuda.cu)."""
@@ -210,3 +211,32 @@ def plastic_step(weight, x_pre, x_post, elig, history, spikes, t, current, block
                             input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3, 7: 4})
     return call(weight, x_pre, x_post, elig, history, spikes, t, current, block_ints,
                 block_floats)
+
+
+PLASTIC_CHUNK_ALIASES = {**STATE_ALIASES, 15: 7, 16: 8, 17: 9, 18: 10, 19: 11, 22: 12}
+""":func:`plastic_chunk`: weight, x_pre, x_post, elig, history (15-19) and the trace (22)
+are updated in place as results 7-12 (after counts and spikes, 5 and 6)."""
+
+
+def plastic_chunk(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params,
+                  row_ptr, offsets, weights, drive_counts, drive_cols, drive_weights, weight,
+                  x_pre, x_post, elig, history, block_ints, block_floats, trace, readout_decay,
+                  *, ring: int, n_cols: int, record: bool, threads: int = 1):
+    """:func:`lif_chunk` for a network with a plastic block table (CPU only): the plastic
+    phase of every step (as :func:`plastic_step`), the spike ``history`` ``(ring, N +
+    n_inputs)`` the delays read, and the readout ``trace`` (``(N,)``, or ``(0,)`` for none;
+    ``trace * readout_decay + spiked`` per step) run inside the chunk loop. Returns ``(v, g,
+    aux, lastspike, buffer, counts, spikes, weight, x_pre, x_post, elig, history, trace)``."""
+    require()
+    k, n = input_spikes.shape[0], v.shape[0]
+    out = (*_state_shapes(v, g, aux, lastspike, buffer),
+           jax.ShapeDtypeStruct((int_params.shape[0],), np.int32),
+           jax.ShapeDtypeStruct((k if record else 0, n), np.bool_),
+           *(jax.ShapeDtypeStruct(x.shape, x.dtype)
+             for x in (weight, x_pre, x_post, elig, history, trace)))
+    call = jax.ffi.ffi_call("spark_plastic_chunk", out, vmap_method="expand_dims",
+                            input_output_aliases=PLASTIC_CHUNK_ALIASES)
+    return call(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params, row_ptr,
+                offsets, weights, drive_counts, drive_cols, drive_weights, weight, x_pre, x_post,
+                elig, history, block_ints, block_floats, trace, readout_decay,
+                ring=np.int64(ring), n_cols=np.int64(n_cols), threads=np.int64(threads))

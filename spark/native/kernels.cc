@@ -13,6 +13,8 @@
 //   spark_plastic_step: the plastic synapses' phase of one step (deliveries into the ring
 //                      row, STDP / eligibility traces, weights) for a table of complete
 //                      rectangles (spark.plasticity.Block); CPU only.
+//   spark_plastic_chunk: spark_lif_chunk with such a table and a readout trace inside the
+//                      chunk loop (the cartpole agent's chunk as one call); CPU only.
 //
 // All must agree bit for bit with the pure-JAX path (spark/network.py, spark/connectivity.py):
 //   * each ring-buffer entry accumulates in ascending presynaptic order, then row order (the
@@ -485,6 +487,147 @@ void update_dispatch(const StepState<T>& s, int64_t receptors, const T* fp, cons
   }
 }
 
+// ------------------------------------------------------------------ plastic blocks
+
+// The plastic synapses' phase of a step (spark/plasticity.py, PlasticSynapses.step) for a
+// table laid out as blocks: complete (n_pre, n_post) rectangles, pre major, one delay each.
+// First every block's deliveries (the weights before this step's update) are added into the
+// ring row, row after row in presynaptic order, a row that did not arrive as +0 (as the
+// pure-JAX sum does, so that -0 + 0 rounds alike); then, once this step's spikes are known,
+// every entry is updated with the roundings XLA:CPU gives _update (measured on 200,000
+// random entries, float32, with the rule constants as operands: the depression and
+// potentiation terms contract into fused multiply-adds, the trace increments
+// `x * decay + 1` do not).
+enum BlockInt { kBStart, kBNPre, kBNPost, kBPre, kBPost, kBCol, kBDelay, kBReward, kBlockInts };
+enum BlockFloat { kAPlus, kAMinus, kWMin, kWMax, kPreDecay, kPostDecay, kEligDecay, kBlockFloats };
+
+template <typename T>
+inline T clip(T x, T lo, T hi) {
+  return std::min(std::max(x, lo), hi);
+}
+
+// One instance's block tables, spike history (ring, n_pre) and plastic state.
+template <typename T>
+struct PlasticBlocks {
+  const int32_t* ints;
+  const T* floats;
+  int64_t n_blocks;
+  const bool* history;
+  int64_t ring, n_pre;
+  T *w, *xp, *xq, *e;
+
+  const bool* arrived(const int32_t* blk, int32_t step) const {
+    const int64_t slot = ((static_cast<int64_t>(step) - blk[kBDelay]) % ring + ring) % ring;
+    return history + slot * n_pre + blk[kBPre];
+  }
+};
+
+// "" when the blocks tile a table of `size` entries in order and stay inside the history
+// rows, the neurons (n_post) and the ring row (n_cols); else what is wrong.
+inline std::string check_blocks(const int32_t* table, int64_t n_blocks, int64_t size,
+                                int64_t n_pre, int64_t n_post, int64_t n_cols) {
+  int64_t covered = 0;
+  for (int64_t k = 0; k < n_blocks; ++k) {
+    const int32_t* blk = table + k * kBlockInts;
+    const int64_t rows = blk[kBNPre], cols = blk[kBNPost];
+    if (blk[kBStart] != covered || rows < 1 || cols < 1 || blk[kBPre] < 0 ||
+        blk[kBPre] + rows > n_pre || blk[kBPost] < 0 || blk[kBPost] + cols > n_post ||
+        blk[kBCol] < 0 || blk[kBCol] + cols > n_cols || blk[kBDelay] < 1) {
+      return "a plastic block lies outside the table, history, spikes or current";
+    }
+    covered += rows * cols;
+  }
+  return covered == size ? "" : "plastic blocks must tile the table in order";
+}
+
+template <typename T>
+void plastic_deliver(const PlasticBlocks<T>& p, int32_t step, T* current) {
+  for (int64_t k = 0; k < p.n_blocks; ++k) {
+    const int32_t* blk = p.ints + k * kBlockInts;
+    const bool* arrived = p.arrived(blk, step);
+    const int64_t cols = blk[kBNPost];
+    T* target = current + blk[kBCol];
+    for (int64_t i = 0; i < blk[kBNPre]; ++i) {
+      const T* row = p.w + blk[kBStart] + i * cols;
+      if (arrived[i]) {
+        for (int64_t j = 0; j < cols; ++j) target[j] = target[j] + row[j];
+      } else {
+        for (int64_t j = 0; j < cols; ++j) target[j] = target[j] + T(0);
+      }
+    }
+  }
+}
+
+// One presynaptic row of a block (entries [0, cols)): whether its spike arrived and the
+// rule are fixed along the row, so each of the four cases is its own branch-free loop that
+// the compiler can vectorise; the postsynaptic spike is a select.
+template <typename T, bool kDelivered, bool kReward>
+__attribute__((noinline)) void update_row(int64_t cols, T* __restrict w, T* __restrict xp,
+                                          T* __restrict xq, T* __restrict e,
+                                          const uint8_t* __restrict spiked, const T* c) {
+  const T a_plus = c[kAPlus], minus_a_minus = -c[kAMinus], lo = c[kWMin], hi = c[kWMax];
+  const T pre_decay = c[kPreDecay], post_decay = c[kPostDecay], elig_decay = c[kEligDecay];
+  for (int64_t j = 0; j < cols; ++j) {
+    T weight = w[j];
+    const T pre_decayed = xp[j] * pre_decay;
+    const T post_decayed = xq[j] * post_decay;
+    T trace = e[j] * elig_decay;
+    const T pre = kDelivered ? pre_decayed + T(1) : pre_decayed;
+    if (kDelivered) {
+      if (kReward) {
+        trace = SPARK_FMA(minus_a_minus, post_decayed, trace);
+      } else {
+        weight = clip(SPARK_FMA(minus_a_minus, post_decayed, weight), lo, hi);
+      }
+    }
+    const bool post_spiked = spiked[j] != 0;
+    xq[j] = post_spiked ? post_decayed + T(1) : post_decayed;
+    if (kReward) {
+      const T potentiated = SPARK_FMA(a_plus, pre, trace);
+      e[j] = post_spiked ? potentiated : trace;
+      w[j] = weight;
+    } else {
+      const T potentiated = clip(SPARK_FMA(a_plus, pre, weight), lo, hi);
+      w[j] = post_spiked ? potentiated : weight;
+      e[j] = trace;
+    }
+    xp[j] = pre;
+  }
+}
+
+template <typename T>
+void plastic_update(const PlasticBlocks<T>& p, int32_t step, const bool* spikes) {
+  for (int64_t k = 0; k < p.n_blocks; ++k) {
+    const int32_t* blk = p.ints + k * kBlockInts;
+    const T* c = p.floats + k * kBlockFloats;
+    const bool* arrived = p.arrived(blk, step);
+    const uint8_t* spiked = reinterpret_cast<const uint8_t*>(spikes + blk[kBPost]);
+    const bool reward = blk[kBReward] != 0;
+    const int64_t cols = blk[kBNPost];
+    for (int64_t i = 0; i < blk[kBNPre]; ++i) {
+      const int64_t r = blk[kBStart] + i * cols;
+      T *w = p.w + r, *xp = p.xp + r, *xq = p.xq + r, *e = p.e + r;
+      if (arrived[i]) {
+        if (reward) {
+          update_row<T, true, true>(cols, w, xp, xq, e, spiked, c);
+        } else {
+          update_row<T, true, false>(cols, w, xp, xq, e, spiked, c);
+        }
+      } else if (reward) {
+        update_row<T, false, true>(cols, w, xp, xq, e, spiked, c);
+      } else {
+        update_row<T, false, false>(cols, w, xp, xq, e, spiked, c);
+      }
+    }
+  }
+}
+
+// Copy an input buffer into its result unless XLA aliased the two.
+template <typename T>
+inline void copy_if_apart(const T* from, T* to, int64_t n) {
+  if (from != to) std::memcpy(to, from, n * sizeof(T));
+}
+
 // The operands of the fused LIF kernels, checked, as per-instance views.
 template <typename T>
 struct LifOperands {
@@ -575,14 +718,61 @@ void copy_state(const LifOperands<T>& o, int64_t b) {
   }
 }
 
+// The plastic part of a chunk (spark_plastic_chunk): block tables, the plastic state, the
+// spike history the delays read and the readout trace (N entries, or none), as views.
+template <typename T>
+struct PlasticOperands {
+  View<T> w_i, xp_i, xq_i, e_i, trace_i, decay;
+  View<bool> history_i;
+  View<int32_t> ints;
+  View<T> floats;
+  View<T> w_o, xp_o, xq_o, e_o, trace_o;
+  View<bool> history_o;
+  int64_t n_blocks = 0, ring = 0, n_pre = 0, size = 0;
+
+  PlasticBlocks<T> at(int64_t b) const {
+    return {ints.at(b), floats.at(b), n_blocks, history_o.at(b), ring, n_pre,
+            w_o.at(b), xp_o.at(b), xq_o.at(b), e_o.at(b)};
+  }
+
+  void copy_state(int64_t b) const {
+    copy_if_apart(w_i.at(b), w_o.at(b), size);
+    copy_if_apart(xp_i.at(b), xp_o.at(b), size);
+    copy_if_apart(xq_i.at(b), xq_o.at(b), size);
+    copy_if_apart(e_i.at(b), e_o.at(b), size);
+    copy_if_apart(trace_i.at(b), trace_o.at(b), trace_i.size);
+    copy_if_apart(history_i.at(b), history_o.at(b), history_i.size);
+  }
+
+  // After the neuron update of `step`: the plastic update with its spikes, the step's
+  // spikes (neurons, then inputs) into the history, the readout trace
+  // (trace * decay + spiked, contracted as XLA:CPU does).
+  void after_update(int64_t b, int32_t step, const bool* spiked, const bool* inputs, int64_t n,
+                    int64_t n_in) const {
+    plastic_update(at(b), step, spiked);
+    bool* row = history_o.at(b) + (static_cast<int64_t>(step) % ring) * n_pre;
+    std::memcpy(row, spiked, n * sizeof(bool));
+    std::memcpy(row + n, inputs, n_in * sizeof(bool));
+    if (trace_o.size) {
+      T* trace = trace_o.at(b);
+      const T d = *decay.at(b);
+      for (int64_t i = 0; i < n; ++i) trace[i] = SPARK_FMA(trace[i], d, spiked[i] ? T(1) : T(0));
+    }
+  }
+};
+
 // One step of instance b, in place on the outputs: neuron update, then propagation of this
 // step's neuron spikes (flags written to `spiked`, indices left in `spiking_neurons`) and
 // input spikes.
 template <typename T>
 void step_instance(const LifOperands<T>& o, int64_t b, int32_t step, const bool* inputs,
-                   bool* spiked, int64_t ring, int64_t n_cols) {
+                   bool* spiked, int64_t ring, int64_t n_cols,
+                   const PlasticOperands<T>* plastic = nullptr) {
   const int64_t slot = (static_cast<int64_t>(step) % ring) * n_cols;
   T* buf = o.b_o.at(b);
+  // Plastic deliveries join the ring row first, then the drives (pure JAX: row, plastic
+  // deliveries, drive current, in that order).
+  if (plastic) plastic_deliver(plastic->at(b), step, buf + slot);
   const int64_t receptor_cols = std::max<int64_t>(o.receptors, 1);
   StepState<T> s{step, o.n, o.v_o.at(b), o.g_o.at(b), o.a_o.at(b), o.l_o.at(b), buf + slot,
                  spiked, receptor_cols};
@@ -604,6 +794,7 @@ void step_instance(const LifOperands<T>& o, int64_t b, int32_t step, const bool*
     const T* row_params = fp + k * o.width;
     update_dispatch<T>(s, o.receptors, row_params, row_params + euler, ip + k * kIntParams);
   }
+  if (plastic) plastic->after_update(b, step, spiked, inputs, o.n, o.n_in);
   Rows rows{o.row_ptr.at(b), o.offset.at(b)};
   spiking_neurons.clear();
   set_indices(spiked, o.n, spiking_neurons);
@@ -682,11 +873,13 @@ ffi::Error lif_step_impl(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, f
 // that many threads (each with its own scratch lists), which changes no result.
 template <typename T>
 void run_chunk(const LifOperands<T>& o, const View<int32_t>& counts, const View<bool>& spikes,
-               int64_t steps, int64_t ring, int64_t n_cols, int64_t threads) {
+               int64_t steps, int64_t ring, int64_t n_cols, int64_t threads,
+               const PlasticOperands<T>* plastic = nullptr) {
   const bool record = spikes.size != 0;
   auto run_instance = [&](int64_t b) {
     std::vector<char> scratch(record ? 0 : o.n);
     copy_state(o, b);
+    if (plastic) plastic->copy_state(b);
     int32_t* count = counts.at(b);
     for (int64_t seg = 0; seg < o.n_seg; ++seg) count[seg] = 0;
     const int32_t t0 = *o.t.at(b);
@@ -694,7 +887,7 @@ void run_chunk(const LifOperands<T>& o, const View<int32_t>& counts, const View<
     for (int64_t k = 0; k < steps; ++k) {
       bool* spiked = record ? spikes.at(b) + k * o.n : reinterpret_cast<bool*>(scratch.data());
       step_instance(o, b, t0 + static_cast<int32_t>(k), o.inputs.at(b) + k * o.n_in, spiked,
-                    ring, n_cols);
+                    ring, n_cols, plastic);
       int64_t seg = 0;  // spiking_neurons is ascending, so is the segment of each
       for (const int32_t i : spiking_neurons) {
         while (i >= ip[seg * kIntParams + kStop]) ++seg;
@@ -781,24 +974,105 @@ ffi::Error lif_chunk(ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::
   });
 }
 
-// ------------------------------------------------------------------ spark_plastic_step
+// ------------------------------------------------------------------ spark_plastic_chunk
 
-// The plastic synapses' phase of one step (spark/plasticity.py, PlasticSynapses.step) for a
-// table laid out as blocks: complete (n_pre, n_post) rectangles, pre major, one delay each.
-// First every block's deliveries (the weights before this step's update) are added into the
-// ring row `current`, row after row in presynaptic order, a row that did not arrive as +0 (as
-// the pure-JAX sum does, so that -0 + 0 rounds alike); then every entry is updated with the
-// roundings XLA:CPU gives _update (measured on 200,000 random entries, float32, with the rule
-// constants as operands: the depression and potentiation terms contract into fused
-// multiply-adds, the trace increments `x * decay + 1` do not).
-enum BlockInt { kBStart, kBNPre, kBNPost, kBPre, kBPost, kBCol, kBDelay, kBReward, kBlockInts };
-enum BlockFloat { kAPlus, kAMinus, kWMin, kWMax, kPreDecay, kPostDecay, kEligDecay, kBlockFloats };
-
+// spark_lif_chunk for a network with a plastic block table and a readout trace: the same
+// chunk loop, with the plastic deliveries, update, spike history and trace inside it.
 template <typename T>
-inline T clip(T x, T lo, T hi) {
-  return std::min(std::max(x, lo), hi);
+ffi::Error plastic_chunk_impl(
+    ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
+    ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs, ffi::AnyBuffer fparams,
+    ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+    ffi::AnyBuffer dcounts, ffi::AnyBuffer dcols, ffi::AnyBuffer dweights,
+    ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
+    ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
+    ffi::Result<ffi::AnyBuffer> buf_out, ffi::AnyBuffer w, ffi::AnyBuffer xp, ffi::AnyBuffer xq,
+    ffi::AnyBuffer e, ffi::AnyBuffer history, ffi::AnyBuffer bint, ffi::AnyBuffer bfloat,
+    ffi::AnyBuffer trace, ffi::AnyBuffer decay, ffi::Result<ffi::AnyBuffer> counts_out,
+    ffi::Result<ffi::AnyBuffer> spikes_out, ffi::Result<ffi::AnyBuffer> w_out,
+    ffi::Result<ffi::AnyBuffer> xp_out, ffi::Result<ffi::AnyBuffer> xq_out,
+    ffi::Result<ffi::AnyBuffer> e_out, ffi::Result<ffi::AnyBuffer> history_out,
+    ffi::Result<ffi::AnyBuffer> trace_out, int64_t ring, int64_t n_cols, int64_t threads) {
+  auto o = operands<T>(t, v, g, aux, last, buf, inputs, 2, fparams, iparams, row_ptr, offset,
+                       weight, dcounts, dcols, dweights, v_out, g_out, aux_out, last_out, buf_out);
+  Shape& sh = o.shape;
+  auto counts = result_view<int32_t>(counts_out, 1, sh, "counts (result)");
+  auto spikes = result_view<bool>(spikes_out, 2, sh, "spikes (result)");
+  PlasticOperands<T> p;
+  p.w_i = view<T>(w, 1, sh, "weight");
+  p.xp_i = view<T>(xp, 1, sh, "x_pre");
+  p.xq_i = view<T>(xq, 1, sh, "x_post");
+  p.e_i = view<T>(e, 1, sh, "elig");
+  p.history_i = view<bool>(history, 2, sh, "history");
+  p.ints = view<int32_t>(bint, 2, sh, "block table (int)");
+  p.floats = view<T>(bfloat, 2, sh, "block table (float)");
+  p.trace_i = view<T>(trace, 1, sh, "trace");
+  p.decay = view<T>(decay, 0, sh, "readout decay");
+  p.w_o = result_view<T>(w_out, 1, sh, "weight (result)");
+  p.xp_o = result_view<T>(xp_out, 1, sh, "x_pre (result)");
+  p.xq_o = result_view<T>(xq_out, 1, sh, "x_post (result)");
+  p.e_o = result_view<T>(e_out, 1, sh, "elig (result)");
+  p.history_o = result_view<bool>(history_out, 2, sh, "history (result)");
+  p.trace_o = result_view<T>(trace_out, 1, sh, "trace (result)");
+  auto dims = inputs.dimensions();
+  const int64_t steps = dims.size() >= 2 ? dims[dims.size() - 2] : 0;
+  std::string error = check(o, ring, n_cols, steps);
+  if (error.empty() && counts.size != o.n_seg) error = "counts must have one entry per segment";
+  if (error.empty() && spikes.size != 0 && spikes.size != steps * o.n) {
+    error = "spikes must be (k, N) or (0, N)";
+  }
+  p.size = p.w_i.size;
+  p.n_blocks = p.ints.size / kBlockInts;
+  auto hdims = history.dimensions();
+  p.ring = hdims.size() >= 2 ? hdims[hdims.size() - 2] : 0;
+  p.n_pre = hdims.size() >= 2 ? hdims[hdims.size() - 1] : 0;
+  if (error.empty() && (p.xp_i.size != p.size || p.xq_i.size != p.size || p.e_i.size != p.size)) {
+    error = "plastic state arrays differ in length";
+  }
+  if (error.empty() && (p.ints.size % kBlockInts || p.floats.size != p.n_blocks * kBlockFloats)) {
+    error = "block tables must be (blocks, 8) int32 and (blocks, 7) float";
+  }
+  if (error.empty() && (p.ring != ring || p.n_pre != o.n + o.n_in)) {
+    error = "history must be (ring, N + n_inputs)";
+  }
+  if (error.empty() && p.trace_i.size != 0 && p.trace_i.size != o.n) {
+    error = "the readout trace must have N entries (or none)";
+  }
+  for (int64_t b = 0; error.empty() && b < sh.batch; ++b) {
+    error = check_blocks(p.ints.at(b), p.n_blocks, p.size, p.n_pre, o.n, n_cols);
+  }
+  if (!error.empty()) return invalid(error);
+  run_chunk(o, counts, spikes, steps, ring, n_cols, threads, &p);
+  return ffi::Error::Success();
 }
 
+ffi::Error plastic_chunk(
+    ffi::AnyBuffer t, ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux,
+    ffi::AnyBuffer last, ffi::AnyBuffer buf, ffi::AnyBuffer inputs, ffi::AnyBuffer fparams,
+    ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+    ffi::AnyBuffer dcounts, ffi::AnyBuffer dcols, ffi::AnyBuffer dweights,
+    ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
+    ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
+    ffi::Result<ffi::AnyBuffer> buf_out, ffi::AnyBuffer w, ffi::AnyBuffer xp, ffi::AnyBuffer xq,
+    ffi::AnyBuffer e, ffi::AnyBuffer history, ffi::AnyBuffer bint, ffi::AnyBuffer bfloat,
+    ffi::AnyBuffer trace, ffi::AnyBuffer decay, ffi::Result<ffi::AnyBuffer> counts_out,
+    ffi::Result<ffi::AnyBuffer> spikes_out, ffi::Result<ffi::AnyBuffer> w_out,
+    ffi::Result<ffi::AnyBuffer> xp_out, ffi::Result<ffi::AnyBuffer> xq_out,
+    ffi::Result<ffi::AnyBuffer> e_out, ffi::Result<ffi::AnyBuffer> history_out,
+    ffi::Result<ffi::AnyBuffer> trace_out, int64_t ring, int64_t n_cols, int64_t threads) {
+  return by_float_type(v.element_type(), [&](auto zero) {
+    return plastic_chunk_impl<decltype(zero)>(
+        t, v, g, aux, last, buf, inputs, fparams, iparams, row_ptr, offset, weight, dcounts,
+        dcols, dweights, v_out, g_out, aux_out, last_out, buf_out, w, xp, xq, e, history, bint,
+        bfloat, trace, decay, counts_out, spikes_out, w_out, xp_out, xq_out, e_out,
+        history_out, trace_out, ring, n_cols, threads);
+  });
+}
+
+// ------------------------------------------------------------------ spark_plastic_step
+
+// The plastic phase of one step on its own (the scan path of spark/network.py): deliveries
+// into `current` (this step's ring row), then the update with this step's spikes.
 template <typename T>
 ffi::Error plastic_step_impl(ffi::AnyBuffer w_in, ffi::AnyBuffer xp_in, ffi::AnyBuffer xq_in,
                              ffi::AnyBuffer e_in, ffi::AnyBuffer history_in,
@@ -830,105 +1104,25 @@ ffi::Error plastic_step_impl(ffi::AnyBuffer w_in, ffi::AnyBuffer xp_in, ffi::Any
     return invalid("plastic state arrays differ in length");
   }
   auto hdims = history_in.dimensions();
-  const int64_t ring = hdims[hdims.size() - 2];
-  const int64_t n_pre = hdims[hdims.size() - 1];
+  const int64_t ring = hdims[hdims.size() - 2], n_pre = hdims[hdims.size() - 1];
   const int64_t n_blocks = bint.size / kBlockInts;
   if (ring < 1 || bint.size % kBlockInts || bfloat.size != n_blocks * kBlockFloats) {
     return invalid("block tables must be (blocks, 8) int32 and (blocks, 7) float");
   }
   for (int64_t b = 0; b < sh.batch; ++b) {
-    const int32_t* table = bint.at(b);
-    int64_t covered = 0;
-    for (int64_t k = 0; k < n_blocks; ++k) {
-      const int32_t* blk = table + k * kBlockInts;
-      const int64_t rows = blk[kBNPre], cols = blk[kBNPost];
-      if (blk[kBStart] != covered || rows < 1 || cols < 1 || blk[kBPre] < 0 ||
-          blk[kBPre] + rows > n_pre || blk[kBPost] < 0 || blk[kBPost] + cols > spikes.size ||
-          blk[kBCol] < 0 || blk[kBCol] + cols > cur_i.size || blk[kBDelay] < 1) {
-        return invalid("a plastic block lies outside the table, history, spikes or current");
-      }
-      covered += rows * cols;
-    }
-    if (covered != size) return invalid("plastic blocks must tile the table in order");
+    std::string error = check_blocks(bint.at(b), n_blocks, size, n_pre, spikes.size, cur_i.size);
+    if (!error.empty()) return invalid(error);
   }
   for (int64_t b = 0; b < sh.batch; ++b) {
-    T* w = w_o.at(b);
-    T* xp = xp_o.at(b);
-    T* xq = xq_o.at(b);
-    T* e = e_o.at(b);
-    T* cur = cur_o.at(b);
-    const std::pair<const void*, void*> pairs[] = {{w_i.at(b), w}, {xp_i.at(b), xp},
-                                                   {xq_i.at(b), xq}, {e_i.at(b), e},
-                                                   {cur_i.at(b), cur}};
-    const int64_t lengths[] = {size, size, size, size, cur_i.size};
-    for (int c = 0; c < 5; ++c) {
-      if (pairs[c].first != pairs[c].second) {
-        std::memcpy(pairs[c].second, pairs[c].first, lengths[c] * sizeof(T));
-      }
-    }
-    const int32_t* table = bint.at(b);
-    const T* constants = bfloat.at(b);
-    const bool* post_spikes = spikes.at(b);
-    const int32_t step = *t.at(b);
-    auto arrived_row = [&](const int32_t* blk) {
-      const int64_t slot = ((static_cast<int64_t>(step) - blk[kBDelay]) % ring + ring) % ring;
-      return history.at(b) + slot * n_pre + blk[kBPre];
-    };
-    for (int64_t k = 0; k < n_blocks; ++k) {  // deliveries, with the weights before the update
-      const int32_t* blk = table + k * kBlockInts;
-      const bool* arrived = arrived_row(blk);
-      const int64_t cols = blk[kBNPost];
-      T* target = cur + blk[kBCol];
-      for (int64_t i = 0; i < blk[kBNPre]; ++i) {
-        const T* row = w + blk[kBStart] + i * cols;
-        if (arrived[i]) {
-          for (int64_t j = 0; j < cols; ++j) target[j] = target[j] + row[j];
-        } else {
-          for (int64_t j = 0; j < cols; ++j) target[j] = target[j] + T(0);
-        }
-      }
-    }
-    for (int64_t k = 0; k < n_blocks; ++k) {  // the update, entry by entry
-      const int32_t* blk = table + k * kBlockInts;
-      const T* c = constants + k * kBlockFloats;
-      const bool* arrived = arrived_row(blk);
-      const bool* spiked = post_spikes + blk[kBPost];
-      const bool reward = blk[kBReward] != 0;
-      const T a_plus = c[kAPlus], minus_a_minus = -c[kAMinus], lo = c[kWMin], hi = c[kWMax];
-      const int64_t cols = blk[kBNPost];
-      for (int64_t i = 0; i < blk[kBNPre]; ++i) {
-        const int64_t row = blk[kBStart] + i * cols;
-        const bool delivered = arrived[i];
-        for (int64_t j = 0; j < cols; ++j) {
-          const int64_t s = row + j;
-          T weight = w[s];
-          const T pre_decayed = xp[s] * c[kPreDecay];
-          const T post_decayed = xq[s] * c[kPostDecay];
-          T trace = e[s] * c[kEligDecay];
-          const T pre = delivered ? pre_decayed + T(1) : pre_decayed;
-          if (delivered) {
-            if (reward) {
-              trace = SPARK_FMA(minus_a_minus, post_decayed, trace);
-            } else {
-              weight = clip(SPARK_FMA(minus_a_minus, post_decayed, weight), lo, hi);
-            }
-          }
-          T post = post_decayed;
-          if (spiked[j]) {
-            post = post_decayed + T(1);
-            if (reward) {
-              trace = SPARK_FMA(a_plus, pre, trace);
-            } else {
-              weight = clip(SPARK_FMA(a_plus, pre, weight), lo, hi);
-            }
-          }
-          w[s] = weight;
-          xp[s] = pre;
-          xq[s] = post;
-          e[s] = trace;
-        }
-      }
-    }
+    copy_if_apart(w_i.at(b), w_o.at(b), size);
+    copy_if_apart(xp_i.at(b), xp_o.at(b), size);
+    copy_if_apart(xq_i.at(b), xq_o.at(b), size);
+    copy_if_apart(e_i.at(b), e_o.at(b), size);
+    copy_if_apart(cur_i.at(b), cur_o.at(b), cur_i.size);
+    const PlasticBlocks<T> p{bint.at(b), bfloat.at(b), n_blocks, history.at(b), ring, n_pre,
+                             w_o.at(b), xp_o.at(b), xq_o.at(b), e_o.at(b)};
+    plastic_deliver(p, *t.at(b), cur_o.at(b));
+    plastic_update(p, *t.at(b), spikes.at(b));
   }
   return ffi::Error::Success();
 }
@@ -984,6 +1178,29 @@ static auto lif_binding() {
       .Ret<ffi::AnyBuffer>()   // lastspike
       .Ret<ffi::AnyBuffer>();  // buffer
 }
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticChunk, plastic_chunk,
+                              lif_binding()
+                                  .Arg<ffi::AnyBuffer>()  // weight
+                                  .Arg<ffi::AnyBuffer>()  // x_pre
+                                  .Arg<ffi::AnyBuffer>()  // x_post
+                                  .Arg<ffi::AnyBuffer>()  // elig
+                                  .Arg<ffi::AnyBuffer>()  // history (bool, (ring, N + n_in))
+                                  .Arg<ffi::AnyBuffer>()  // blocks (int32, (blocks, 8))
+                                  .Arg<ffi::AnyBuffer>()  // blocks (float, (blocks, 7))
+                                  .Arg<ffi::AnyBuffer>()  // readout trace (N or 0)
+                                  .Arg<ffi::AnyBuffer>()  // readout decay (scalar)
+                                  .Ret<ffi::AnyBuffer>()  // counts per segment (int32)
+                                  .Ret<ffi::AnyBuffer>()  // spikes (bool, (k, N) or (0, N))
+                                  .Ret<ffi::AnyBuffer>()  // weight (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // x_pre (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // x_post (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // elig (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // history (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // trace (aliased)
+                                  .Attr<int64_t>("ring")
+                                  .Attr<int64_t>("n_cols")
+                                  .Attr<int64_t>("threads"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticStep, plastic_step,
                               ffi::Ffi::Bind()

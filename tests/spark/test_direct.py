@@ -107,7 +107,7 @@ def test_networks_outside_the_fused_kernel_are_refused_with_the_reason():
     plastic = random_network("float64")
     proj = plastic._projs[0]
     plastic._projs[0] = replace(proj, plasticity=STDP())
-    with pytest.raises(DirectUnavailable, match="plastic synapses are updated in XLA"):
+    with pytest.raises(DirectUnavailable, match="the direct entry has no plastic synapses"):
         DirectSimulator(to_spark(plastic.materialise(1)))
 
     cobalike = random_network("float64")

@@ -1,7 +1,10 @@
-"""The native plastic step (``spark_plastic_step``) against the pure-JAX block walk: the
-same spikes and every state array, membranes included, byte for byte, in float32 and
-float64, single and batched; what it does not take (general tables, GPU) stays in XLA, and
-a block table that does not fit its operands is refused by the kernel, not run."""
+"""The native plastic kernels against the pure-JAX block walk: the whole chunk in one call
+(``spark_plastic_chunk``: fused neurons, plastic blocks, spike history, readout trace) and
+the plastic phase alone inside XLA's step loop (``spark_plastic_step``, where the neurons
+cannot be fused). The same spikes and every state array, membranes and trace included,
+byte for byte, in float32 and float64, single and batched; what they do not take (general
+tables, GPU) stays in XLA, and a block table that does not fit its operands is refused by
+the kernel, not run."""
 
 from __future__ import annotations
 
@@ -26,25 +29,36 @@ FIELDS = ("v", "g", "aux", "lastspike", "buffer", "history") + tuple(
     f"plastic.{f}" for f in PLASTIC_FIELDS)
 
 
-def _pair(net) -> tuple[Simulator, Simulator]:
+@pytest.fixture(params=["chunk", "step"])
+def kernel(request, monkeypatch):
+    """Which native plastic kernel runs: the whole chunk (fused neurons), or the plastic
+    step inside XLA's loop (made here by refusing to fuse the neurons)."""
+    if request.param == "step":
+        monkeypatch.setattr(netmod, "fuse_cells", lambda *args, **kwargs: None)
+    return request.param
+
+
+def _pair(net, kernel: str, readout_tau: float | None = None) -> tuple[Simulator, Simulator]:
     """The pure-JAX engine (event-driven propagation, blocks in XLA) and the native one."""
-    pure = Simulator(net, method="event", record_spikes=True)
-    fast = Simulator(net, method="native", record_spikes=True)
+    pure = Simulator(net, method="event", record_spikes=True, readout_tau=readout_tau)
+    fast = Simulator(net, method="native", record_spikes=True, readout_tau=readout_tau)
     assert not pure.params.plastic.native and fast.params.plastic.native
+    assert (fast.params.fused is not None) == (kernel == "chunk")
+    assert "native plastic blocks" in fast.notes
     return pure, fast
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_the_native_plastic_step_equals_pure_jax_bit_for_bit(dtype):
-    pure, fast = _pair(_agent(dtype))
+def test_the_native_plastic_kernels_equal_pure_jax_bit_for_bit(dtype, kernel):
+    pure, fast = _pair(_agent(dtype), kernel, readout_tau=20.0)
     for a, b in zip(_drive(pure, 40), _drive(fast, 40)):
         np.testing.assert_array_equal(a, b)
-    assert_bytes_equal(pure, fast, FIELDS, min_spikes=100)
+    assert_bytes_equal(pure, fast, FIELDS + ("trace",), min_spikes=100)
     moved = np.asarray(fast.state.plastic.weight) != np.asarray(fast.params.plastic.initial_weight)
     assert moved.mean() > 0.5, "the modulators must have moved most weights"
 
 
-def test_stdp_and_reward_blocks_with_other_delays_beside_a_static_projection():
+def test_stdp_and_reward_blocks_with_other_delays_beside_a_static_projection(kernel):
     b = NetworkBuilder("mixed", dt=0.1, dtype="float64")
     b.population("p", 6, LIF(i_offset=14.0, t_ref=0.3), initial={"v": Uniform(low=-65.0, high=-52.0)})
     b.population("q", 4, LIF(i_offset=14.0, t_ref=0.3), initial={"v": Uniform(low=-65.0, high=-52.0)})
@@ -55,7 +69,7 @@ def test_stdp_and_reward_blocks_with_other_delays_beside_a_static_projection():
               delay=Constant(value=0.1),
               plasticity=RewardModulatedSTDP(a_plus=0.05, a_minus=0.02, lr=0.5, w_max=3.0))
     b.connect("p", "q", FixedProbability(p=0.5), weight=Constant(value=1.0))
-    pure, fast = _pair(to_spark(b.materialise(4)))
+    pure, fast = _pair(to_spark(b.materialise(4)), kernel)
     assert len(fast.layout.plastic_blocks) == 2
     for a, c in zip(_drive(pure, 8, chunks=20, k=25), _drive(fast, 8, chunks=20, k=25)):
         np.testing.assert_array_equal(a, c)
@@ -65,7 +79,7 @@ def test_stdp_and_reward_blocks_with_other_delays_beside_a_static_projection():
         "STDP must have moved the first block's weights"
 
 
-def test_batched_native_plastic_equals_pure_jax():
+def test_batched_native_plastic_equals_pure_jax(kernel):
     outputs = []
     for method in ("event", "native"):
         sim = BatchedSimulator([_agent("float32", seed) for seed in range(3)], method=method)
@@ -73,11 +87,24 @@ def test_batched_native_plastic_equals_pure_jax():
         rng = np.random.default_rng(3)
         counts = [sim.run_chunk(rng.random((3, 20, 40)) < 0.3, rng.normal(0.0, 0.5, 3))
                   for _ in range(20)]
-        outputs.append((np.stack(counts), *(np.asarray(getattr(sim.state, f)) for f in ("v", "buffer")),
+        outputs.append((np.stack(counts),
+                        *(np.asarray(getattr(sim.state, f)) for f in ("v", "buffer", "history")),
                         *(np.asarray(getattr(sim.state.plastic, f)) for f in PLASTIC_FIELDS)))
     assert outputs[0][0].sum() > 100
     for a, b in zip(*outputs):
         assert np.array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+def test_poisson_input_runs_the_plastic_chunk_one_step_at_a_time():
+    """run_poisson draws its input inside the step loop, so the fused plastic network runs
+    a chunk of one step per step there."""
+    import jax
+
+    sims = _pair(_agent("float64"), "chunk", readout_tau=20.0)
+    for sim in sims:
+        for chunk in range(5):
+            sim.run_poisson(np.full(40, 200.0), jax.random.key(chunk), k=20, modulator=0.3)
+    assert_bytes_equal(*sims, FIELDS + ("trace",), min_spikes=20)
 
 
 def test_general_tables_and_gpus_keep_the_xla_walk(monkeypatch):
