@@ -496,8 +496,7 @@ def run_chunk(net: Network, state: NetworkState, input_spikes: Array, modulator:
         return (state, counts + spiked.astype(jnp.int32)), (spiked if record else None)
 
     if net.fused is not None and net.plastic is not None:
-        state, counts, spikes = _plastic_chunk(net, state, input_spikes, record)
-        state = state._replace(plastic=net.plastic.apply_modulator(state.plastic, modulator))
+        state, counts, spikes = _plastic_chunk(net, state, input_spikes, record, modulator)
         return state, ChunkOutput(counts=counts, trace=state.trace,
                                   spikes=spikes if record else None)
     if net.fused is not None and net.readout_decay is None:
@@ -521,10 +520,12 @@ def _fused_chunk(net: Network, state: NetworkState, input_spikes: Array, record:
 
 
 def _plastic_chunk(net: Network, state: NetworkState, input_spikes: Array, record: bool,
-                   ) -> tuple[NetworkState, Array, Array]:
+                   modulator: Array | None = None) -> tuple[NetworkState, Array, Array]:
     """The steps of a chunk with a native plastic block table (and the readout trace, if
-    any) as one native call; the end-of-chunk modulator is the caller's. Returns the state,
-    the spike counts per population and the recorded spikes."""
+    any), ending with the three-factor update by ``modulator`` unless it is None, as one
+    native call: the chunk program is then that call alone (XLA:CPU hands independent
+    operations to its thread pool, tens of microseconds each on 2 cores). Returns the
+    state, the spike counts per population and the recorded spikes."""
     dtype = state.v.dtype
     # No trace: an empty slice of v (batched like v, so its in-place alias stays valid).
     trace = state.v[:0] if state.trace is None else state.trace
@@ -533,8 +534,10 @@ def _plastic_chunk(net: Network, state: NetworkState, input_spikes: Array, recor
     (v, g, aux, lastspike, buffer, counts, spikes, weight, x_pre, x_post, elig, history,
      trace) = native.plastic_chunk(
         *_native_operands(net, state, input_spikes), p.weight, p.x_pre, p.x_post, p.elig,
-        state.history, *net.plastic.block_tables(), trace, decay, ring=net.ring,
-        n_cols=net.n_cols, record=record, threads=net.threads)
+        state.history, *net.plastic.block_tables(), trace, decay,
+        jnp.zeros((), dtype) if modulator is None else jnp.asarray(modulator, dtype),
+        ring=net.ring, n_cols=net.n_cols, record=record, modulate=modulator is not None,
+        threads=net.threads)
     state = state._replace(
         t=state.t + input_spikes.shape[0], v=v, g=g, aux=aux, lastspike=lastspike,
         buffer=buffer, history=history,

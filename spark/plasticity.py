@@ -111,7 +111,9 @@ class PlasticSynapses:
     n_cols: int = static()
     ring: int = static()
     blocks: tuple[Block, ...] | None = static(default=None)  # see :func:`rectangles`
-    native: bool = static(default=False)  # blocks walked by spark.native.plastic_step (CPU)
+    native: bool = static(default=False)  # blocks walked by the native kernels (CPU)
+    block_ints: Array | None = None  # native: the kernels' block tables (block_tables())
+    block_floats: Array | None = None
 
     def init(self) -> PlasticState:
         zeros = jnp.zeros_like(self.initial_weight)
@@ -155,14 +157,9 @@ class PlasticSynapses:
 
     def block_tables(self) -> tuple[Array, Array]:
         """The native kernels' int32 and float block tables, one row per block (columns
-        :data:`spark.native.BLOCK_INTS` and :data:`spark.native.BLOCK_FLOATS`)."""
-        geometry = np.array([[b.start, b.n_pre, b.n_post, b.pre, b.post, b.col, b.delay]
-                             for b in self.blocks], dtype=np.int32)
-        ints = jnp.concatenate([jnp.asarray(geometry),
-                                self.reward.astype(jnp.int32)[:, None]], axis=1)
-        floats = jnp.stack([self.a_plus, self.a_minus, self.w_min, self.w_max, self.pre_decay,
-                            self.post_decay, self.elig_decay], axis=1)
-        return ints, floats
+        :data:`spark.native.BLOCK_INTS` and :data:`spark.native.BLOCK_FLOATS`), built with
+        the table so that a chunk program does not assemble them on every call."""
+        return self.block_ints, self.block_floats
 
     def _block_events(self, history: Array, spikes: Array, t: Array) -> tuple[Array, Array]:
         """Per table entry: did its presynaptic spike arrive, did its target spike (the
@@ -308,6 +305,15 @@ def build_plastic(records: list[PlasticRecord], size: int, n_cols: int, ring: in
     def decay(tau: float) -> float:
         return float(np.exp(-dt / tau))
 
+    tables = {}
+    if native:
+        geometry = [[b.start, b.n_pre, b.n_post, b.pre, b.post, b.col, b.delay,
+                     int(r.rule.modulated)] for b, r in zip(blocks, records)]
+        constants = [[r.rule.a_plus, r.rule.a_minus, r.rule.w_min, r.rule.w_max,
+                      decay(r.rule.tau_pre), decay(r.rule.tau_post),
+                      r.rule.eligibility_decay(dt), r.rule.learning_rate] for r in records]
+        tables = dict(block_ints=jnp.asarray(np.array(geometry, dtype=np.int32)),
+                      block_floats=jnp.asarray(np.array(constants, dtype=np.float64).astype(dtype)))
     return PlasticSynapses(
         pre=cat(lambda r: r.pre, 0, np.int32),
         col=cat(lambda r: r.col, 0, np.int32),
@@ -324,4 +330,4 @@ def build_plastic(records: list[PlasticRecord], size: int, n_cols: int, ring: in
         post_decay=constant(lambda r: decay(r.rule.tau_post), 0.0, dtype),
         elig_decay=constant(lambda r: r.rule.eligibility_decay(dt), 0.0, dtype),
         initial_weight=cat(lambda r: r.weight, 0.0, dtype),
-        n_cols=n_cols, ring=ring, blocks=blocks, native=native)
+        n_cols=n_cols, ring=ring, blocks=blocks, native=native, **tables)

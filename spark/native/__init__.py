@@ -194,7 +194,8 @@ def lif_chunk(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_p
 
 BLOCK_INTS = ("start", "n_pre", "n_post", "pre", "post", "col", "delay", "reward")
 """Columns of :func:`plastic_step`'s int32 block table (as ``BlockInt`` in kernels.cc)."""
-BLOCK_FLOATS = ("a_plus", "a_minus", "w_min", "w_max", "pre_decay", "post_decay", "elig_decay")
+BLOCK_FLOATS = ("a_plus", "a_minus", "w_min", "w_max", "pre_decay", "post_decay", "elig_decay",
+                "lr")
 """Columns of its float block table (as ``BlockFloat``)."""
 
 
@@ -202,7 +203,7 @@ def plastic_step(weight, x_pre, x_post, elig, history, spikes, t, current, block
                  block_floats):
     """The plastic phase of one step for a block table (CPU only): returns ``(weight, x_pre,
     x_post, elig, current)``, updated in place, ``current`` (this step's ring row) plus the
-    deliveries. ``block_ints`` ``(blocks, 8)`` int32 and ``block_floats`` ``(blocks, 7)``
+    deliveries. ``block_ints`` ``(blocks, 8)`` int32 and ``block_floats`` ``(blocks, 8)``
     hold one row per block (columns :data:`BLOCK_INTS`, :data:`BLOCK_FLOATS`)."""
     require()
     out = tuple(jax.ShapeDtypeStruct(x.shape, x.dtype)
@@ -221,11 +222,14 @@ are updated in place as results 7-12 (after counts and spikes, 5 and 6)."""
 def plastic_chunk(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params,
                   row_ptr, offsets, weights, drive_counts, drive_cols, drive_weights, weight,
                   x_pre, x_post, elig, history, block_ints, block_floats, trace, readout_decay,
-                  *, ring: int, n_cols: int, record: bool, threads: int = 1):
+                  modulator, *, ring: int, n_cols: int, record: bool, modulate: bool,
+                  threads: int = 1):
     """:func:`lif_chunk` for a network with a plastic block table (CPU only): the plastic
     phase of every step (as :func:`plastic_step`), the spike ``history`` ``(ring, N +
     n_inputs)`` the delays read, and the readout ``trace`` (``(N,)``, or ``(0,)`` for none;
-    ``trace * readout_decay + spiked`` per step) run inside the chunk loop. Returns ``(v, g,
+    ``trace * readout_decay + spiked`` per step) run inside the chunk loop; with ``modulate``
+    the chunk ends with the three-factor update by ``modulator`` (as
+    ``PlasticSynapses.apply_modulator``). Returns ``(v, g,
     aux, lastspike, buffer, counts, spikes, weight, x_pre, x_post, elig, history, trace)``."""
     require()
     k, n = input_spikes.shape[0], v.shape[0]
@@ -238,5 +242,6 @@ def plastic_chunk(t, v, g, aux, lastspike, buffer, input_spikes, float_params, i
                             input_output_aliases=PLASTIC_CHUNK_ALIASES)
     return call(t, v, g, aux, lastspike, buffer, input_spikes, float_params, int_params, row_ptr,
                 offsets, weights, drive_counts, drive_cols, drive_weights, weight, x_pre, x_post,
-                elig, history, block_ints, block_floats, trace, readout_decay,
-                ring=np.int64(ring), n_cols=np.int64(n_cols), threads=np.int64(threads))
+                elig, history, block_ints, block_floats, trace, readout_decay, modulator,
+                ring=np.int64(ring), n_cols=np.int64(n_cols), threads=np.int64(threads),
+                modulate=np.int64(modulate))

@@ -499,7 +499,9 @@ void update_dispatch(const StepState<T>& s, int64_t receptors, const T* fp, cons
 // potentiation terms contract into fused multiply-adds, the trace increments
 // `x * decay + 1` do not).
 enum BlockInt { kBStart, kBNPre, kBNPost, kBPre, kBPost, kBCol, kBDelay, kBReward, kBlockInts };
-enum BlockFloat { kAPlus, kAMinus, kWMin, kWMax, kPreDecay, kPostDecay, kEligDecay, kBlockFloats };
+enum BlockFloat {
+  kAPlus, kAMinus, kWMin, kWMax, kPreDecay, kPostDecay, kEligDecay, kLr, kBlockFloats
+};
 
 template <typename T>
 inline T clip(T x, T lo, T hi) {
@@ -722,13 +724,14 @@ void copy_state(const LifOperands<T>& o, int64_t b) {
 // spike history the delays read and the readout trace (N entries, or none), as views.
 template <typename T>
 struct PlasticOperands {
-  View<T> w_i, xp_i, xq_i, e_i, trace_i, decay;
+  View<T> w_i, xp_i, xq_i, e_i, trace_i, decay, modulator;
   View<bool> history_i;
   View<int32_t> ints;
   View<T> floats;
   View<T> w_o, xp_o, xq_o, e_o, trace_o;
   View<bool> history_o;
   int64_t n_blocks = 0, ring = 0, n_pre = 0, size = 0;
+  bool modulate = false;  // end the chunk with the three-factor update
 
   PlasticBlocks<T> at(int64_t b) const {
     return {ints.at(b), floats.at(b), n_blocks, history_o.at(b), ring, n_pre,
@@ -742,6 +745,21 @@ struct PlasticOperands {
     copy_if_apart(e_i.at(b), e_o.at(b), size);
     copy_if_apart(trace_i.at(b), trace_o.at(b), trace_i.size);
     copy_if_apart(history_i.at(b), history_o.at(b), history_i.size);
+  }
+
+  // The end of a chunk: w = clip(w + lr * modulator * e) on the reward blocks, contracted
+  // as XLA:CPU does PlasticSynapses.apply_modulator.
+  void apply_modulator(int64_t b) const {
+    const PlasticBlocks<T> p = at(b);
+    const T m = *modulator.at(b);
+    for (int64_t k = 0; k < n_blocks; ++k) {
+      const int32_t* blk = p.ints + k * kBlockInts;
+      if (!blk[kBReward]) continue;
+      const T* c = p.floats + k * kBlockFloats;
+      const T scale = c[kLr] * m, lo = c[kWMin], hi = c[kWMax];
+      const int64_t start = blk[kBStart], stop = start + int64_t{blk[kBNPre]} * blk[kBNPost];
+      for (int64_t s = start; s < stop; ++s) p.w[s] = clip(SPARK_FMA(scale, p.e[s], p.w[s]), lo, hi);
+    }
   }
 
   // After the neuron update of `step`: the plastic update with its spikes, the step's
@@ -894,6 +912,7 @@ void run_chunk(const LifOperands<T>& o, const View<int32_t>& counts, const View<
         ++count[seg];
       }
     }
+    if (plastic && plastic->modulate) plastic->apply_modulator(b);
   };
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(threads, o.shape.batch));
   std::vector<std::thread> pool;
@@ -988,11 +1007,13 @@ ffi::Error plastic_chunk_impl(
     ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
     ffi::Result<ffi::AnyBuffer> buf_out, ffi::AnyBuffer w, ffi::AnyBuffer xp, ffi::AnyBuffer xq,
     ffi::AnyBuffer e, ffi::AnyBuffer history, ffi::AnyBuffer bint, ffi::AnyBuffer bfloat,
-    ffi::AnyBuffer trace, ffi::AnyBuffer decay, ffi::Result<ffi::AnyBuffer> counts_out,
+    ffi::AnyBuffer trace, ffi::AnyBuffer decay, ffi::AnyBuffer modulator,
+    ffi::Result<ffi::AnyBuffer> counts_out,
     ffi::Result<ffi::AnyBuffer> spikes_out, ffi::Result<ffi::AnyBuffer> w_out,
     ffi::Result<ffi::AnyBuffer> xp_out, ffi::Result<ffi::AnyBuffer> xq_out,
     ffi::Result<ffi::AnyBuffer> e_out, ffi::Result<ffi::AnyBuffer> history_out,
-    ffi::Result<ffi::AnyBuffer> trace_out, int64_t ring, int64_t n_cols, int64_t threads) {
+    ffi::Result<ffi::AnyBuffer> trace_out, int64_t ring, int64_t n_cols, int64_t threads,
+    int64_t modulate) {
   auto o = operands<T>(t, v, g, aux, last, buf, inputs, 2, fparams, iparams, row_ptr, offset,
                        weight, dcounts, dcols, dweights, v_out, g_out, aux_out, last_out, buf_out);
   Shape& sh = o.shape;
@@ -1008,6 +1029,8 @@ ffi::Error plastic_chunk_impl(
   p.floats = view<T>(bfloat, 2, sh, "block table (float)");
   p.trace_i = view<T>(trace, 1, sh, "trace");
   p.decay = view<T>(decay, 0, sh, "readout decay");
+  p.modulator = view<T>(modulator, 0, sh, "modulator");
+  p.modulate = modulate != 0;
   p.w_o = result_view<T>(w_out, 1, sh, "weight (result)");
   p.xp_o = result_view<T>(xp_out, 1, sh, "x_pre (result)");
   p.xq_o = result_view<T>(xq_out, 1, sh, "x_post (result)");
@@ -1030,7 +1053,7 @@ ffi::Error plastic_chunk_impl(
     error = "plastic state arrays differ in length";
   }
   if (error.empty() && (p.ints.size % kBlockInts || p.floats.size != p.n_blocks * kBlockFloats)) {
-    error = "block tables must be (blocks, 8) int32 and (blocks, 7) float";
+    error = "block tables must be (blocks, 8) int32 and (blocks, 8) float";
   }
   if (error.empty() && (p.ring != ring || p.n_pre != o.n + o.n_in)) {
     error = "history must be (ring, N + n_inputs)";
@@ -1055,17 +1078,19 @@ ffi::Error plastic_chunk(
     ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
     ffi::Result<ffi::AnyBuffer> buf_out, ffi::AnyBuffer w, ffi::AnyBuffer xp, ffi::AnyBuffer xq,
     ffi::AnyBuffer e, ffi::AnyBuffer history, ffi::AnyBuffer bint, ffi::AnyBuffer bfloat,
-    ffi::AnyBuffer trace, ffi::AnyBuffer decay, ffi::Result<ffi::AnyBuffer> counts_out,
+    ffi::AnyBuffer trace, ffi::AnyBuffer decay, ffi::AnyBuffer modulator,
+    ffi::Result<ffi::AnyBuffer> counts_out,
     ffi::Result<ffi::AnyBuffer> spikes_out, ffi::Result<ffi::AnyBuffer> w_out,
     ffi::Result<ffi::AnyBuffer> xp_out, ffi::Result<ffi::AnyBuffer> xq_out,
     ffi::Result<ffi::AnyBuffer> e_out, ffi::Result<ffi::AnyBuffer> history_out,
-    ffi::Result<ffi::AnyBuffer> trace_out, int64_t ring, int64_t n_cols, int64_t threads) {
+    ffi::Result<ffi::AnyBuffer> trace_out, int64_t ring, int64_t n_cols, int64_t threads,
+    int64_t modulate) {
   return by_float_type(v.element_type(), [&](auto zero) {
     return plastic_chunk_impl<decltype(zero)>(
         t, v, g, aux, last, buf, inputs, fparams, iparams, row_ptr, offset, weight, dcounts,
         dcols, dweights, v_out, g_out, aux_out, last_out, buf_out, w, xp, xq, e, history, bint,
-        bfloat, trace, decay, counts_out, spikes_out, w_out, xp_out, xq_out, e_out,
-        history_out, trace_out, ring, n_cols, threads);
+        bfloat, trace, decay, modulator, counts_out, spikes_out, w_out, xp_out, xq_out, e_out,
+        history_out, trace_out, ring, n_cols, threads, modulate);
   });
 }
 
@@ -1107,7 +1132,7 @@ ffi::Error plastic_step_impl(ffi::AnyBuffer w_in, ffi::AnyBuffer xp_in, ffi::Any
   const int64_t ring = hdims[hdims.size() - 2], n_pre = hdims[hdims.size() - 1];
   const int64_t n_blocks = bint.size / kBlockInts;
   if (ring < 1 || bint.size % kBlockInts || bfloat.size != n_blocks * kBlockFloats) {
-    return invalid("block tables must be (blocks, 8) int32 and (blocks, 7) float");
+    return invalid("block tables must be (blocks, 8) int32 and (blocks, 8) float");
   }
   for (int64_t b = 0; b < sh.batch; ++b) {
     std::string error = check_blocks(bint.at(b), n_blocks, size, n_pre, spikes.size, cur_i.size);
@@ -1187,9 +1212,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticChunk, plastic_chunk,
                                   .Arg<ffi::AnyBuffer>()  // elig
                                   .Arg<ffi::AnyBuffer>()  // history (bool, (ring, N + n_in))
                                   .Arg<ffi::AnyBuffer>()  // blocks (int32, (blocks, 8))
-                                  .Arg<ffi::AnyBuffer>()  // blocks (float, (blocks, 7))
+                                  .Arg<ffi::AnyBuffer>()  // blocks (float, (blocks, 8))
                                   .Arg<ffi::AnyBuffer>()  // readout trace (N or 0)
                                   .Arg<ffi::AnyBuffer>()  // readout decay (scalar)
+                                  .Arg<ffi::AnyBuffer>()  // modulator (scalar)
                                   .Ret<ffi::AnyBuffer>()  // counts per segment (int32)
                                   .Ret<ffi::AnyBuffer>()  // spikes (bool, (k, N) or (0, N))
                                   .Ret<ffi::AnyBuffer>()  // weight (aliased)
@@ -1200,7 +1226,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticChunk, plastic_chunk,
                                   .Ret<ffi::AnyBuffer>()  // trace (aliased)
                                   .Attr<int64_t>("ring")
                                   .Attr<int64_t>("n_cols")
-                                  .Attr<int64_t>("threads"));
+                                  .Attr<int64_t>("threads")
+                                  .Attr<int64_t>("modulate"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticStep, plastic_step,
                               ffi::Ffi::Bind()
@@ -1213,7 +1240,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticStep, plastic_step,
                                   .Arg<ffi::AnyBuffer>()  // t (int32 scalar)
                                   .Arg<ffi::AnyBuffer>()  // current: this step's ring row
                                   .Arg<ffi::AnyBuffer>()  // blocks (int32, (blocks, 8))
-                                  .Arg<ffi::AnyBuffer>()  // blocks (float, (blocks, 7))
+                                  .Arg<ffi::AnyBuffer>()  // blocks (float, (blocks, 8))
                                   .Ret<ffi::AnyBuffer>()  // weight (aliased)
                                   .Ret<ffi::AnyBuffer>()  // x_pre (aliased)
                                   .Ret<ffi::AnyBuffer>()  // x_post (aliased)

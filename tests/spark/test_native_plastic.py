@@ -126,7 +126,7 @@ def _kernel_operands(bad_column: int = 0):
     """One 2 x 3 reward block reading history row (t - 1) % 2 of 5 presynaptic rows."""
     f = np.float32
     ints = np.array([[0, 2, 3, 1, 0, bad_column, 1, 1]], np.int32)
-    floats = np.array([[0.1, 0.2, 0.0, 2.0, 0.9, 0.8, 0.7]], f)
+    floats = np.array([[0.1, 0.2, 0.0, 2.0, 0.9, 0.8, 0.7, 0.5]], f)
     history = np.zeros((2, 5), bool)
     history[0, 2] = True  # step 0: presynaptic row 2 (the block's second row) spiked
     return (jnp.full(6, 0.5, f), jnp.zeros(6, f), jnp.zeros(6, f), jnp.zeros(6, f),
