@@ -95,7 +95,8 @@ def learning_markdown(summary: pd.DataFrame, totals: dict, spec: NetworkSpec, ta
         f"- wall {totals.get('wall_s', float('nan')):.0f} s: network {totals['network_s']:.0f} s, "
         f"encoding {totals['encode_s']:.0f} s, environments (and critics) "
         f"{totals['env_s']:.0f} s, "
-        f"compile {totals['compile_s']:.1f} s, {totals['chunks']} batched chunks",
+        f"compile {totals['compile_s']:.1f} s, {totals['chunks']} batched chunks "
+        f"(Spark connectivity method: {totals.get('method', 'not recorded')})",
         "",
         "| agent | learned after (episodes) | test mean | test min | solved |",
         "|---:|---:|---:|---:|:---:|",

@@ -108,6 +108,10 @@ def test_batched_agents_run_exactly_the_loop_of_single_agents(spec):
     seeds = [0, 1]
     batched, totals = run_agents_batched(spec, task, seeds, train=4, test=1)
     assert totals["chunks"] >= max(b.env_steps for b in batched)
+    import spark.native
+
+    # the native chunk kernel where it builds, against the pure-JAX spark backend below
+    assert (totals["method"] == "native") == spark.native.available()
     for seed, got in zip(seeds, batched):
         backend = load_backend("spark")()
         try:
