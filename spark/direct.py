@@ -12,8 +12,9 @@ the step plus ~1-2 us of Python. Results are bit-identical to :class:`Simulator`
 ``method="native"`` (tested: spikes and every state array).
 
 What it covers is what the fused kernel covers: current-based LIF, ALIF, AdEx and
-Izhikevich populations with up to four exponential receptors, drives, no plasticity, no
-readout trace, one instance, the CPU. Anything else is refused with the reason
+Izhikevich populations with up to four exponential receptors, drives, plastic synapses in
+complete all-to-all blocks (the cartpole agent's; ``spark_plastic_chunk``'s loop with the
+end-of-chunk modulator), no readout trace, one instance, the CPU. Anything else is refused with the reason
 (:class:`DirectUnavailable`); :class:`Simulator` runs it.
 """
 
@@ -31,11 +32,16 @@ from . import network as netmod
 from .definition import NetworkDef
 from .engine import ChunkResult, CompileRecord, Simulator, spike_events
 from .network import NetworkState
+from .plasticity import PlasticState
 from .neurons import ALIFCells, LIFCells
 
 
 class DirectUnavailable(ValueError):
     """This network (or this machine) cannot run on the direct path; the reason says why."""
+
+
+_PLASTIC = ("weight", "x_pre", "x_post", "elig")
+"""A plastic block table's state (with the spike ``history``, state too)."""
 
 
 class _Chunk(ctypes.Structure):
@@ -47,7 +53,7 @@ class _Chunk(ctypes.Structure):
         (f"{name}{suffix}", kind)
         for name in ("v", "g", "aux", "lastspike", "buffer", "fparams", "iparams", "row_ptr",
                      "offsets", "weights", "drive_counts", "drive_cols", "drive_weights",
-                     "counts")
+                     "counts", *_PLASTIC, "history", "block_ints", "block_floats", "modulator")
         for suffix, kind in (("", ctypes.c_void_p), ("_size", ctypes.c_int64))]
 
 
@@ -76,8 +82,9 @@ def refusal(sim: Simulator) -> str | None:
     params = sim.params
     if sim.layout.method != "native":
         return "the native kernels are not in use"
-    if params.plastic is not None:
-        return "the direct entry has no plastic synapses (spark-native runs them in its chunk kernel)"
+    if params.plastic is not None and not params.plastic.native:
+        return ("plastic synapses outside complete all-to-all blocks (spark-native runs them, "
+                "with the plastic update in XLA)")
     if params.readout_decay is not None:
         return "a readout trace is computed in XLA (no fused native step)"
     if params.fused is not None:
@@ -112,6 +119,8 @@ class DirectSimulator:
         if why is not None:
             raise DirectUnavailable(f"{net.name}: no direct native path: {why}")
         self.net = net
+        plastic = self._sim.params.plastic is not None
+        self._state_names = _STATE + ((*_PLASTIC, "history") if plastic else ())
         self.record = self._sim.record
         self.layout = self._sim.layout
         self._readout = np.asarray(net.readout_indices(), dtype=np.int64)
@@ -138,17 +147,21 @@ class DirectSimulator:
             "weights": p.propagator.weights, "drive_counts": drive[0],
             "drive_cols": drive[1], "drive_weights": drive[2],
         }
-        hold = {name: np.ascontiguousarray(np.asarray(x)) for name, x in host.items()}
         initial = sim._initial._asdict()  # noqa: SLF001  (the engine's initial state, read once)
-        hold["initial"] = {name: np.array(initial[name], copy=True) for name in _STATE}
-        for name in _STATE:
+        if p.plastic is not None:
+            host["block_ints"], host["block_floats"] = p.plastic.block_tables()
+            initial.update(initial["plastic"]._asdict())
+        hold = {name: np.ascontiguousarray(np.asarray(x)) for name, x in host.items()}
+        hold["initial"] = {name: np.array(initial[name], copy=True) for name in self._state_names}
+        for name in self._state_names:
             hold[name] = hold["initial"][name].copy()
         hold["t"] = np.zeros(1, np.int32)
         hold["counts"] = np.zeros(hold["iparams"].shape[0], np.int32)
+        hold["modulator"] = np.zeros(1 if p.plastic is not None else 0, dtype)
         chunk = _Chunk(is_double=int(dtype == np.float64), ring=sim.params.ring,
                        n_cols=sim.params.n_cols, n_inputs=sim.layout.n_inputs,
                        t=hold["t"].ctypes.data)
-        for name in (*_STATE, *host, "counts"):
+        for name in (*self._state_names, *host, "counts", "modulator"):
             setattr(chunk, name, hold[name].ctypes.data)
             setattr(chunk, f"{name}_size", hold[name].size)
         return hold, chunk
@@ -172,7 +185,7 @@ class DirectSimulator:
 
     def reset(self) -> None:
         """Back to the initial state."""
-        for name in _STATE:
+        for name in self._state_names:
             np.copyto(self._hold[name], self._hold["initial"][name])
         self._hold["t"][0] = 0
         self._recorded = []
@@ -181,8 +194,16 @@ class DirectSimulator:
     def state(self) -> NetworkState:
         """The current state (copies, as numpy arrays)."""
         s = {name: self._hold[name].copy() for name in _STATE}
-        return NetworkState(t=np.int32(self._hold["t"][0]), history=None, plastic=None,
+        plastic = history = None
+        if "history" in self._state_names:
+            history = self._hold["history"].copy()
+            plastic = PlasticState(**{name: self._hold[name].copy() for name in _PLASTIC})
+        return NetworkState(t=np.int32(self._hold["t"][0]), history=history, plastic=plastic,
                             trace=None, **s)
+
+    def weights(self) -> np.ndarray | None:
+        """Current plastic weights (flat, in plastic-table order), or None."""
+        return self._hold["weight"].copy() if "weight" in self._state_names else None
 
     def _input_buffer(self, k: int) -> tuple[np.ndarray, int]:
         """A host buffer for k steps of input spikes and its address (made once per k:
@@ -195,8 +216,8 @@ class DirectSimulator:
         return entry
 
     def run_chunk(self, spikes: np.ndarray, modulator: float = 0.0) -> ChunkResult:
-        """Run ``len(spikes)`` steps with the given input spikes ``(k, n_inputs)``
-        (``modulator`` is accepted for the interface; there is no plasticity here)."""
+        """Run ``len(spikes)`` steps with the given input spikes ``(k, n_inputs)``; a
+        plastic network's chunk ends with the three-factor update by ``modulator``."""
         spikes = np.asarray(spikes)
         if spikes.ndim != 2 or spikes.shape[1] != self.layout.n_inputs:
             raise ValueError(f"input spikes must have shape (k, {self.layout.n_inputs}), "
@@ -204,6 +225,8 @@ class DirectSimulator:
         k = spikes.shape[0]
         inputs, address = self._input_buffer(k)
         np.copyto(inputs, spikes, casting="unsafe")  # to bool: nonzero is a spike
+        if self._hold["modulator"].size:
+            self._hold["modulator"][0] = modulator
         t0 = int(self._hold["t"][0]) if self.record else 0
         recorded = np.zeros((k, self.layout.n_neurons), bool) if self.record else None
         if self._fn(self._chunk, address, k,

@@ -55,12 +55,11 @@ FEATURES = dict(neuron_models=frozenset(translate.NEURON_MODELS),
 """What the Spark translation tables can express: the kind sets of both Spark backends."""
 
 DIRECT_FEATURES = dict(
-    FEATURES, synapses=frozenset(translate.RECEPTORS) - {"conductance"}, plasticity=frozenset(),
+    FEATURES, synapses=frozenset(translate.RECEPTORS) - {"conductance"},
     why_not={"conductance": "the fused native kernel is current-based (spark-native runs "
-                            "conductance receptors, with the update in XLA)",
-             "stdp": "the direct entry has no plastic synapses; spark-native runs them",
-             "reward_stdp": "the direct entry has no plastic synapses; spark-native runs them"})
-"""``spark-native-direct``: what the fused native chunk covers."""
+                            "conductance receptors, with the update in XLA)"})
+"""``spark-native-direct``: what the fused native chunk covers (plastic projections only as
+complete all-to-all blocks: others are refused when the network is prepared)."""
 
 
 class SparkBackend(Backend):
@@ -172,8 +171,9 @@ class SparkNativeDirectBackend(SparkBackend):
     """The fused native chunk called straight from Python on host-resident state
     (:class:`spark.direct.DirectSimulator`): the same kernel and spikes as ``spark-native``
     without XLA's per-call dispatch, i.e. what Spark's kernels cost in a closed loop when
-    no JAX program is in between. Networks the fused kernel does not cover (plasticity,
-    conductance receptors, coinciding drive columns) are refused with the reason."""
+    no JAX program is in between. Networks the fused kernel does not cover (plasticity
+    outside all-to-all blocks, conductance receptors, coinciding drive columns) are refused
+    with the reason."""
 
     name: ClassVar[str] = "spark-native-direct"
     method: ClassVar[str] = "native"

@@ -1302,6 +1302,24 @@ struct SparkDirectChunk {
   int64_t drive_weights_size;
   int32_t* counts;  // (segments,): spike count per population of the last chunk
   int64_t counts_size;
+  // A plastic block table (all sizes 0 without one): state, spike history (ring, N +
+  // n_inputs), the tables of spark_plastic_chunk and the chunk's modulator (one entry).
+  void* weight;
+  int64_t weight_size;
+  void* x_pre;
+  int64_t x_pre_size;
+  void* x_post;
+  int64_t x_post_size;
+  void* elig;
+  int64_t elig_size;
+  bool* history;
+  int64_t history_size;
+  const int32_t* block_ints;
+  int64_t block_ints_size;
+  const void* block_floats;
+  int64_t block_floats_size;
+  const void* modulator;
+  int64_t modulator_size;
 };
 
 }  // extern "C"
@@ -1337,7 +1355,36 @@ std::string direct_chunk(const SparkDirectChunk& c, const bool* inputs, int64_t 
   if (!error.empty()) return error;
   const View<int32_t> counts = host_view<int32_t>(c.counts, c.counts_size);
   const View<bool> recorded = host_view<bool>(spikes, spikes ? steps * o.n : 0);
-  run_chunk(o, counts, recorded, steps, c.ring, c.n_cols, 1);
+  if (c.weight_size == 0) {
+    run_chunk(o, counts, recorded, steps, c.ring, c.n_cols, 1);
+  } else {  // the plastic chunk, as spark_plastic_chunk with a modulator and no trace
+    PlasticOperands<T> p;
+    p.w_i = p.w_o = host_view<T>(c.weight, c.weight_size);
+    p.xp_i = p.xp_o = host_view<T>(c.x_pre, c.x_pre_size);
+    p.xq_i = p.xq_o = host_view<T>(c.x_post, c.x_post_size);
+    p.e_i = p.e_o = host_view<T>(c.elig, c.elig_size);
+    p.history_i = p.history_o = host_view<bool>(c.history, c.history_size);
+    p.ints = host_view<int32_t>(c.block_ints, c.block_ints_size);
+    p.floats = host_view<T>(c.block_floats, c.block_floats_size);
+    p.trace_i = p.trace_o = host_view<T>(nullptr, 0);
+    p.modulator = host_view<T>(c.modulator, c.modulator_size);
+    p.size = c.weight_size;
+    p.n_blocks = c.block_ints_size / kBlockInts;
+    p.ring = c.ring;
+    p.n_pre = o.n + o.n_in;
+    p.modulate = true;
+    if (c.x_pre_size != p.size || c.x_post_size != p.size || c.elig_size != p.size) {
+      return "plastic state arrays differ in length";
+    }
+    if (c.block_ints_size % kBlockInts || c.block_floats_size != p.n_blocks * kBlockFloats) {
+      return "block tables must be (blocks, 8) int32 and (blocks, 8) float";
+    }
+    if (c.history_size != p.ring * p.n_pre) return "history must be (ring, N + n_inputs)";
+    if (c.modulator_size != 1) return "the modulator must be one number";
+    error = check_blocks(p.ints.data, p.n_blocks, p.size, p.n_pre, o.n, c.n_cols);
+    if (!error.empty()) return error;
+    run_chunk(o, counts, recorded, steps, c.ring, c.n_cols, 1, &p);
+  }
   *c.t += static_cast<int32_t>(steps);
   return "";
 }

@@ -107,7 +107,7 @@ def test_networks_outside_the_fused_kernel_are_refused_with_the_reason():
     plastic = random_network("float64")
     proj = plastic._projs[0]
     plastic._projs[0] = replace(proj, plasticity=STDP())
-    with pytest.raises(DirectUnavailable, match="the direct entry has no plastic synapses"):
+    with pytest.raises(DirectUnavailable, match="plastic synapses outside complete all-to-all blocks"):
         DirectSimulator(to_spark(plastic.materialise(1)))
 
     cobalike = random_network("float64")
@@ -139,4 +139,4 @@ def test_entry_point_is_typed_and_the_struct_layouts_agree():
     DirectSimulator(to_spark(random_network("float32").materialise(3)))
     fn = lib.spark_lif_chunk_direct
     assert fn.restype is ctypes.c_int64 and fn.argtypes[2] is ctypes.c_int64
-    assert lib.spark_direct_chunk_size() == ctypes.sizeof(_Chunk) == 8 * (5 + 2 * 14)
+    assert lib.spark_direct_chunk_size() == ctypes.sizeof(_Chunk) == 8 * (5 + 2 * 22)

@@ -107,6 +107,27 @@ def test_poisson_input_runs_the_plastic_chunk_one_step_at_a_time():
     assert_bytes_equal(*sims, FIELDS + ("trace",), min_spikes=20)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_direct_entry_runs_the_plastic_chunk_as_the_jitted_kernel(dtype):
+    """spark-native-direct (ctypes, no XLA) against spark-native: every chunk's counts, then
+    the spikes and every state array; reset replays the run."""
+    from spark.direct import DirectSimulator
+
+    net = _agent(dtype)
+    jitted = Simulator(net, method="native", record_spikes=True)
+    direct = DirectSimulator(net, record_spikes=True)
+    runs = []
+    for _ in range(2):
+        runs.append(_drive(direct, 40))
+        for a, b in zip(runs[-1], _drive(jitted, 40)):
+            np.testing.assert_array_equal(a, b)
+        assert_bytes_equal(jitted, direct, FIELDS, min_spikes=100)
+        np.testing.assert_array_equal(direct.weights(), jitted.weights())
+        direct.reset()
+        jitted.reset()
+    np.testing.assert_array_equal(np.stack(runs[0]), np.stack(runs[1]))
+
+
 def test_general_tables_and_gpus_keep_the_xla_walk(monkeypatch):
     b = NetworkBuilder("sparse", dt=0.1, dtype="float64")
     b.population("p", 5, LIF(i_offset=14.0, t_ref=0.3))
