@@ -15,7 +15,9 @@ Figures (all repeatable on a shared, noisy machine):
   many XLA programs Spark compiles for a first pass and for a repeated one (must be 0).
 * ``instructions/...``: instructions executed, counted by valgrind's callgrind, inside the
   native kernels' entry points (``SparkLifChunk``, ``SparkLifStep``, ``SparkPropagate``) and
-  inside Brian2's ``Network::run`` for a fixed closed-loop workload on the reduced network.
+  inside Brian2's ``Network::run`` for a fixed closed-loop workload on the reduced network;
+  ``instructions/native-plastic`` inside ``SparkPlasticChunk`` for the cartpole agent
+  (:data:`PLASTIC_CHUNKS`).
 
 Each figure is stored with its kind (``digest``, ``exact``, ``count``) so the comparison
 knows how to judge it. A figure that cannot be measured here (no NEST, no valgrind) is
@@ -44,6 +46,12 @@ SLOW_ON_REDUCED = ("brian2-runtime", "brian2-numpy")
 costs minutes on 2 cores and numpy runs a chunk in ~0.1 s; ``tiny`` covers both."""
 
 NATIVE_SYMBOLS = ("SparkLifChunk", "SparkLifStep", "SparkPropagate")
+PLASTIC_SYMBOLS = ("*::plastic_chunk(",)
+"""The plastic chunk's handler body: callgrind misses the exported ``SparkPlasticChunk``
+thunk's callees (it counted 244 instructions in all), so the toggle is the handler."""
+PLASTIC_CHUNKS, PLASTIC_K = 60, 20
+"""The plastic workload: the cartpole agent on spark-native, 60 chunks of 20 steps with
+dense random input (30 % per step) and a random modulator per chunk (fixed seeds)."""
 BRIAN2_RUN_SYMBOL = "Network::run"
 COUNT_CHUNKS = {1: 100, 100: 5}
 """The fixed instruction-count workload: 100 chunks at k = 1, then 5 at k = 100."""
@@ -222,6 +230,25 @@ def native_workload(dtype: str) -> None:
     backend.close()
 
 
+def plastic_workload(dtype: str) -> None:
+    """The counted plastic workload (run under valgrind): see :data:`PLASTIC_CHUNKS`."""
+    import numpy as np
+
+    from adapters.base import BackendOptions, ChunkInput
+    from adapters.registry import load_backend
+    from adapters.spec import materialise
+    from adapters.spec.networks import cartpole_agent
+
+    net = materialise(cartpole_agent(), 0).with_dtype(dtype)
+    backend = load_backend("spark-native")()
+    backend.prepare(net, BackendOptions(cache_dir=Path(os.environ["GATE_CACHE"])))
+    rng = np.random.default_rng(0)
+    for _ in range(PLASTIC_CHUNKS):
+        spikes = rng.random((PLASTIC_K, net.spec.input.size)) < 0.3
+        backend.run_chunk(ChunkInput(spikes=spikes, modulator=float(rng.normal(0.0, 0.5))))
+    backend.close()
+
+
 def _closed_loop_n(backend, net, k: int, chunks: int) -> None:
     from adapters.base import ChunkInput
     from adapters.spec.inputs import InputStream
@@ -245,6 +272,13 @@ def instruction_figures(tree: Path, cache: Path, work: Path) -> dict:
         subprocess.run(cmd, check=True, capture_output=True, env=dict(os.environ,
                        GATE_CACHE=str(cache)))
         figures[f"instructions/native/{dtype}"] = {"kind": "count", "value": _total(out)}
+    _progress("instructions/native-plastic/float32 (the cartpole agent, under valgrind)")
+    out = work / "plastic-float32.callgrind"
+    cmd = _callgrind([sys.executable, str(Path(__file__).resolve()), "--tree", str(tree),
+                      "--plastic-workload", "float32"], PLASTIC_SYMBOLS, out)
+    subprocess.run(cmd, check=True, capture_output=True, env=dict(os.environ,
+                   GATE_CACHE=str(cache)))
+    figures["instructions/native-plastic/float32"] = {"kind": "count", "value": _total(out)}
     _progress("instructions/brian2-cpp (binary under valgrind)")
     figures.update(_brian2_instructions(cache, work))
     return figures
@@ -347,11 +381,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--only", choices=("spikes", "cache", "instructions"), action="append")
     parser.add_argument("--native-workload", choices=("float32", "float64"))
+    parser.add_argument("--plastic-workload", choices=("float32", "float64"))
     args = parser.parse_args(argv)
     tree = args.tree.resolve()
     _use_tree(tree)
     if args.native_workload:
         native_workload(args.native_workload)
+        return 0
+    if args.plastic_workload:
+        plastic_workload(args.plastic_workload)
         return 0
     cache = (args.cache or tree / ".cache" / "gate").resolve()
     cache.mkdir(parents=True, exist_ok=True)
