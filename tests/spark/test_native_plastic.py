@@ -8,19 +8,20 @@ the kernel, not run."""
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jax.numpy as jnp
 import spark.native as native
 import spark.network as netmod
 from adapters.spark.translate import to_spark
-from adapters.spec.model import LIF, STDP, AllToAll, Constant, FixedProbability, RewardModulatedSTDP, Uniform
+from adapters.spec.model import LIF, STDP, Constant, FixedProbability
 from spark.engine import BatchedSimulator, Simulator
 
 from .nets import NetworkBuilder, assert_bytes_equal
 from .test_native import REQUIRED  # noqa: F401  (fails the module when kernels are required)
-from .test_plastic_blocks import PLASTIC_FIELDS, _agent, _drive
+from .test_plastic_blocks import PLASTIC_FIELDS, _agent, _drive, mixed_rectangles
 
 pytestmark = pytest.mark.skipif(not native.available(),
                                 reason=f"native kernels unavailable: {native.unavailable_reason()}")
@@ -59,17 +60,7 @@ def test_the_native_plastic_kernels_equal_pure_jax_bit_for_bit(dtype, kernel):
 
 
 def test_stdp_and_reward_blocks_with_other_delays_beside_a_static_projection(kernel):
-    b = NetworkBuilder("mixed", dt=0.1, dtype="float64")
-    b.population("p", 6, LIF(i_offset=14.0, t_ref=0.3), initial={"v": Uniform(low=-65.0, high=-52.0)})
-    b.population("q", 4, LIF(i_offset=14.0, t_ref=0.3), initial={"v": Uniform(low=-65.0, high=-52.0)})
-    b.inputs(8)
-    b.connect("input", "p", AllToAll(), weight=Uniform(low=0.5, high=2.0),
-              delay=Constant(value=0.3), plasticity=STDP(a_plus=0.05, a_minus=0.06, w_max=3.0))
-    b.connect("input", "q", AllToAll(), weight=Uniform(low=0.5, high=2.0),
-              delay=Constant(value=0.1),
-              plasticity=RewardModulatedSTDP(a_plus=0.05, a_minus=0.02, lr=0.5, w_max=3.0))
-    b.connect("p", "q", FixedProbability(p=0.5), weight=Constant(value=1.0))
-    pure, fast = _pair(to_spark(b.materialise(4)), kernel)
+    pure, fast = _pair(mixed_rectangles(), kernel)
     assert len(fast.layout.plastic_blocks) == 2
     for a, c in zip(_drive(pure, 8, chunks=20, k=25), _drive(fast, 8, chunks=20, k=25)):
         np.testing.assert_array_equal(a, c)
@@ -98,8 +89,6 @@ def test_batched_native_plastic_equals_pure_jax(kernel):
 def test_poisson_input_runs_the_plastic_chunk_one_step_at_a_time():
     """run_poisson draws its input inside the step loop, so the fused plastic network runs
     a chunk of one step per step there."""
-    import jax
-
     sims = _pair(_agent("float64"), "chunk", readout_tau=20.0)
     for sim in sims:
         for chunk in range(5):

@@ -112,9 +112,9 @@ def test_blocks_equal_the_general_walk_bit_for_bit(dtype, general_walk):
         "the modulators must have moved the weights"
 
 
-def test_stdp_and_reward_blocks_with_other_delays_equal_the_general_walk(general_walk):
-    """Two rectangles with different rules, delays and targets, and a static projection
-    beside them."""
+def mixed_rectangles():
+    """Two rectangles with different rules, delays and targets (8 inputs -> 6 STDP, 8 -> 4
+    reward-modulated), and a static projection beside them."""
     b = NetworkBuilder("mixed", dt=0.1, dtype="float64")
     b.population("p", 6, LIF(i_offset=14.0, t_ref=0.3), initial={"v": Uniform(low=-65.0, high=-52.0)})
     b.population("q", 4, LIF(i_offset=14.0, t_ref=0.3), initial={"v": Uniform(low=-65.0, high=-52.0)})
@@ -125,7 +125,11 @@ def test_stdp_and_reward_blocks_with_other_delays_equal_the_general_walk(general
               delay=Constant(value=0.1),
               plasticity=RewardModulatedSTDP(a_plus=0.05, a_minus=0.02, lr=0.5, w_max=3.0))
     b.connect("p", "q", FixedProbability(p=0.5), weight=Constant(value=1.0))
-    net = to_spark(b.materialise(4))
+    return to_spark(b.materialise(4))
+
+
+def test_stdp_and_reward_blocks_with_other_delays_equal_the_general_walk(general_walk):
+    net = mixed_rectangles()
     sims = []
     for general in (False, True):
         general_walk(general)
