@@ -14,8 +14,8 @@ the step plus ~1-2 us of Python. Results are bit-identical to :class:`Simulator`
 What it covers is what the fused kernel covers: current-based LIF, ALIF, AdEx and
 Izhikevich populations with up to four exponential receptors, drives, plastic synapses in
 complete all-to-all blocks (the cartpole agent's; ``spark_plastic_chunk``'s loop with the
-end-of-chunk modulator), no readout trace, one instance, the CPU. Anything else is refused with the reason
-(:class:`DirectUnavailable`); :class:`Simulator` runs it.
+end-of-chunk modulator), no readout trace, one instance, the CPU. Anything else is refused
+with the reason (:class:`DirectUnavailable`); :class:`Simulator` runs it.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from . import network as netmod
 from .definition import NetworkDef
 from .engine import ChunkResult, CompileRecord, Simulator, spike_events
 from .network import NetworkState
-from .plasticity import PlasticState
 from .neurons import ALIFCells, LIFCells
+from .plasticity import PlasticState
 
 
 class DirectUnavailable(ValueError):
