@@ -710,14 +710,11 @@ std::string check(LifOperands<T>& o, int64_t ring, int64_t n_cols, int64_t steps
 // Aliased outputs already hold their inputs; otherwise copy the state over first.
 template <typename T>
 void copy_state(const LifOperands<T>& o, int64_t b) {
-  const std::pair<const void*, void*> pairs[] = {
-      {o.v_i.at(b), o.v_o.at(b)}, {o.g_i.at(b), o.g_o.at(b)}, {o.a_i.at(b), o.a_o.at(b)},
-      {o.l_i.at(b), o.l_o.at(b)}, {o.b_i.at(b), o.b_o.at(b)}};
-  const size_t bytes[] = {o.n * sizeof(T), o.n * sizeof(T), o.n * sizeof(T),
-                          o.n * sizeof(int32_t), o.size * sizeof(T)};
-  for (int c = 0; c < 5; ++c) {
-    if (pairs[c].first != pairs[c].second) std::memcpy(pairs[c].second, pairs[c].first, bytes[c]);
-  }
+  copy_if_apart(o.v_i.at(b), o.v_o.at(b), o.n);
+  copy_if_apart(o.g_i.at(b), o.g_o.at(b), o.n);
+  copy_if_apart(o.a_i.at(b), o.a_o.at(b), o.n);
+  copy_if_apart(o.l_i.at(b), o.l_o.at(b), o.n);
+  copy_if_apart(o.b_i.at(b), o.b_o.at(b), o.size);
 }
 
 // The plastic part of a chunk (spark_plastic_chunk): block tables, the plastic state, the
@@ -732,6 +729,32 @@ struct PlasticOperands {
   View<bool> history_o;
   int64_t n_blocks = 0, ring = 0, n_pre = 0, size = 0;
   bool modulate = false;  // end the chunk with the three-factor update
+
+  // "" when the operands fit the network of `o` (a history of `ring` rows of N + n_inputs
+  // spikes, blocks inside it, the neurons and the ring row) for every instance; sets the
+  // derived sizes. Shared by the XLA handler and the direct entry.
+  std::string check(const LifOperands<T>& o, int64_t ring_rows, int64_t n_cols, int64_t batch) {
+    size = w_i.size;
+    n_blocks = ints.size / kBlockInts;
+    ring = ring_rows;
+    n_pre = o.n + o.n_in;
+    if (xp_i.size != size || xq_i.size != size || e_i.size != size) {
+      return "plastic state arrays differ in length";
+    }
+    if (ints.size % kBlockInts || floats.size != n_blocks * kBlockFloats) {
+      return "block tables must be (blocks, 8) int32 and (blocks, 8) float";
+    }
+    if (history_i.size != ring * n_pre) return "history must be (ring, N + n_inputs)";
+    if (trace_i.size != 0 && trace_i.size != o.n) {
+      return "the readout trace must have N entries (or none)";
+    }
+    if (modulator.size != 1) return "the modulator must be one number";
+    for (int64_t b = 0; b < batch; ++b) {
+      std::string error = check_blocks(ints.at(b), n_blocks, size, n_pre, o.n, n_cols);
+      if (!error.empty()) return error;
+    }
+    return "";
+  }
 
   PlasticBlocks<T> at(int64_t b) const {
     return {ints.at(b), floats.at(b), n_blocks, history_o.at(b), ring, n_pre,
@@ -1044,26 +1067,12 @@ ffi::Error plastic_chunk_impl(
   if (error.empty() && spikes.size != 0 && spikes.size != steps * o.n) {
     error = "spikes must be (k, N) or (0, N)";
   }
-  p.size = p.w_i.size;
-  p.n_blocks = p.ints.size / kBlockInts;
-  auto hdims = history.dimensions();
-  p.ring = hdims.size() >= 2 ? hdims[hdims.size() - 2] : 0;
-  p.n_pre = hdims.size() >= 2 ? hdims[hdims.size() - 1] : 0;
-  if (error.empty() && (p.xp_i.size != p.size || p.xq_i.size != p.size || p.e_i.size != p.size)) {
-    error = "plastic state arrays differ in length";
-  }
-  if (error.empty() && (p.ints.size % kBlockInts || p.floats.size != p.n_blocks * kBlockFloats)) {
-    error = "block tables must be (blocks, 8) int32 and (blocks, 8) float";
-  }
-  if (error.empty() && (p.ring != ring || p.n_pre != o.n + o.n_in)) {
+  auto hdims = history.dimensions();  // the shape, not only the size (rank checked above)
+  if (error.empty() && hdims.size() >= 2 &&
+      (hdims[hdims.size() - 2] != ring || hdims[hdims.size() - 1] != o.n + o.n_in)) {
     error = "history must be (ring, N + n_inputs)";
   }
-  if (error.empty() && p.trace_i.size != 0 && p.trace_i.size != o.n) {
-    error = "the readout trace must have N entries (or none)";
-  }
-  for (int64_t b = 0; error.empty() && b < sh.batch; ++b) {
-    error = check_blocks(p.ints.at(b), p.n_blocks, p.size, p.n_pre, o.n, n_cols);
-  }
+  if (error.empty()) error = p.check(o, ring, n_cols, sh.batch);
   if (!error.empty()) return invalid(error);
   run_chunk(o, counts, spikes, steps, ring, n_cols, threads, &p);
   return ffi::Error::Success();
@@ -1368,20 +1377,8 @@ std::string direct_chunk(const SparkDirectChunk& c, const bool* inputs, int64_t 
     p.floats = host_view<T>(c.block_floats, c.block_floats_size);
     p.trace_i = p.trace_o = host_view<T>(nullptr, 0);
     p.modulator = host_view<T>(c.modulator, c.modulator_size);
-    p.size = c.weight_size;
-    p.n_blocks = c.block_ints_size / kBlockInts;
-    p.ring = c.ring;
-    p.n_pre = o.n + o.n_in;
     p.modulate = true;
-    if (c.x_pre_size != p.size || c.x_post_size != p.size || c.elig_size != p.size) {
-      return "plastic state arrays differ in length";
-    }
-    if (c.block_ints_size % kBlockInts || c.block_floats_size != p.n_blocks * kBlockFloats) {
-      return "block tables must be (blocks, 8) int32 and (blocks, 8) float";
-    }
-    if (c.history_size != p.ring * p.n_pre) return "history must be (ring, N + n_inputs)";
-    if (c.modulator_size != 1) return "the modulator must be one number";
-    error = check_blocks(p.ints.data, p.n_blocks, p.size, p.n_pre, o.n, c.n_cols);
+    error = p.check(o, c.ring, c.n_cols, 1);
     if (!error.empty()) return error;
     run_chunk(o, counts, recorded, steps, c.ring, c.n_cols, 1, &p);
   }
