@@ -76,7 +76,7 @@ DEFINITIONS = [
 
 PROVENANCE_KEYS = ("sweep_id", "created", "command", "git_commit", "network", "neurons",
                    "synapses_expected", "spec_digest", "profile", "duration_ms", "cpu_model",
-                   "cores", "gpu", "gpu_driver", "cuda_version", "os", "python", "threads",
+                   "cores", "gpu", "gpu_driver", "cuda_version", "os", "python", "threads", "input_stream",
                    "versions", "notes")
 
 

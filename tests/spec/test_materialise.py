@@ -145,17 +145,20 @@ def _reference_chunk(stream: InputStream, k: int, last_counts) -> np.ndarray:
     return u < (rates * stream.p_per_hz)[None, :]
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
 @pytest.mark.parametrize("network, gain", [("paper8", None), ("tiny", None), ("paper8", 20.0)])
-def test_input_stream_equals_the_plain_formulas_bit_for_bit(network, gain):
+def test_input_stream_equals_the_plain_formulas_bit_for_bit(network, gain, compiled):
     """Random closed-loop count sequences; with gain 20 the rates clip at 0 Hz and at
-    max_rate (checked), so clipping is compared too."""
+    max_rate (checked), so clipping is compared too. Both ways of drawing a chunk (numpy,
+    and the compiled stream every sweep uses where a compiler exists)."""
     spec = load_spec(network)
     if gain is not None:
         spec = replace(spec, input=replace(spec.input, feedback_gain=gain))
         clipped = InputStream(spec).rates(np.array([10**6] + [0] * 7))
         assert clipped.min() == 0.0 and clipped.max() == spec.input.max_rate
     rng = np.random.default_rng(11)
-    stream, n_readouts = InputStream(spec), len(spec.readout_names)
+    stream, n_readouts = InputStream(spec, compiled=compiled), len(spec.readout_names)
+    assert stream.method == ("compiled" if compiled else "numpy")
     last = None
     while stream.position < stream.n_steps:
         k = int(rng.choice([1, 2, 5, 10]))
