@@ -140,6 +140,15 @@ inline void set_indices(const bool* flags, int64_t n, std::vector<int32_t>& out)
   }
 }
 
+// Prefetch [begin, end) into the caches, at most kPrefetchLines cache lines.
+constexpr int64_t kPrefetchLines = 64;
+template <typename E>
+inline void prefetch_lines(const E* begin, const E* end) {
+  const char* c = reinterpret_cast<const char*>(begin);
+  const char* stop = std::min(reinterpret_cast<const char*>(end), c + 64 * kPrefetchLines);
+  for (; c < stop; c += 64) __builtin_prefetch(c, 0, 1);
+}
+
 // Add the rows `first_row + r` for every r in `active` (ascending) into the flat ring
 // buffer (D * C entries), whose row of this step starts at `base`.
 template <typename T>
@@ -149,17 +158,17 @@ inline void propagate_rows(T* buffer, int64_t size, int64_t base, const Rows& ro
   const size_t n_active = active.size();
   for (size_t a = 0; a < n_active; ++a) {
     const int64_t p = first_row + active[a];
-    // The next row's first cache lines, while this one is walked: a spiking neuron's row
-    // is ~3 KB somewhere in ~30 MB of synapses (paper8), so its start is a DRAM miss.
-    // Measured on paper8 (float32, 1 core, 4 alternating runs): -10 % per step at
-    // k = 1000 (median; range -19 % to +3 %). Prefetching the ring entries 16 synapses
-    // ahead instead made it slower (+6 to +30 %).
+    // The next row, while this one is walked: a spiking neuron's row is ~3 KB somewhere in
+    // ~30 MB of synapses (paper8), so it comes from DRAM, and one core's few outstanding
+    // misses, not bandwidth, bound the walk (reading the rows alone, with no accumulation,
+    // costs ~1.4 ns per synapse; see NOTES.md, "Where a propagated event's time goes").
+    // Asking for the whole next row (up to kPrefetchLines lines of each array; the
+    // hardware streamer follows beyond) keeps more misses in flight than its first four
+    // lines did: paper8 float32, k = 1000, -10 to -20 % per step (NOTES.md).
     if (a + 1 < n_active) {
-      const int32_t next = rows.row_ptr[first_row + active[a + 1]];
-      for (int line = 0; line < 4; ++line) {
-        __builtin_prefetch(rows.offset + next + 16 * line, 0, 0);
-        __builtin_prefetch(weight + next + (64 / sizeof(T)) * line, 0, 0);
-      }
+      const int64_t q = first_row + active[a + 1];
+      prefetch_lines(rows.offset + rows.row_ptr[q], rows.offset + rows.row_ptr[q + 1]);
+      prefetch_lines(weight + rows.row_ptr[q], weight + rows.row_ptr[q + 1]);
     }
     const int32_t end = rows.row_ptr[p + 1];
     for (int32_t s = rows.row_ptr[p]; s < end; ++s) {
@@ -828,6 +837,15 @@ void step_instance(const LifOperands<T>& o, int64_t b, int32_t step, const bool*
       if (counts[j]) s.row[cols[j]] += w[j] * static_cast<T>(counts[j]);
     }
   }
+  // This step's input spikes are known before the update: their rows (~13 KB each in
+  // paper8) load while the neurons update.
+  spiking_inputs.clear();
+  set_indices(inputs, o.n_in, spiking_inputs);
+  for (const int32_t r : spiking_inputs) {
+    const int32_t* row_ptr = o.row_ptr.at(b) + o.n + r;
+    prefetch_lines(o.offset.at(b) + row_ptr[0], o.offset.at(b) + row_ptr[1]);
+    prefetch_lines(o.weight.at(b) + row_ptr[0], o.weight.at(b) + row_ptr[1]);
+  }
   const T* fp = o.fparams.at(b);
   const int32_t* ip = o.iparams.at(b);
   const int64_t euler = kReceptorParams + 2 * receptor_cols;  // first Euler column
@@ -839,8 +857,6 @@ void step_instance(const LifOperands<T>& o, int64_t b, int32_t step, const bool*
   Rows rows{o.row_ptr.at(b), o.offset.at(b)};
   spiking_neurons.clear();
   set_indices(spiked, o.n, spiking_neurons);
-  spiking_inputs.clear();
-  set_indices(inputs, o.n_in, spiking_inputs);
   propagate_rows<T>(buf, o.size, slot, rows, o.weight.at(b), spiking_neurons, 0);
   propagate_rows<T>(buf, o.size, slot, rows, o.weight.at(b), spiking_inputs, o.n);
 }
