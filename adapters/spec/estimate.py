@@ -152,7 +152,8 @@ def estimate(spec: NetworkSpec, duration_ms: float | None = None) -> Estimate:
     terms = {
         "synapse arrays": synapses * BYTES_PER_SYNAPSE,
         "neuron state": neurons * 8.0 * 8,
-        "input stream (one uniform per step and input)": float(n_steps) * spec.input.size * 8,
+        # float64 uniforms, and the compiled stream's bool rows
+        "input stream (a uniform and a spike per step and input)": float(n_steps) * spec.input.size * 9,
         "delay ring buffer": float(max_delay_steps + 1) * neurons * min(receptors, 8) * 8,
     }
     if spec.drives:
