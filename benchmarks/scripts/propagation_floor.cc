@@ -30,9 +30,9 @@ inline void prefetch(const E* begin, const E* end, int64_t max_lines) {
   for (; c < stop; c += 64) __builtin_prefetch(c, 0, 1);
 }
 
-enum Variant { kKernel, kHeadOnly, kNoPrefetch, kReadOnly, kCachedRows, kVariants };
+enum Variant { kWholeRow, kHeadOnly, kNoPrefetch, kReadOnly, kCachedRows, kVariants };
 const char* kNames[] = {
-    "kernel (whole next row prefetched)", "next row's first 4 lines prefetched",
+    "whole next row prefetched (<= 64 lines)", "next row's first 4 lines prefetched",
     "no software prefetch", "rows read, nothing accumulated", "rows cached (256 rows reused)"};
 
 struct Data {
@@ -56,7 +56,7 @@ double run(const Data& d, Variant v, std::vector<float>& buffer, double& sink) {
     const int64_t first = d.step_start[t], last = d.step_start[t + 1];
     for (int64_t a = first; a < last; ++a) {
       const int32_t p = v == kCachedRows ? d.rows[a] % 256 : d.rows[a];
-      if (a + 1 < last && (v == kKernel || v == kHeadOnly || v == kReadOnly)) {
+      if (a + 1 < last && (v == kWholeRow || v == kHeadOnly || v == kReadOnly)) {
         const int32_t q = d.rows[a + 1];
         const int64_t lines = v == kHeadOnly ? 4 : 64;
         prefetch(off + rp[q], off + rp[q + 1], lines);

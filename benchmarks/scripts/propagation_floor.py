@@ -6,8 +6,9 @@ spiking rows (open loop, the direct native path), writes its synapse tables, and
 the kernel's walk of those rows (``propagation_floor.cc``, the same loop as
 ``propagate_rows`` in ``spark/native/kernels.cc``) in variants that each remove one cost:
 
-* kernel - the walk as the kernel does it (whole next row prefetched);
-* the next row's first 4 lines prefetched - the kernel before that change;
+* whole next row prefetched - what the kernel does when the tables exceed 16 MB (they
+  come from DRAM);
+* the next row's first 4 lines prefetched - what it does below;
 * no software prefetch;
 * rows read, nothing accumulated - the ring buffer's read-modify-write removed;
 * rows cached - every spike walks one of 256 rows (cache-resident tables): the row reads'
@@ -77,13 +78,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="propagation-floor-") as tmp:
         work = Path(tmp)
         events = write_tables(args.network, args.duration, "float32", work)
+        table_mb = ((work / "offsets.bin").stat().st_size
+                    + (work / "weights.bin").stat().st_size) / 2**20
         binary = work / "floor"
         subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(binary)], check=True)
         out = subprocess.run([str(binary), str(work), str(args.repeats)], check=True,
                              capture_output=True, text=True).stdout
     n_steps = round(args.duration / load_spec(args.network).simulation.dt)
     print(f"{args.network}, float32, {args.duration:g} ms: {events:,} synaptic events in "
-          f"{n_steps:,} steps (best of {args.repeats})")
+          f"{n_steps:,} steps (best of {args.repeats}); {table_mb:.1f} MB of synapse tables: "
+          f"the kernel prefetches {'whole rows' if table_mb > 16 else 'first 4 lines'}")
     print(f"{'variant':<40} {'us/step':>8} {'ns/event':>9} {'events/s':>10}")
     for line in out.strip().splitlines():
         name, seconds = line.rsplit("\t", 1)

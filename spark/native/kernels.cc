@@ -121,6 +121,7 @@ ffi::Error by_float_type(ffi::DataType type, Body&& body) {
 struct Rows {
   const int32_t* row_ptr;
   const int32_t* offset;
+  int64_t prefetch_lines;  // of the next row, per array (see rows_prefetch_lines)
 };
 
 // Append the indices of the set flags, ascending. Spikes are sparse (~0.1 % of flags per
@@ -140,13 +141,24 @@ inline void set_indices(const bool* flags, int64_t n, std::vector<int32_t>& out)
   }
 }
 
-// Prefetch [begin, end) into the caches, at most kPrefetchLines cache lines.
-constexpr int64_t kPrefetchLines = 64;
+// Prefetch [begin, end) into the caches, at most `lines` cache lines.
 template <typename E>
-inline void prefetch_lines(const E* begin, const E* end) {
+inline void prefetch_lines(const E* begin, const E* end, int64_t lines) {
   const char* c = reinterpret_cast<const char*>(begin);
-  const char* stop = std::min(reinterpret_cast<const char*>(end), c + 64 * kPrefetchLines);
+  const char* stop = std::min(reinterpret_cast<const char*>(end), c + 64 * lines);
   for (; c < stop; c += 64) __builtin_prefetch(c, 0, 1);
+}
+
+// How much of the next spiking row to ask for while walking one. The whole row (up to 64
+// lines per array; the hardware streamer follows beyond) pays when the synapse tables live
+// in DRAM: paper8 (30 MB) -15 % per propagated event. Where they fit in the caches it only
+// adds instructions: brunel2000_small (5 MB) +5 %, so there the row's first 4 lines, as
+// before. 16 MB: half the last-level cache of the 2-core EPYC this was measured on
+// (benchmarks/scripts/propagation_floor.py; spark/native/NOTES.md).
+constexpr int64_t kLargeTableBytes = int64_t{16} << 20;
+inline int64_t rows_prefetch_lines(int64_t n_synapses, size_t weight_bytes) {
+  const int64_t bytes = n_synapses * static_cast<int64_t>(sizeof(int32_t) + weight_bytes);
+  return bytes > kLargeTableBytes ? 64 : 4;
 }
 
 // Add the rows `first_row + r` for every r in `active` (ascending) into the flat ring
@@ -161,14 +173,12 @@ inline void propagate_rows(T* buffer, int64_t size, int64_t base, const Rows& ro
     // The next row, while this one is walked: a spiking neuron's row is ~3 KB somewhere in
     // ~30 MB of synapses (paper8), so it comes from DRAM, and one core's few outstanding
     // misses, not bandwidth, bound the walk (reading the rows alone, with no accumulation,
-    // costs ~1.4 ns per synapse; see NOTES.md, "Where a propagated event's time goes").
-    // Asking for the whole next row (up to kPrefetchLines lines of each array; the
-    // hardware streamer follows beyond) keeps more misses in flight than its first four
-    // lines did: paper8 float32, k = 1000, -10 to -20 % per step (NOTES.md).
+    // costs ~1 ns per synapse; see NOTES.md, "Where a propagated event's time goes").
     if (a + 1 < n_active) {
       const int64_t q = first_row + active[a + 1];
-      prefetch_lines(rows.offset + rows.row_ptr[q], rows.offset + rows.row_ptr[q + 1]);
-      prefetch_lines(weight + rows.row_ptr[q], weight + rows.row_ptr[q + 1]);
+      const int32_t* rp = rows.row_ptr;
+      prefetch_lines(rows.offset + rp[q], rows.offset + rp[q + 1], rows.prefetch_lines);
+      prefetch_lines(weight + rp[q], weight + rp[q + 1], rows.prefetch_lines);
     }
     const int32_t end = rows.row_ptr[p + 1];
     for (int32_t s = rows.row_ptr[p]; s < end; ++s) {
@@ -210,7 +220,8 @@ ffi::Error propagate_impl(ffi::AnyBuffer buffer_in, ffi::AnyBuffer spikes_in, ff
     const int64_t base = (static_cast<int64_t>(*t.at(b)) % ring) * n_cols;
     spiking_neurons.clear();
     set_indices(spk.at(b), spk.size, spiking_neurons);
-    propagate_rows<T>(out, size, base, Rows{rp, offset.at(b)}, weight.at(b), spiking_neurons, 0);
+    const Rows rows{rp, offset.at(b), rows_prefetch_lines(offset.size, sizeof(T))};
+    propagate_rows<T>(out, size, base, rows, weight.at(b), spiking_neurons, 0);
   }
   return ffi::Error::Success();
 }
@@ -839,12 +850,14 @@ void step_instance(const LifOperands<T>& o, int64_t b, int32_t step, const bool*
   }
   // This step's input spikes are known before the update: their rows (~13 KB each in
   // paper8) load while the neurons update.
+  const Rows rows{o.row_ptr.at(b), o.offset.at(b),
+                  rows_prefetch_lines(o.offset.size, sizeof(T))};
   spiking_inputs.clear();
   set_indices(inputs, o.n_in, spiking_inputs);
   for (const int32_t r : spiking_inputs) {
-    const int32_t* row_ptr = o.row_ptr.at(b) + o.n + r;
-    prefetch_lines(o.offset.at(b) + row_ptr[0], o.offset.at(b) + row_ptr[1]);
-    prefetch_lines(o.weight.at(b) + row_ptr[0], o.weight.at(b) + row_ptr[1]);
+    const int32_t* rp = rows.row_ptr + o.n + r;
+    prefetch_lines(rows.offset + rp[0], rows.offset + rp[1], rows.prefetch_lines);
+    prefetch_lines(o.weight.at(b) + rp[0], o.weight.at(b) + rp[1], rows.prefetch_lines);
   }
   const T* fp = o.fparams.at(b);
   const int32_t* ip = o.iparams.at(b);
@@ -854,7 +867,6 @@ void step_instance(const LifOperands<T>& o, int64_t b, int32_t step, const bool*
     update_dispatch<T>(s, o.receptors, row_params, row_params + euler, ip + k * kIntParams);
   }
   if (plastic) plastic->after_update(b, step, spiked, inputs, o.n, o.n_in);
-  Rows rows{o.row_ptr.at(b), o.offset.at(b)};
   spiking_neurons.clear();
   set_indices(spiked, o.n, spiking_neurons);
   propagate_rows<T>(buf, o.size, slot, rows, o.weight.at(b), spiking_neurons, 0);
