@@ -23,10 +23,15 @@ std::vector<T> load(const std::string& path) {
   return v;
 }
 
+// As the kernel's prefetch_row: the whole row (at most 64 lines), or its first 4 lines.
 template <class E>
-inline void prefetch(const E* begin, const E* end, int64_t max_lines) {
+inline void prefetch(const E* begin, const E* end, bool whole) {
   const char* c = reinterpret_cast<const char*>(begin);
-  const char* stop = std::min(reinterpret_cast<const char*>(end), c + 64 * max_lines);
+  if (!whole) {
+    for (int line = 0; line < 4; ++line) __builtin_prefetch(c + 64 * line, 0, 0);
+    return;
+  }
+  const char* stop = std::min(reinterpret_cast<const char*>(end), c + 64 * 64);
   for (; c < stop; c += 64) __builtin_prefetch(c, 0, 1);
 }
 
@@ -58,9 +63,8 @@ double run(const Data& d, Variant v, std::vector<float>& buffer, double& sink) {
       const int32_t p = v == kCachedRows ? d.rows[a] % 256 : d.rows[a];
       if (a + 1 < last && (v == kWholeRow || v == kHeadOnly || v == kReadOnly)) {
         const int32_t q = d.rows[a + 1];
-        const int64_t lines = v == kHeadOnly ? 4 : 64;
-        prefetch(off + rp[q], off + rp[q + 1], lines);
-        prefetch(w + rp[q], w + rp[q + 1], lines);
+        prefetch(off + rp[q], off + rp[q + 1], v != kHeadOnly);
+        prefetch(w + rp[q], w + rp[q + 1], v != kHeadOnly);
       }
       if (v == kReadOnly) {
         for (int32_t s = rp[p]; s < rp[p + 1]; ++s) acc += w[s] + static_cast<float>(off[s]);
