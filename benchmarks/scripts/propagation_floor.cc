@@ -23,7 +23,8 @@ std::vector<T> load(const std::string& path) {
   return v;
 }
 
-// As the kernel's prefetch_row: the whole row (at most 64 lines), or its first 4 lines.
+// The whole row (at most 64 lines, as the kernel above 16 MB of tables), or its first 4
+// lines (as the kernel before 2026-12-05 (6)).
 template <class E>
 inline void prefetch(const E* begin, const E* end, bool whole) {
   const char* c = reinterpret_cast<const char*>(begin);

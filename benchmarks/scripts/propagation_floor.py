@@ -8,7 +8,8 @@ the kernel's walk of those rows (``propagation_floor.cc``, the same loop as
 
 * whole next row prefetched - what the kernel does when the tables exceed 16 MB (they
   come from DRAM);
-* the next row's first 4 lines prefetched - what it does below;
+* the next row's first 4 lines prefetched - the kernel before that change (below 16 MB
+  it still asks for 4 lines);
 * no software prefetch;
 * rows read, nothing accumulated - the ring buffer's read-modify-write removed;
 * rows cached - every spike walks one of 256 rows (cache-resident tables): the row reads'
