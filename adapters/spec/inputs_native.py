@@ -170,9 +170,10 @@ class CompiledChunks:
             "sizes": np.ascontiguousarray(readout_sizes, dtype=np.float64),
             "counts": np.zeros(n_channels), "channel_p": np.zeros(n_channels),
             "input_p": np.zeros(n_inputs), "per_neuron": np.zeros(n_channels),
-            "spikes": np.zeros((n_steps, n_inputs), dtype=bool),
+            # np.ones writes every page now, outside any clock (np.zeros would leave them
+            # to be first touched inside the timed loop)
+            "spikes": np.ones((n_steps, n_inputs), dtype=bool),
         }
-        self._arrays["spikes"].fill(True)  # first touch of every page, outside any clock
         self._counts = self._arrays["counts"]
         self._spikes = self._arrays["spikes"]
         self._struct = _Stream(n_channels=n_channels, n_inputs=n_inputs, n_steps=n_steps,

@@ -152,8 +152,8 @@ inline void prefetch_lines(const E* begin, const E* end, int64_t lines) {
 // How much of the next spiking row to ask for while walking one. The whole row (up to 64
 // lines per array; the hardware streamer follows beyond) pays when the synapse tables live
 // in DRAM: paper8 (30 MB) -15 % per propagated event. Where they fit in the caches it only
-// adds instructions: brunel2000_small (5 MB) +5 %, so there the row's first 4 lines, as
-// before. 16 MB: half the last-level cache of the 2-core EPYC this was measured on
+// adds instructions: brunel2000_small (5 MB) +5 %, so there only the row's first 4 lines.
+// 16 MB: half the last-level cache of the 2-core EPYC this was measured on
 // (benchmarks/scripts/propagation_floor.py; spark/native/NOTES.md).
 constexpr int64_t kLargeTableBytes = int64_t{16} << 20;
 inline int64_t rows_prefetch_lines(int64_t n_synapses, size_t weight_bytes) {
