@@ -83,12 +83,11 @@ def fuse_cells(cells: tuple[AbstractCells, ...], bounds: tuple[tuple[int, int], 
                ) -> FusedLIF | None:
     """The tables read off the built cells (one row per population: every parameter is
     per population in the spec), or None unless every segment is current-based LIF,
-    ALIF, AdEx or Izhikevich with at most :data:`spark.native.MAX_RECEPTORS` receptors.
-    AdEx and Izhikevich are fused on the CPU only (kernels_cuda.cu has LIF/ALIF only)."""
-    euler_ok = native.platform() == "cpu"
+    ALIF, AdEx or Izhikevich with at most :data:`spark.native.MAX_RECEPTORS` receptors
+    (the CPU and the CUDA kernels take all four)."""
     if not cells or not all(
             (isinstance(c, (LIFCells, ALIFCells)) and not c.conductance)
-            or (euler_ok and isinstance(c, (AdExCells, IzhikevichCells))) for c in cells):
+            or isinstance(c, (AdExCells, IzhikevichCells)) for c in cells):
         return None
     n = bounds[-1][1]
     receptor_cols = g_decay.shape[0] // n
@@ -295,9 +294,8 @@ def make_layout(nets: list[NetworkDef], method: str = "auto", k: int | None = No
 
 def native_plastic(layout: Layout) -> bool:
     """Whether the plastic table is walked by the native kernel: a block table, with the
-    native layout, compiled for the CPU (the CUDA kernels have no plastic step)."""
-    return (layout.method == "native" and layout.plastic_blocks is not None
-            and native.platform() == "cpu")
+    native layout (CPU and CUDA kernels alike)."""
+    return layout.method == "native" and layout.plastic_blocks is not None
 
 
 def build(net: NetworkDef, layout: Layout | None = None, *,

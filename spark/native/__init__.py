@@ -13,30 +13,34 @@ pays kernel launches and loop round trips every step (~56 us per paper8 step on 
   loaded for the platform JAX computes on now (the default device's: ``cpu`` or ``gpu``;
   built on first use, see :mod:`spark.native.builder`).
 * :func:`propagate`, :func:`lif_step`, :func:`lif_chunk`, :func:`plastic_step` and
-  :func:`plastic_chunk` (these two CPU only): the FFI calls (compose with
+  :func:`plastic_chunk`: the FFI calls (compose with
   ``jit``, ``lax.scan`` and ``vmap``; batched instances are looped over natively on the CPU
   and are the grid of blocks on the GPU). Each target is registered for both platforms with
   the same operands; XLA picks the handler of the platform it compiles for.
+* :func:`emulating_cuda`: with ``SPARK_NATIVE_EMULATE_CUDA=1`` in the environment, the CPU
+  runs the GPU kernels' code (``kernels_cuda.cu`` compiled for the CPU over
+  ``cuda_emulation.h``) in place of ``kernels.cc``, so that the CUDA kernels are tested bit
+  for bit on a machine without a GPU (``tests/spark/test_native_gpu.py`` runs that way in
+  CI). Slow: every block's 1024 threads are fibers on one core. Not for benchmarks.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import threading
 
 import jax
 import numpy as np
 
-from .builder import BuildError, build, build_cuda
+from .builder import BuildError, build, build_cuda, build_cuda_emulation
 
 _lock = threading.Lock()
 _state: dict[str, dict[str, object]] = {}
 TARGETS = {"spark_propagate": "SparkPropagate", "spark_lif_step": "SparkLifStep",
            "spark_lif_chunk": "SparkLifChunk", "spark_plastic_step": "SparkPlasticStep",
            "spark_plastic_chunk": "SparkPlasticChunk"}
-CPU_ONLY = frozenset({"spark_plastic_step", "spark_plastic_chunk"})
-"""Targets with no GPU handler (kernels_cuda.cu): on a GPU their callers use pure JAX."""
 CUDA_SUFFIX = "Cuda"
 """The GPU handlers are the same symbols with this suffix (kernels_cuda.cu)."""
 
@@ -54,13 +58,21 @@ def platform() -> str:
     return device.platform if hasattr(device, "platform") else str(device)
 
 
+def emulating_cuda() -> bool:
+    """Whether this process runs the CUDA kernels' code on the CPU (``SPARK_NATIVE_EMULATE_CUDA=1``
+    when the kernels are first loaded) in place of the CPU kernels."""
+    return os.environ.get("SPARK_NATIVE_EMULATE_CUDA") == "1"
+
+
 def _load(where: str) -> dict[str, object]:
     """Build (cached on disk) and register the kernels of one platform, once per process."""
     with _lock:
         if where in _state:
             return _state[where]
         try:
-            if where == "cpu":
+            if where == "cpu" and emulating_cuda():
+                path, suffix, xla_platform = build_cuda_emulation(), CUDA_SUFFIX, "cpu"
+            elif where == "cpu":
                 path, suffix, xla_platform = build(), "", "cpu"
             elif where == "gpu":
                 path, suffix, xla_platform = build_cuda(), CUDA_SUFFIX, "CUDA"
@@ -68,8 +80,6 @@ def _load(where: str) -> dict[str, object]:
                 raise BuildError(f"no native kernels for the {where!r} platform")
             lib = ctypes.cdll.LoadLibrary(str(path))
             for target, symbol in TARGETS.items():
-                if where != "cpu" and target in CPU_ONLY:
-                    continue
                 jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol + suffix)),
                                             platform=xla_platform)
         except (BuildError, OSError, AttributeError) as err:
@@ -105,8 +115,21 @@ def require() -> None:
 
 def cpu_library() -> ctypes.CDLL:
     """The CPU kernel library (built and loaded once), for :mod:`spark.direct`'s ctypes
-    entry; NativeUnavailable with the compiler's message when it cannot be built."""
-    return _loaded("cpu")["lib"]
+    entry; NativeUnavailable with the compiler's message when it cannot be built. While
+    :func:`emulating_cuda`, loaded without registering its XLA targets (the emulated CUDA
+    kernels hold those names)."""
+    if not emulating_cuda():
+        return _loaded("cpu")["lib"]
+    with _lock:
+        if "cpu-direct" not in _state:
+            try:
+                _state["cpu-direct"] = dict(ok=True, lib=ctypes.cdll.LoadLibrary(str(build())))
+            except (BuildError, OSError) as err:
+                _state["cpu-direct"] = dict(ok=False, detail=str(err))
+        state = _state["cpu-direct"]
+    if not state["ok"]:
+        raise NativeUnavailable(f"spark native kernels unavailable (cpu): {state['detail']}")
+    return state["lib"]
 
 
 _noticed: set[bool] = set()
@@ -201,7 +224,7 @@ BLOCK_FLOATS = ("a_plus", "a_minus", "w_min", "w_max", "pre_decay", "post_decay"
 
 def plastic_step(weight, x_pre, x_post, elig, history, spikes, t, current, block_ints,
                  block_floats):
-    """The plastic phase of one step for a block table (CPU only): returns ``(weight, x_pre,
+    """The plastic phase of one step for a block table: returns ``(weight, x_pre,
     x_post, elig, current)``, updated in place, ``current`` (this step's ring row) plus the
     deliveries. ``block_ints`` ``(blocks, 8)`` int32 and ``block_floats`` ``(blocks, 8)``
     hold one row per block (columns :data:`BLOCK_INTS`, :data:`BLOCK_FLOATS`)."""
@@ -224,7 +247,7 @@ def plastic_chunk(t, v, g, aux, lastspike, buffer, input_spikes, float_params, i
                   x_pre, x_post, elig, history, block_ints, block_floats, trace, readout_decay,
                   modulator, *, ring: int, n_cols: int, record: bool, modulate: bool,
                   threads: int = 1):
-    """:func:`lif_chunk` for a network with a plastic block table (CPU only): the plastic
+    """:func:`lif_chunk` for a network with a plastic block table: the plastic
     phase of every step (as :func:`plastic_step`), the spike ``history`` ``(ring, N +
     n_inputs)`` the delays read, and the readout ``trace`` (``(N,)``, or ``(0,)`` for none;
     ``trace * readout_decay + spiked`` per step) run inside the chunk loop; with ``modulate``

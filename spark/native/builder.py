@@ -22,6 +22,12 @@ The GPU kernels (``kernels_cuda.cu``, :func:`build_cuda`) build the same way wit
 XLA:CPU contracts, so the GPU agrees bit for bit with the CPU reference), machine code for
 Hopper (``sm_90``) plus PTX that newer GPUs compile at load time. ``nvcc`` is found on PATH
 or under ``$CUDA_HOME/bin``; without it the GPU path is unavailable with that reason.
+
+:func:`build_cuda_emulation` compiles the same ``kernels_cuda.cu`` as C++ for the CPU with
+``-DSPARK_CUDA_EMULATION`` (``cuda_emulation.h`` stands in for the CUDA runtime): the GPU
+kernels' logic, run and tested bit for bit on a machine without a GPU. The CPU flags of
+:func:`toolchain` apply (the same contraction rule as the CPU kernels). A library's name
+also hashes the headers beside the sources (``*.h``), which they include.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from pathlib import Path
 
 SOURCE = Path(__file__).with_name("kernels.cc")
 CUDA_SOURCE = Path(__file__).with_name("kernels_cuda.cu")
+EMULATION_FLAGS = ("-DSPARK_CUDA_EMULATION", "-x", "c++")
 CUDA_FLAGS = ("-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-fmad=false",
               "-DSPARK_USE_FMA", "-gencode", "arch=compute_90,code=sm_90",
               "-gencode", "arch=compute_90,code=compute_90", "-w")
@@ -146,11 +153,17 @@ def cuda_toolchain() -> Toolchain:
 
 def library_path(tc: Toolchain, source: Path = SOURCE) -> Path:
     digest = hashlib.sha256()
-    for part in (source.read_bytes(), tc.version.encode(), " ".join(tc.flags).encode(),
-                 tc.jaxlib_version.encode()):
+    headers = sorted(source.parent.glob("*.h"))
+    for part in (source.read_bytes(), *(h.read_bytes() for h in headers), tc.version.encode(),
+                 " ".join(tc.flags).encode(), tc.jaxlib_version.encode()):
         digest.update(part)
         digest.update(b"\0")
-    stem = "libspark_native_cuda" if source.suffix == ".cu" else "libspark_native"
+    if source.suffix != ".cu":
+        stem = "libspark_native"
+    elif "-DSPARK_CUDA_EMULATION" in tc.flags:
+        stem = "libspark_native_cuda_emulated"
+    else:
+        stem = "libspark_native_cuda"
     return cache_root() / f"{stem}-{digest.hexdigest()[:16]}.so"
 
 
@@ -177,6 +190,16 @@ def build_cuda(tc: Toolchain | None = None) -> Path:
     return build(cuda_toolchain() if tc is None else tc, source=CUDA_SOURCE)
 
 
+def build_cuda_emulation(tc: Toolchain | None = None) -> Path:
+    """``kernels_cuda.cu`` compiled for the CPU, its CUDA runtime emulated (cuda_emulation.h);
+    built on first use like :func:`build`, with the host compiler and CPU flags."""
+    tc = toolchain() if tc is None else tc
+    emulated = Toolchain(compiler=tc.compiler, version=tc.version,
+                         flags=(*tc.flags, *EMULATION_FLAGS), include_dir=tc.include_dir,
+                         jaxlib_version=tc.jaxlib_version)
+    return build(emulated, source=CUDA_SOURCE)
+
+
 def build(tc: Toolchain | None = None, source: Path = SOURCE) -> Path:
     """The compiled library, building it when it is not cached yet (or not intact)."""
     tc = toolchain() if tc is None else tc
@@ -186,7 +209,8 @@ def build(tc: Toolchain | None = None, source: Path = SOURCE) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=target.stem + "-", suffix=".so.tmp", dir=target.parent)
     os.close(fd)
-    cmd = [tc.compiler, *tc.flags, f"-I{tc.include_dir}", str(source), "-o", tmp]
+    cmd = [tc.compiler, *tc.flags, f"-I{tc.include_dir}", f"-I{source.parent}", str(source),
+           "-o", tmp]
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:

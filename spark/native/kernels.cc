@@ -12,9 +12,10 @@
 //                      spikes when recording): a chunk program that is a single call.
 //   spark_plastic_step: the plastic synapses' phase of one step (deliveries into the ring
 //                      row, STDP / eligibility traces, weights) for a table of complete
-//                      rectangles (spark.plasticity.Block); CPU only.
+//                      rectangles (spark.plasticity.Block).
 //   spark_plastic_chunk: spark_lif_chunk with such a table and a readout trace inside the
-//                      chunk loop (the cartpole agent's chunk as one call); CPU only.
+//                      chunk loop (the cartpole agent's chunk as one call).
+// kernels_cuda.cu has the same five handlers for XLA:GPU.
 //
 // All must agree bit for bit with the pure-JAX path (spark/network.py, spark/connectivity.py):
 //   * each ring-buffer entry accumulates in ascending presynaptic order, then row order (the
@@ -34,7 +35,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <string>
 #include <thread>
 #include <utility>
@@ -49,6 +49,8 @@ namespace ffi = xla::ffi;
 #else
 #define SPARK_FMA(a, b, c) ((a) * (b) + (c))
 #endif
+
+#include "pinned_exp.h"
 
 namespace {
 
@@ -256,69 +258,8 @@ constexpr int64_t kMaxReceptors = 4;
 
 // ------------------------------------------------------------------ the pinned exp
 
-// spark.neurons.pinned_exp, operation for operation (same literals, same order, SPARK_FMA
-// where XLA:CPU contracts): clamp, n = round_half_even(x * log2 e), r = (x - n ln2_hi) -
-// n ln2_lo (n * ln2_hi is exact, so contracting the first one or not changes nothing),
-// Horner in r over 1/k!, times 2^(n >> 1) and 2^(n - (n >> 1)), 0 below the smallest
-// normal number.
-template <typename T>
-struct ExpConsts;
-
-template <>
-struct ExpConsts<double> {
-  using Bits = uint64_t;
-  static constexpr int kDegree = 13, kBias = 1023, kMantissa = 52;
-  static constexpr double kLo = -760.0, kHi = 710.0;
-  static constexpr double kLn2Hi = 0.6931471803691238, kLn2Lo = 1.9082149292705877e-10;
-};
-
-template <>
-struct ExpConsts<float> {
-  using Bits = uint32_t;
-  static constexpr int kDegree = 7, kBias = 127, kMantissa = 23;
-  static constexpr double kLo = -104.0, kHi = 89.0;
-  static constexpr double kLn2Hi = 0.693359375, kLn2Lo = -2.12194440e-4;
-};
-
-constexpr double inverse_factorial(int k) {
-  double f = 1.0;
-  for (int j = 2; j <= k; ++j) f *= j;  // exact for k <= 18
-  return 1.0 / f;
-}
-
-// 1/k! rounded to double (k! is exact), computed at compile time.
-constexpr double kInverseFactorial[] = {
-    inverse_factorial(0),  inverse_factorial(1),  inverse_factorial(2),  inverse_factorial(3),
-    inverse_factorial(4),  inverse_factorial(5),  inverse_factorial(6),  inverse_factorial(7),
-    inverse_factorial(8),  inverse_factorial(9),  inverse_factorial(10), inverse_factorial(11),
-    inverse_factorial(12), inverse_factorial(13)};
-
-template <typename T>
-inline T power_of_two(int32_t e) {
-  using C = ExpConsts<T>;
-  const typename C::Bits bits = static_cast<typename C::Bits>(e + C::kBias) << C::kMantissa;
-  T out;
-  std::memcpy(&out, &bits, sizeof(T));
-  return out;
-}
-
-template <typename T>
-inline T pinned_exp(T x) {
-  using C = ExpConsts<T>;
-  x = x < T(C::kLo) ? T(C::kLo) : x;  // NaN stays NaN
-  x = x > T(C::kHi) ? T(C::kHi) : x;
-  const T n = std::nearbyint(x * T(1.4426950408889634));
-  T r = SPARK_FMA(-n, T(C::kLn2Hi), x);
-  r = SPARK_FMA(-n, T(C::kLn2Lo), r);
-  T p = T(kInverseFactorial[C::kDegree]);
-#pragma GCC unroll 16
-  for (int k = C::kDegree - 1; k >= 0; --k) p = SPARK_FMA(p, r, T(kInverseFactorial[k]));
-  const int32_t ni = n == n ? static_cast<int32_t>(n) : 0;  // NaN: p is NaN anyway
-  const int32_t n1 = ni >> 1;
-  const T out = (p * power_of_two<T>(n1)) * power_of_two<T>(ni - n1);
-  // Below the smallest normal number: 0, as pinned_exp says (not left to the FTZ mode).
-  return out < std::numeric_limits<T>::min() ? T(0) : out;
-}
+// spark.neurons.pinned_exp (pinned_exp.h, shared with the CUDA kernels).
+using spark_exp::pinned_exp;
 
 template <typename T>
 struct StepState {

@@ -1,6 +1,13 @@
-// GPU kernels of the Spark engine: the three handlers of kernels.cc (spark_propagate,
-// spark_lif_step, spark_lif_chunk) for XLA:GPU, with the same operands, attributes and
-// results, so that the engine's native path (spark/network.py) runs unchanged on a GPU.
+// GPU kernels of the Spark engine: the five handlers of kernels.cc (spark_propagate,
+// spark_lif_step, spark_lif_chunk: LIF, ALIF, AdEx and Izhikevich populations, up to four
+// receptors, drives; spark_plastic_step and spark_plastic_chunk: plastic block tables,
+// spike history, readout trace, three-factor update) for XLA:GPU, with the same operands,
+// attributes and results, so that the engine's native path (spark/network.py) runs
+// unchanged on a GPU.
+//
+// Compiled with -DSPARK_CUDA_EMULATION as C++ for the CPU (cuda_emulation.h), the same
+// source runs on a machine without a GPU: that is how CI tests it bit for bit
+// (tests/spark/test_native_gpu.py).
 //
 // Why one thread block per instance, running all k steps of a chunk in one launch: a paper8
 // step has ~8 k neuron updates and ~4 k synaptic events, a few microseconds of work, while
@@ -22,16 +29,66 @@
 // trusted here: they are built by spark.network / spark.connectivity from a validated spec
 // (the CPU kernel checks them too; reading them back would cost a device round trip).
 
-#include <cuda_runtime.h>
-
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
+
+#if defined(SPARK_CUDA_EMULATION)
+// Compiled as C++ for the CPU (cuda_emulation.h): the handlers register for XLA:CPU, where
+// there is no CUDA stream and no device scratch allocator; these stand in for the two.
+#include "cuda_emulation.h"
+
+namespace spark_emulation {
+struct StreamContext {};
+struct ScratchContext {};
+class HostScratch {
+ public:
+  std::optional<void*> Allocate(size_t size, size_t alignment = 1) {
+    blocks_.emplace_back(new char[size + alignment]);
+    const uintptr_t at = reinterpret_cast<uintptr_t>(blocks_.back().get());
+    return reinterpret_cast<void*>((at + alignment - 1) / alignment * alignment);
+  }
+
+ private:
+  std::vector<std::unique_ptr<char[]>> blocks_;
+};
+}  // namespace spark_emulation
+
+template <>
+struct xla::ffi::CtxDecoding<spark_emulation::StreamContext> {
+  using Type = cudaStream_t;
+  static std::optional<Type> Decode(const XLA_FFI_Api*, XLA_FFI_ExecutionContext*,
+                                    DiagnosticEngine&) {
+    return cudaStream_t{nullptr};
+  }
+};
+
+template <>
+struct xla::ffi::CtxDecoding<spark_emulation::ScratchContext> {
+  using Type = spark_emulation::HostScratch;
+  static std::optional<Type> Decode(const XLA_FFI_Api*, XLA_FFI_ExecutionContext*,
+                                    DiagnosticEngine&) {
+    return spark_emulation::HostScratch();
+  }
+};
+
+using StreamContext = spark_emulation::StreamContext;
+using ScratchContext = spark_emulation::ScratchContext;
+using DeviceScratch = spark_emulation::HostScratch;
+#else
+#include <cuda_runtime.h>
+
+using StreamContext = ffi::PlatformStream<cudaStream_t>;
+using ScratchContext = ffi::ScratchAllocator;
+using DeviceScratch = ffi::ScratchAllocator;
+#endif
 
 #if defined(SPARK_USE_FMA)
 #define SPARK_FMA(a, b, c) fma((a), (b), (c))
@@ -39,12 +96,23 @@ namespace ffi = xla::ffi;
 #define SPARK_FMA(a, b, c) ((a) * (b) + (c))
 #endif
 
+#include "pinned_exp.h"
+
 namespace {
 
 constexpr int kThreads = 1024;  // one block per instance; every phase strides by this
 constexpr int64_t kMaxReceptors = 4;
+// The parameter tables of kernels.cc (see there): float columns, the receptor columns, then
+// (when the network has AdEx or Izhikevich populations) kEulerParams more; int columns.
 enum FloatParam { kDecay, kVInf, kVThresh, kThetaDecay, kBeta, kVReset, kReceptorParams };
-enum IntParam { kStart, kStop, kRefSteps, kHasSyn, kAdaptive, kIntParams };
+enum EulerParam { kDt, kIOffset, kA, kB, kTauM, kVRest, kVT, kDeltaT, kTauW, kEulerParams };
+enum IntParam { kStart, kStop, kRefSteps, kHasSyn, kKind, kIntParams };
+enum Kind { kLif, kAlif, kAdEx, kIzhikevich, kKinds };
+// The plastic block tables of kernels.cc (see there): one row per complete rectangle.
+enum BlockInt { kBStart, kBNPre, kBNPost, kBPre, kBPost, kBCol, kBDelay, kBReward, kBlockInts };
+enum BlockFloat {
+  kAPlus, kAMinus, kWMin, kWMax, kPreDecay, kPostDecay, kEligDecay, kLr, kBlockFloats
+};
 
 // ----------------------------------------------------------------- host-side operand views
 
@@ -135,6 +203,7 @@ struct Args {
   uint8_t* flags;   // scratch: (n + n_in) per instance
   int32_t* list;    // scratch: (n + n_in) per instance
   int64_t n, n_in, n_seg, size, n_cols, ring, receptor_cols, drive_steps, m, steps;
+  int64_t fp_width;  // float parameter columns: base, or base + kEulerParams
 };
 
 // Exclusive prefix sum of x over the block (blockDim.x == kThreads); *total gets the sum.
@@ -195,13 +264,182 @@ __device__ void propagate_rows(T* buf, int64_t size, int64_t base, const int32_t
   }
 }
 
-// One neuron's update, threshold, delivery and reset: the body of kernels.cc's
-// update_segment, line for line (same roundings, same fma).
+// The plastic part of a chunk (spark_plastic_chunk) or step (spark_plastic_step): block
+// tables, plastic state, spike history and readout trace, as base pointers and strides.
+template <typename T>
+struct PlasticArgs {
+  T *w, *xp, *xq, *e;
+  int64_t state_stride;  // the four state arrays share a shape
+  bool* history;         // (ring, n_pre) per instance
+  int64_t h_stride;
+  const int32_t* ints;
+  int64_t ints_stride;
+  const T* floats;
+  int64_t floats_stride;
+  T* trace;  // (N,) per instance, or nullptr
+  int64_t trace_stride;
+  const T* decay;
+  int64_t decay_stride;
+  const T* modulator;
+  int64_t mod_stride;
+  int64_t n_blocks, ring, n_pre;
+  bool modulate;
+};
+
+// One instance's view of PlasticArgs (base pointers of instance b).
+template <typename T>
+struct PlasticInstance {
+  T *w, *xp, *xq, *e;
+  bool* history;
+  const int32_t* ints;
+  const T* floats;
+  T* trace;
+  int64_t n_blocks, ring, n_pre;
+
+  __device__ PlasticInstance(const PlasticArgs<T>& p, int64_t b)
+      : w(p.w + b * p.state_stride), xp(p.xp + b * p.state_stride),
+        xq(p.xq + b * p.state_stride), e(p.e + b * p.state_stride),
+        history(p.history + b * p.h_stride), ints(p.ints + b * p.ints_stride),
+        floats(p.floats + b * p.floats_stride),
+        trace(p.trace ? p.trace + b * p.trace_stride : nullptr), n_blocks(p.n_blocks),
+        ring(p.ring), n_pre(p.n_pre) {}
+
+  // The history row of the presynaptic spikes that arrive at `step` through block blk.
+  __device__ const bool* arrived(const int32_t* blk, int32_t step) const {
+    const int64_t slot = ((static_cast<int64_t>(step) - blk[kBDelay]) % ring + ring) % ring;
+    return history + slot * n_pre + blk[kBPre];
+  }
+};
+
+// std::min(std::max(x, lo), hi) with the same comparisons (NaN stays NaN), as kernels.cc.
+template <typename T>
+__device__ T clip(T x, T lo, T hi) {
+  const T up = x < lo ? lo : x;
+  return hi < up ? hi : up;
+}
+
+// Every block's deliveries into this step's ring row: each thread owns columns and adds the
+// block's rows to them in presynaptic order (an arrived row's weights, else +0, as
+// kernels.cc's plastic_deliver); a barrier between blocks, whose columns may overlap.
+template <typename T>
+__device__ void plastic_deliver(const PlasticInstance<T>& p, int32_t step, T* current) {
+  for (int64_t k = 0; k < p.n_blocks; ++k) {
+    const int32_t* blk = p.ints + k * kBlockInts;
+    const bool* arrived = p.arrived(blk, step);
+    const int64_t rows = blk[kBNPre], cols = blk[kBNPost];
+    const T* w = p.w + blk[kBStart];
+    T* target = current + blk[kBCol];
+    for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
+      T acc = target[j];
+      for (int64_t i = 0; i < rows; ++i) acc = acc + (arrived[i] ? w[i * cols + j] : T(0));
+      target[j] = acc;
+    }
+    __syncthreads();
+  }
+}
+
+// One entry's STDP / eligibility update: kernels.cc's update_row body, line for line, with
+// whether its presynaptic spike arrived and the rule as run-time flags.
+template <typename T>
+__device__ void update_entry(bool delivered, bool reward, bool post_spiked, T* w, T* xp, T* xq,
+                             T* e, const T* c) {
+  const T a_plus = c[kAPlus], minus_a_minus = -c[kAMinus], lo = c[kWMin], hi = c[kWMax];
+  T weight = *w;
+  const T pre_decayed = *xp * c[kPreDecay];
+  const T post_decayed = *xq * c[kPostDecay];
+  T trace = *e * c[kEligDecay];
+  const T pre = delivered ? pre_decayed + T(1) : pre_decayed;
+  if (delivered) {
+    if (reward) {
+      trace = SPARK_FMA(minus_a_minus, post_decayed, trace);
+    } else {
+      weight = clip(SPARK_FMA(minus_a_minus, post_decayed, weight), lo, hi);
+    }
+  }
+  *xq = post_spiked ? post_decayed + T(1) : post_decayed;
+  if (reward) {
+    const T potentiated = SPARK_FMA(a_plus, pre, trace);
+    *e = post_spiked ? potentiated : trace;
+    *w = weight;
+  } else {
+    const T potentiated = clip(SPARK_FMA(a_plus, pre, weight), lo, hi);
+    *w = post_spiked ? potentiated : weight;
+    *e = trace;
+  }
+  *xp = pre;
+}
+
+// Every entry of every block, with this step's neuron spikes (`spiked`, N flags): entries
+// are independent, so the threads share them out whole.
+template <typename T>
+__device__ void plastic_update(const PlasticInstance<T>& p, int32_t step, const uint8_t* spiked) {
+  for (int64_t k = 0; k < p.n_blocks; ++k) {
+    const int32_t* blk = p.ints + k * kBlockInts;
+    const T* c = p.floats + k * kBlockFloats;
+    const bool* arrived = p.arrived(blk, step);
+    const uint8_t* post = spiked + blk[kBPost];
+    const bool reward = blk[kBReward] != 0;
+    const int64_t cols = blk[kBNPost], entries = int64_t{blk[kBNPre]} * cols;
+    for (int64_t s = threadIdx.x; s < entries; s += kThreads) {
+      const int64_t i = s / cols, j = s - i * cols, r = blk[kBStart] + s;
+      update_entry<T>(arrived[i], reward, post[j] != 0, p.w + r, p.xp + r, p.xq + r, p.e + r, c);
+    }
+  }
+}
+
+// After the neuron update of `step` (flags: the step's neuron then input spikes, complete):
+// the plastic update, then the step's spikes into the history, and the readout trace
+// (trace * decay + spiked), as kernels.cc's PlasticOperands::after_update.
+template <typename T>
+__device__ void plastic_after_update(const PlasticInstance<T>& p, int32_t step,
+                                     const uint8_t* flags, int64_t n, T decay) {
+  plastic_update(p, step, flags);
+  __syncthreads();  // the update read history rows; a delay of `ring` steps would be this one
+  bool* row = p.history + (static_cast<int64_t>(step) % p.ring) * p.n_pre;
+  for (int64_t i = threadIdx.x; i < p.n_pre; i += kThreads) row[i] = flags[i] != 0;
+  if (p.trace) {
+    for (int64_t i = threadIdx.x; i < n; i += kThreads) {
+      p.trace[i] = SPARK_FMA(p.trace[i], decay, flags[i] ? T(1) : T(0));
+    }
+  }
+  __syncthreads();
+}
+
+// The end of a chunk: w = clip(w + lr * modulator * e) on the reward blocks.
+template <typename T>
+__device__ void plastic_modulate(const PlasticInstance<T>& p, T m) {
+  for (int64_t k = 0; k < p.n_blocks; ++k) {
+    const int32_t* blk = p.ints + k * kBlockInts;
+    if (!blk[kBReward]) continue;
+    const T* c = p.floats + k * kBlockFloats;
+    const T scale = c[kLr] * m, lo = c[kWMin], hi = c[kWMax];
+    const int64_t start = blk[kBStart], stop = start + int64_t{blk[kBNPre]} * blk[kBNPost];
+    for (int64_t s = start + threadIdx.x; s < stop; s += kThreads) {
+      p.w[s] = clip(SPARK_FMA(scale, p.e[s], p.w[s]), lo, hi);
+    }
+  }
+}
+
+// The receptor currents after the step's membrane update has read them: decay, then this
+// step's deliveries (kernels.cc: update_segment's and update_euler's last loop).
 template <typename T, int kR>
-__device__ bool update_neuron(int64_t i, int64_t n, int32_t step, T* v, T* g, T* aux,
-                              int32_t* last, T* row, const T* fp, const int32_t* ip,
-                              int64_t receptor_cols) {
-  const bool syn = ip[kHasSyn] != 0, adapt = ip[kAdaptive] != 0;
+__device__ void take_deliveries(int64_t i, int64_t n, T* g, T* row, const T* fp,
+                                int64_t receptor_cols) {
+#pragma unroll
+  for (int r = 0; r < kR; ++r) {
+    const T g_decay = fp[kReceptorParams + receptor_cols + r];
+    g[r * n + i] = SPARK_FMA(g[r * n + i], g_decay, row[(1 + r) * n + i]);
+    row[(1 + r) * n + i] = T(0);
+  }
+}
+
+// One LIF/ALIF neuron's update, threshold, delivery and reset: the body of kernels.cc's
+// lif_loop and update_segment, line for line (same roundings, same fma).
+template <typename T, int kR>
+__device__ bool update_lif(int64_t i, int64_t n, int32_t step, T* v, T* g, T* aux,
+                           int32_t* last, T* row, const T* fp, const int32_t* ip,
+                           int64_t receptor_cols) {
+  const bool syn = ip[kHasSyn] != 0, adapt = ip[kKind] == kAlif;
   const bool refractory = (step - last[i]) < ip[kRefSteps];
   const T v_old = v[i];
   T v_new = SPARK_FMA(v_old - fp[kVInf], fp[kDecay], fp[kVInf]);
@@ -215,22 +453,62 @@ __device__ bool update_neuron(int64_t i, int64_t n, int32_t step, T* v, T* g, T*
   const T delta = row[i];
   row[i] = T(0);
   v_new = refractory ? v_new : v_new + delta;
-#pragma unroll
-  for (int r = 0; r < kR; ++r) {
-    const T g_decay = fp[kReceptorParams + receptor_cols + r];
-    g[r * n + i] = SPARK_FMA(g[r * n + i], g_decay, row[(1 + r) * n + i]);
-    row[(1 + r) * n + i] = T(0);
-  }
+  take_deliveries<T, kR>(i, n, g, row, fp, receptor_cols);
   v[i] = spike ? fp[kVReset] : v_new;
   if (adapt) aux[i] = spike ? a + fp[kBeta] : a;
   last[i] = spike ? step : last[i];
   return spike;
 }
 
-// `steps` fused LIF/ALIF steps of instance blockIdx.x (spark_lif_chunk; spark_lif_step is
-// the same with steps == 1 and the flags written to `spikes`).
+// One AdEx or Izhikevich neuron: kernels.cc's euler_loop body, line for line (forward
+// Euler with old-state right-hand sides, the old g of every receptor row, spark_exp's
+// pinned exponential), then the same masking, threshold, delivery and reset.
 template <typename T, int kR>
-__global__ void __launch_bounds__(kThreads) lif_steps_kernel(Args<T> a) {
+__device__ bool update_euler(int64_t i, int64_t n, int32_t step, T* v, T* g, T* aux,
+                             int32_t* last, T* row, const T* fp, const T* ep,
+                             const int32_t* ip, int64_t receptor_cols) {
+  constexpr int kRows = kR > 0 ? kR : 1;
+  const bool refractory = (step - last[i]) < ip[kRefSteps];
+  const T v_old = v[i], x_old = aux[i];
+  T v_new, x_new;
+  if (ip[kKind] == kAdEx) {
+    const T e = spark_exp::pinned_exp<T>((v_old - ep[kVT]) / ep[kDeltaT]);
+    T sum = SPARK_FMA(ep[kDeltaT], e, ep[kVRest] - v_old);
+    sum = (sum - x_old) + ep[kIOffset];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) sum = sum + g[r * n + i];
+    const T dv = sum / ep[kTauM];
+    const T dw = SPARK_FMA(ep[kA], v_old - ep[kVRest], -x_old) / ep[kTauW];
+    v_new = SPARK_FMA(ep[kDt], dv, v_old);
+    x_new = SPARK_FMA(ep[kDt], dw, x_old);
+  } else {
+    T sum = SPARK_FMA(T(5.0), v_old, (T(0.04) * v_old) * v_old);
+    sum = ((sum + T(140.0)) - x_old) + ep[kIOffset];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) sum = sum + g[r * n + i];
+    const T du = ep[kA] * SPARK_FMA(ep[kB], v_old, -x_old);
+    v_new = SPARK_FMA(ep[kDt], sum, v_old);
+    x_new = SPARK_FMA(ep[kDt], du, x_old);
+  }
+  v_new = refractory ? v_old : v_new;
+  const bool spike = !refractory & (v_new > fp[kVThresh]);
+  const T delta = row[i];
+  row[i] = T(0);
+  v_new = refractory ? v_new : v_new + delta;
+  take_deliveries<T, kR>(i, n, g, row, fp, receptor_cols);
+  v[i] = spike ? fp[kVReset] : v_new;
+  aux[i] = spike ? x_new + fp[kBeta] : x_new;
+  last[i] = spike ? step : last[i];
+  return spike;
+}
+
+// `steps` fused LIF/ALIF/AdEx/Izhikevich steps of instance blockIdx.x (spark_lif_chunk;
+// spark_lif_step is the same with steps == 1 and the flags written to `spikes`; with
+// kPlastic, spark_plastic_chunk: the plastic phase inside every step, in kernels.cc's
+// order: plastic deliveries, drives, neuron update, plastic update / history / trace,
+// propagation; the three-factor update at the end).
+template <typename T, int kR, bool kPlastic>
+__global__ void __launch_bounds__(kThreads) lif_steps_kernel(Args<T> a, PlasticArgs<T> pa) {
   __shared__ int32_t warp_sums[32];
   __shared__ int32_t total;
   const int64_t b = blockIdx.x;
@@ -250,7 +528,7 @@ __global__ void __launch_bounds__(kThreads) lif_steps_kernel(Args<T> a) {
   const int64_t n = a.n, pre = a.n + a.n_in;
   uint8_t* flags = a.flags + b * pre;
   int32_t* list = a.list + b * pre;
-  const int64_t width = kReceptorParams + 2 * a.receptor_cols;
+  const int64_t width = a.fp_width, euler = kReceptorParams + 2 * a.receptor_cols;
   const int32_t t0 = a.t[b * a.t_stride];
   if (counts) {
     for (int64_t s = threadIdx.x; s < a.n_seg; s += kThreads) counts[s] = 0;
@@ -266,6 +544,7 @@ __global__ void __launch_bounds__(kThreads) lif_steps_kernel(Args<T> a) {
     const int32_t step = t0 + static_cast<int32_t>(k);
     const int64_t base = (static_cast<int64_t>(step) % a.ring) * a.n_cols;
     T* row = buf + base;
+    if (kPlastic) plastic_deliver(PlasticInstance<T>(pa, b), step, row);
     if (step >= 0 && step < a.drive_steps) {
       // This step's drive arrivals join the ring row before the update reads it
       // (columns are distinct: the engine fuses only then), as `w * count` then `+`.
@@ -280,8 +559,13 @@ __global__ void __launch_bounds__(kThreads) lif_steps_kernel(Args<T> a) {
     int64_t seg = seg0;
     for (int64_t i = lo; i < hi; ++i) {
       while (i >= ip[seg * kIntParams + kStop]) ++seg;
-      const bool s = update_neuron<T, kR>(i, n, step, v, g, aux, last, row, fp + seg * width,
-                                          ip + seg * kIntParams, a.receptor_cols);
+      const T* fs = fp + seg * width;
+      const int32_t* is = ip + seg * kIntParams;
+      const bool s = is[kKind] >= kAdEx
+                         ? update_euler<T, kR>(i, n, step, v, g, aux, last, row, fs, fs + euler,
+                                               is, a.receptor_cols)
+                         : update_lif<T, kR>(i, n, step, v, g, aux, last, row, fs, is,
+                                             a.receptor_cols);
       flags[i] = s;
       if (spikes) spikes[k * n + i] = s;
       if (s && counts) atomicAdd(counts + seg, 1);
@@ -289,10 +573,31 @@ __global__ void __launch_bounds__(kThreads) lif_steps_kernel(Args<T> a) {
     const bool* in_row = inputs + k * a.n_in;
     for (int64_t j = threadIdx.x; j < a.n_in; j += kThreads) flags[n + j] = in_row[j];
     __syncthreads();
+    if (kPlastic) {
+      plastic_after_update(PlasticInstance<T>(pa, b), step, flags, n,
+                           pa.trace ? pa.decay[b * pa.decay_stride] : T(0));
+    }
     const int32_t count = compact(flags, pre, list, warp_sums, &total);
     propagate_rows<T>(buf, a.size, base, row_ptr, offset, weight, list, count);
     __syncthreads();
   }
+  if (kPlastic && pa.modulate) plastic_modulate(PlasticInstance<T>(pa, b), pa.modulator[b * pa.mod_stride]);
+}
+
+// spark_plastic_step: one step's plastic phase of instance blockIdx.x: deliveries into
+// `current` (this step's ring row), then the update with this step's neuron spikes.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) plastic_step_kernel(PlasticArgs<T> pa, T* current,
+                                                                int64_t cur_stride,
+                                                                const bool* spikes,
+                                                                int64_t s_stride,
+                                                                const int32_t* t,
+                                                                int64_t t_stride) {
+  const int64_t b = blockIdx.x;
+  const PlasticInstance<T> p(pa, b);
+  const int32_t step = t[b * t_stride];
+  plastic_deliver(p, step, current + b * cur_stride);
+  plastic_update(p, step, reinterpret_cast<const uint8_t*>(spikes + b * s_stride));
 }
 
 // spark_propagate: the given flags' rows of step t into the ring buffer.
@@ -318,13 +623,24 @@ __global__ void __launch_bounds__(kThreads) propagate_kernel(
 
 // ------------------------------------------------------------------------------ handlers
 
+// kernel<<<blocks, kThreads, 0, stream>>>(args...), or its emulation on the CPU.
+template <typename... Params, typename... Values>
+void launch(void (*kernel)(Params...), unsigned blocks, cudaStream_t stream, Values... values) {
+#if defined(SPARK_CUDA_EMULATION)
+  (void)stream;
+  spark_emulation::launch(blocks, kThreads, [&] { kernel(values...); });
+#else
+  kernel<<<blocks, kThreads, 0, stream>>>(values...);
+#endif
+}
+
 // Scratch of (n_pre flags + n_pre int32 indices) per instance.
 struct Scratch {
   uint8_t* flags = nullptr;
   int32_t* list = nullptr;
 };
 
-std::optional<Scratch> scratch_for(ffi::ScratchAllocator& alloc, int64_t batch, int64_t n_pre) {
+std::optional<Scratch> scratch_for(DeviceScratch& alloc, int64_t batch, int64_t n_pre) {
   const size_t list_bytes = sizeof(int32_t) * batch * n_pre;
   const size_t flag_bytes = batch * n_pre;
   auto mem = alloc.Allocate(list_bytes + flag_bytes + 16, 16);
@@ -346,8 +662,104 @@ size_t whole(const View<T>& x, int64_t batch) {
   return sizeof(T) * x.size * (x.stride ? batch : 1);
 }
 
+// One state buffer's copy into its result (skipped when XLA aliased the two).
+struct Copy {
+  void* out;
+  const void* in;
+  int64_t in_stride;
+  size_t bytes;
+};
+
+// The plastic operands and results of spark_plastic_chunk, as its handler receives them.
+struct PlasticBuffers {
+  ffi::AnyBuffer w, xp, xq, e, history, bint, bfloat, trace, decay, modulator;
+  ffi::Result<ffi::AnyBuffer> *w_out, *xp_out, *xq_out, *e_out, *history_out, *trace_out;
+  bool modulate;
+};
+
+// The plastic operands as device pointers and strides, their shapes checked against the
+// network's (N neurons, n_in inputs, ring, n_cols) as kernels.cc's PlasticOperands::check
+// does; the block tables' contents are trusted on the device (see the top of this file).
+// The results' copies from their operands join `copies`. "" or what is wrong.
 template <typename T>
-ffi::Error lif_impl(cudaStream_t stream, ffi::ScratchAllocator& alloc, ffi::AnyBuffer t,
+std::string plastic_views(const PlasticBuffers& pb, Shape& sh, int64_t n, int64_t n_in,
+                          int64_t ring, PlasticArgs<T>& pa, std::vector<Copy>& copies) {
+  auto w_i = view<T>(pb.w, 1, sh, "weight");
+  auto xp_i = view<T>(pb.xp, 1, sh, "x_pre");
+  auto xq_i = view<T>(pb.xq, 1, sh, "x_post");
+  auto e_i = view<T>(pb.e, 1, sh, "elig");
+  auto h_i = view<bool>(pb.history, 2, sh, "history");
+  auto ints = view<int32_t>(pb.bint, 2, sh, "block table (int)");
+  auto floats = view<T>(pb.bfloat, 2, sh, "block table (float)");
+  auto tr_i = view<T>(pb.trace, 1, sh, "trace");
+  auto decay = view<T>(pb.decay, 0, sh, "readout decay");
+  auto mod = view<T>(pb.modulator, 0, sh, "modulator");
+  auto w_o = view<T>(**pb.w_out, 1, sh, "weight (result)");
+  auto xp_o = view<T>(**pb.xp_out, 1, sh, "x_pre (result)");
+  auto xq_o = view<T>(**pb.xq_out, 1, sh, "x_post (result)");
+  auto e_o = view<T>(**pb.e_out, 1, sh, "elig (result)");
+  auto h_o = view<bool>(**pb.history_out, 2, sh, "history (result)");
+  auto tr_o = view<T>(**pb.trace_out, 1, sh, "trace (result)");
+  if (!sh.error.empty()) return sh.error;
+  const int64_t size = w_i.size, n_pre = n + n_in, n_blocks = ints.size / kBlockInts;
+  if (xp_i.size != size || xq_i.size != size || e_i.size != size) {
+    return "plastic state arrays differ in length";
+  }
+  if (ints.size % kBlockInts || floats.size != n_blocks * kBlockFloats) {
+    return "block tables must be (blocks, 8) int32 and (blocks, 8) float";
+  }
+  auto hdims = pb.history.dimensions();
+  if (hdims.size() < 2 || hdims[hdims.size() - 2] != ring || hdims[hdims.size() - 1] != n_pre) {
+    return "history must be (ring, N + n_inputs)";
+  }
+  if (tr_i.size != 0 && tr_i.size != n) return "the readout trace must have N entries (or none)";
+  if (mod.size != 1) return "the modulator must be one number";
+  if (w_o.stride != w_i.stride && w_o.data != w_i.data) return "plastic state batching differs";
+  const int64_t batch = sh.batch;
+  copies.push_back({w_o.data, w_i.data, w_i.stride, whole(w_i, batch)});
+  copies.push_back({xp_o.data, xp_i.data, xp_i.stride, whole(xp_i, batch)});
+  copies.push_back({xq_o.data, xq_i.data, xq_i.stride, whole(xq_i, batch)});
+  copies.push_back({e_o.data, e_i.data, e_i.stride, whole(e_i, batch)});
+  copies.push_back({h_o.data, h_i.data, h_i.stride, whole(h_i, batch)});
+  copies.push_back({tr_o.data, tr_i.data, tr_i.stride, whole(tr_i, batch)});
+  pa.w = w_o.data;
+  pa.xp = xp_o.data;
+  pa.xq = xq_o.data;
+  pa.e = e_o.data;
+  pa.state_stride = w_o.stride;
+  pa.history = h_o.data;
+  pa.h_stride = h_o.stride;
+  pa.ints = ints.data;
+  pa.ints_stride = ints.stride;
+  pa.floats = floats.data;
+  pa.floats_stride = floats.stride;
+  pa.trace = tr_o.size ? tr_o.data : nullptr;
+  pa.trace_stride = tr_o.stride;
+  pa.decay = decay.data;
+  pa.decay_stride = decay.stride;
+  pa.modulator = mod.data;
+  pa.mod_stride = mod.stride;
+  pa.n_blocks = n_blocks;
+  pa.ring = ring;
+  pa.n_pre = n_pre;
+  pa.modulate = pb.modulate;
+  return "";
+}
+
+template <typename T, bool kPlastic>
+void launch_steps(int64_t receptors, unsigned grid, cudaStream_t stream, const Args<T>& a,
+                  const PlasticArgs<T>& pa) {
+  switch (receptors) {
+    case 0: return launch(lif_steps_kernel<T, 0, kPlastic>, grid, stream, a, pa);
+    case 1: return launch(lif_steps_kernel<T, 1, kPlastic>, grid, stream, a, pa);
+    case 2: return launch(lif_steps_kernel<T, 2, kPlastic>, grid, stream, a, pa);
+    case 3: return launch(lif_steps_kernel<T, 3, kPlastic>, grid, stream, a, pa);
+    default: return launch(lif_steps_kernel<T, 4, kPlastic>, grid, stream, a, pa);
+  }
+}
+
+template <typename T>
+ffi::Error lif_impl(cudaStream_t stream, DeviceScratch& alloc, ffi::AnyBuffer t,
                     ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux, ffi::AnyBuffer last,
                     ffi::AnyBuffer buf, ffi::AnyBuffer inputs, ffi::AnyBuffer fparams,
                     ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset,
@@ -356,7 +768,8 @@ ffi::Error lif_impl(cudaStream_t stream, ffi::ScratchAllocator& alloc, ffi::AnyB
                     ffi::Result<ffi::AnyBuffer>& g_out, ffi::Result<ffi::AnyBuffer>& aux_out,
                     ffi::Result<ffi::AnyBuffer>& last_out, ffi::Result<ffi::AnyBuffer>& buf_out,
                     int32_t* counts_data, View<bool>* spikes, size_t input_rank, int64_t steps,
-                    int64_t ring, int64_t n_cols, int64_t n_segments_expected) {
+                    int64_t ring, int64_t n_cols, int64_t n_segments_expected,
+                    const PlasticBuffers* plastic = nullptr) {
   Shape sh;
   auto t_v = view<int32_t>(t, 0, sh, "t");
   auto v_i = view<T>(v, 1, sh, "v");
@@ -397,8 +810,10 @@ ffi::Error lif_impl(cudaStream_t stream, ffi::ScratchAllocator& alloc, ffi::AnyB
     return invalid("drive counts, columns and weights differ in length");
   }
   const int64_t n_seg = ip.size / kIntParams;
-  if (ip.size % kIntParams || fp.size != n_seg * (kReceptorParams + 2 * rc)) {
-    return invalid("parameter tables must be (segments, 6 + 2 max(R, 1)) float and "
+  const int64_t base = kReceptorParams + 2 * rc, width = n_seg ? fp.size / n_seg : 0;
+  if (ip.size % kIntParams || fp.size != n_seg * width ||
+      (width != base && width != base + kEulerParams)) {
+    return invalid("parameter tables must be (segments, 6 + 2 max(R, 1) [+ 9]) float and "
                    "(segments, 5) int32");
   }
   if (n_segments_expected >= 0 && n_segments_expected != n_seg) {
@@ -412,16 +827,22 @@ ffi::Error lif_impl(cudaStream_t stream, ffi::ScratchAllocator& alloc, ffi::AnyB
   // Outputs not aliased to their inputs get the inputs copied first (with donation they
   // are aliased and nothing is copied). A shared (unbatched) input under a batched result
   // cannot occur, since the engine stacks the state per instance: refused, not half-copied.
-  const struct { void* out; const void* in; int64_t in_stride; size_t bytes; } copies[] = {
-      {v_o.data, v_i.data, v_i.stride, whole(v_i, batch)},
-      {g_o.data, g_i.data, g_i.stride, whole(g_i, batch)},
-      {a_o.data, a_i.data, a_i.stride, whole(a_i, batch)},
-      {l_o.data, l_i.data, l_i.stride, whole(l_i, batch)},
-      {b_o.data, b_i.data, b_i.stride, whole(b_i, batch)}};
-  for (const auto& c : copies) {
-    if (c.out != c.in && batch > 1 && c.in_stride == 0) {
+  std::vector<Copy> copies = {{v_o.data, v_i.data, v_i.stride, whole(v_i, batch)},
+                              {g_o.data, g_i.data, g_i.stride, whole(g_i, batch)},
+                              {a_o.data, a_i.data, a_i.stride, whole(a_i, batch)},
+                              {l_o.data, l_i.data, l_i.stride, whole(l_i, batch)},
+                              {b_o.data, b_i.data, b_i.stride, whole(b_i, batch)}};
+  PlasticArgs<T> pa{};
+  if (plastic) {
+    std::string error = plastic_views<T>(*plastic, sh, n, n_in, ring, pa, copies);
+    if (!error.empty()) return invalid(error);
+  }
+  for (const Copy& c : copies) {
+    if (c.out != c.in && sh.batch > 1 && c.in_stride == 0) {
       return invalid("state operands and results differ in batching");
     }
+  }
+  for (const Copy& c : copies) {
     if (cudaError_t err = copy_if_distinct(stream, c.out, c.in, c.bytes)) {
       return cuda_error(err, "copying the state");
     }
@@ -475,19 +896,18 @@ ffi::Error lif_impl(cudaStream_t stream, ffi::ScratchAllocator& alloc, ffi::AnyB
   a.drive_steps = m ? dc.size / m : 0;
   a.m = m;
   a.steps = steps;
-  const dim3 grid(static_cast<unsigned>(batch)), block(kThreads);
-  switch (receptors) {
-    case 0: lif_steps_kernel<T, 0><<<grid, block, 0, stream>>>(a); break;
-    case 1: lif_steps_kernel<T, 1><<<grid, block, 0, stream>>>(a); break;
-    case 2: lif_steps_kernel<T, 2><<<grid, block, 0, stream>>>(a); break;
-    case 3: lif_steps_kernel<T, 3><<<grid, block, 0, stream>>>(a); break;
-    default: lif_steps_kernel<T, 4><<<grid, block, 0, stream>>>(a); break;
+  a.fp_width = width;
+  const unsigned grid = static_cast<unsigned>(batch);
+  if (plastic) {
+    launch_steps<T, true>(receptors, grid, stream, a, pa);
+  } else {
+    launch_steps<T, false>(receptors, grid, stream, a, pa);
   }
   if (cudaError_t err = cudaGetLastError()) return cuda_error(err, "launching the step kernel");
   return ffi::Error::Success();
 }
 
-ffi::Error lif_chunk(cudaStream_t stream, ffi::ScratchAllocator alloc, ffi::AnyBuffer t,
+ffi::Error lif_chunk(cudaStream_t stream, DeviceScratch alloc, ffi::AnyBuffer t,
                      ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux, ffi::AnyBuffer last,
                      ffi::AnyBuffer buf, ffi::AnyBuffer inputs, ffi::AnyBuffer fparams,
                      ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset,
@@ -512,7 +932,7 @@ ffi::Error lif_chunk(cudaStream_t stream, ffi::ScratchAllocator alloc, ffi::AnyB
   });
 }
 
-ffi::Error lif_step(cudaStream_t stream, ffi::ScratchAllocator alloc, ffi::AnyBuffer t,
+ffi::Error lif_step(cudaStream_t stream, DeviceScratch alloc, ffi::AnyBuffer t,
                     ffi::AnyBuffer v, ffi::AnyBuffer g, ffi::AnyBuffer aux, ffi::AnyBuffer last,
                     ffi::AnyBuffer buf, ffi::AnyBuffer inputs, ffi::AnyBuffer fparams,
                     ffi::AnyBuffer iparams, ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset,
@@ -535,8 +955,132 @@ ffi::Error lif_step(cudaStream_t stream, ffi::ScratchAllocator alloc, ffi::AnyBu
   });
 }
 
+// spark_plastic_chunk: spark_lif_chunk with the plastic phase in every step.
+ffi::Error plastic_chunk(
+    cudaStream_t stream, DeviceScratch alloc, ffi::AnyBuffer t, ffi::AnyBuffer v,
+    ffi::AnyBuffer g, ffi::AnyBuffer aux, ffi::AnyBuffer last, ffi::AnyBuffer buf,
+    ffi::AnyBuffer inputs, ffi::AnyBuffer fparams, ffi::AnyBuffer iparams,
+    ffi::AnyBuffer row_ptr, ffi::AnyBuffer offset, ffi::AnyBuffer weight,
+    ffi::AnyBuffer dcounts, ffi::AnyBuffer dcols, ffi::AnyBuffer dweights,
+    ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> g_out,
+    ffi::Result<ffi::AnyBuffer> aux_out, ffi::Result<ffi::AnyBuffer> last_out,
+    ffi::Result<ffi::AnyBuffer> buf_out, ffi::AnyBuffer w, ffi::AnyBuffer xp, ffi::AnyBuffer xq,
+    ffi::AnyBuffer e, ffi::AnyBuffer history, ffi::AnyBuffer bint, ffi::AnyBuffer bfloat,
+    ffi::AnyBuffer trace, ffi::AnyBuffer decay, ffi::AnyBuffer modulator,
+    ffi::Result<ffi::AnyBuffer> counts_out, ffi::Result<ffi::AnyBuffer> spikes_out,
+    ffi::Result<ffi::AnyBuffer> w_out, ffi::Result<ffi::AnyBuffer> xp_out,
+    ffi::Result<ffi::AnyBuffer> xq_out, ffi::Result<ffi::AnyBuffer> e_out,
+    ffi::Result<ffi::AnyBuffer> history_out, ffi::Result<ffi::AnyBuffer> trace_out, int64_t ring,
+    int64_t n_cols, int64_t /*threads*/, int64_t modulate) {
+  auto dims = inputs.dimensions();
+  const int64_t steps = dims.size() >= 2 ? dims[dims.size() - 2] : 0;
+  Shape sh;
+  auto counts = view<int32_t>(*counts_out, 1, sh, "counts (result)");
+  auto spikes = view<bool>(*spikes_out, 2, sh, "spikes (result)");
+  if (!sh.error.empty()) return invalid(sh.error);
+  const PlasticBuffers pb{w, xp, xq, e, history, bint, bfloat, trace, decay, modulator,
+                          &w_out, &xp_out, &xq_out, &e_out, &history_out, &trace_out,
+                          modulate != 0};
+  return by_float_type(v.element_type(), [&](auto zero) {
+    return lif_impl<decltype(zero)>(stream, alloc, t, v, g, aux, last, buf, inputs, fparams,
+                                    iparams, row_ptr, offset, weight, dcounts, dcols, dweights,
+                                    v_out, g_out, aux_out, last_out, buf_out, counts.data,
+                                    &spikes, 2, steps, ring, n_cols, counts.size, &pb);
+  });
+}
+
+// spark_plastic_step: the plastic phase of one step (deliveries into `current`, then the
+// update with this step's spikes), the scan path's call where the neurons are not fused.
 template <typename T>
-ffi::Error propagate_impl(cudaStream_t stream, ffi::ScratchAllocator& alloc,
+ffi::Error plastic_step_impl(cudaStream_t stream, ffi::AnyBuffer w_in, ffi::AnyBuffer xp_in,
+                             ffi::AnyBuffer xq_in, ffi::AnyBuffer e_in,
+                             ffi::AnyBuffer history_in, ffi::AnyBuffer spikes_in,
+                             ffi::AnyBuffer t_in, ffi::AnyBuffer current_in,
+                             ffi::AnyBuffer bint_in, ffi::AnyBuffer bfloat_in,
+                             ffi::Result<ffi::AnyBuffer>& w_out,
+                             ffi::Result<ffi::AnyBuffer>& xp_out,
+                             ffi::Result<ffi::AnyBuffer>& xq_out,
+                             ffi::Result<ffi::AnyBuffer>& e_out,
+                             ffi::Result<ffi::AnyBuffer>& current_out) {
+  Shape sh;
+  auto w_i = view<T>(w_in, 1, sh, "weight");
+  auto xp_i = view<T>(xp_in, 1, sh, "x_pre");
+  auto xq_i = view<T>(xq_in, 1, sh, "x_post");
+  auto e_i = view<T>(e_in, 1, sh, "elig");
+  auto history = view<bool>(history_in, 2, sh, "history");
+  auto spikes = view<bool>(spikes_in, 1, sh, "spikes");
+  auto t = view<int32_t>(t_in, 0, sh, "t");
+  auto cur_i = view<T>(current_in, 1, sh, "current");
+  auto ints = view<int32_t>(bint_in, 2, sh, "block table (int)");
+  auto floats = view<T>(bfloat_in, 2, sh, "block table (float)");
+  auto w_o = view<T>(*w_out, 1, sh, "weight (result)");
+  auto xp_o = view<T>(*xp_out, 1, sh, "x_pre (result)");
+  auto xq_o = view<T>(*xq_out, 1, sh, "x_post (result)");
+  auto e_o = view<T>(*e_out, 1, sh, "elig (result)");
+  auto cur_o = view<T>(*current_out, 1, sh, "current (result)");
+  if (!sh.error.empty()) return invalid(sh.error);
+  const int64_t size = w_i.size, n_blocks = ints.size / kBlockInts;
+  if (xp_i.size != size || xq_i.size != size || e_i.size != size) {
+    return invalid("plastic state arrays differ in length");
+  }
+  auto hdims = history_in.dimensions();
+  const int64_t ring = hdims[hdims.size() - 2], n_pre = hdims[hdims.size() - 1];
+  if (ring < 1 || ints.size % kBlockInts || floats.size != n_blocks * kBlockFloats) {
+    return invalid("block tables must be (blocks, 8) int32 and (blocks, 8) float");
+  }
+  const int64_t batch = sh.batch;
+  const Copy copies[] = {{w_o.data, w_i.data, w_i.stride, whole(w_i, batch)},
+                         {xp_o.data, xp_i.data, xp_i.stride, whole(xp_i, batch)},
+                         {xq_o.data, xq_i.data, xq_i.stride, whole(xq_i, batch)},
+                         {e_o.data, e_i.data, e_i.stride, whole(e_i, batch)},
+                         {cur_o.data, cur_i.data, cur_i.stride, whole(cur_i, batch)}};
+  for (const Copy& c : copies) {
+    if (c.out != c.in && batch > 1 && c.in_stride == 0) {
+      return invalid("plastic operands and results differ in batching");
+    }
+  }
+  for (const Copy& c : copies) {
+    if (cudaError_t err = copy_if_distinct(stream, c.out, c.in, c.bytes)) {
+      return cuda_error(err, "copying the plastic state");
+    }
+  }
+  PlasticArgs<T> pa{};
+  pa.w = w_o.data;
+  pa.xp = xp_o.data;
+  pa.xq = xq_o.data;
+  pa.e = e_o.data;
+  pa.state_stride = w_o.stride;
+  pa.history = history.data;
+  pa.h_stride = history.stride;
+  pa.ints = ints.data;
+  pa.ints_stride = ints.stride;
+  pa.floats = floats.data;
+  pa.floats_stride = floats.stride;
+  pa.n_blocks = n_blocks;
+  pa.ring = ring;
+  pa.n_pre = n_pre;
+  launch(plastic_step_kernel<T>, static_cast<unsigned>(batch), stream, pa, cur_o.data,
+         cur_o.stride, spikes.data, spikes.stride, t.data, t.stride);
+  if (cudaError_t err = cudaGetLastError()) return cuda_error(err, "launching the plastic step");
+  return ffi::Error::Success();
+}
+
+ffi::Error plastic_step(cudaStream_t stream, ffi::AnyBuffer w, ffi::AnyBuffer xp,
+                        ffi::AnyBuffer xq, ffi::AnyBuffer e, ffi::AnyBuffer history,
+                        ffi::AnyBuffer spikes, ffi::AnyBuffer t, ffi::AnyBuffer current,
+                        ffi::AnyBuffer bint, ffi::AnyBuffer bfloat,
+                        ffi::Result<ffi::AnyBuffer> w_out, ffi::Result<ffi::AnyBuffer> xp_out,
+                        ffi::Result<ffi::AnyBuffer> xq_out, ffi::Result<ffi::AnyBuffer> e_out,
+                        ffi::Result<ffi::AnyBuffer> current_out) {
+  return by_float_type(w.element_type(), [&](auto zero) {
+    return plastic_step_impl<decltype(zero)>(stream, w, xp, xq, e, history, spikes, t, current,
+                                             bint, bfloat, w_out, xp_out, xq_out, e_out,
+                                             current_out);
+  });
+}
+
+template <typename T>
+ffi::Error propagate_impl(cudaStream_t stream, DeviceScratch& alloc,
                           ffi::AnyBuffer buffer_in, ffi::AnyBuffer spikes_in, ffi::AnyBuffer t_in,
                           ffi::AnyBuffer row_ptr_in, ffi::AnyBuffer offset_in,
                           ffi::AnyBuffer weight_in, ffi::Result<ffi::AnyBuffer>& buffer_out,
@@ -563,15 +1107,14 @@ ffi::Error propagate_impl(cudaStream_t stream, ffi::ScratchAllocator& alloc,
   }
   auto scratch = scratch_for(alloc, batch, spk.size);
   if (!scratch) return ffi::Error(ffi::ErrorCode::kResourceExhausted, "spark CUDA kernel: scratch");
-  propagate_kernel<T><<<static_cast<unsigned>(batch), kThreads, 0, stream>>>(
-      buf_o.data, buf_o.stride, spk.data, spk.stride, t.data, t.stride, rp.data, rp.stride,
-      off.data, off.stride, w.data, w.stride, scratch->flags, scratch->list, spk.size, ring,
-      n_cols);
+  launch(propagate_kernel<T>, static_cast<unsigned>(batch), stream, buf_o.data, buf_o.stride,
+         spk.data, spk.stride, t.data, t.stride, rp.data, rp.stride, off.data, off.stride,
+         w.data, w.stride, scratch->flags, scratch->list, spk.size, ring, n_cols);
   if (cudaError_t err = cudaGetLastError()) return cuda_error(err, "launching propagate");
   return ffi::Error::Success();
 }
 
-ffi::Error propagate(cudaStream_t stream, ffi::ScratchAllocator alloc, ffi::AnyBuffer buffer_in,
+ffi::Error propagate(cudaStream_t stream, DeviceScratch alloc, ffi::AnyBuffer buffer_in,
                      ffi::AnyBuffer spikes, ffi::AnyBuffer t, ffi::AnyBuffer row_ptr,
                      ffi::AnyBuffer offset, ffi::AnyBuffer weight,
                      ffi::Result<ffi::AnyBuffer> buffer_out, int64_t ring, int64_t n_cols) {
@@ -585,8 +1128,8 @@ ffi::Error propagate(cudaStream_t stream, ffi::ScratchAllocator alloc, ffi::AnyB
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPropagateCuda, propagate,
                               ffi::Ffi::Bind()
-                                  .Ctx<ffi::PlatformStream<cudaStream_t>>()
-                                  .Ctx<ffi::ScratchAllocator>()
+                                  .Ctx<StreamContext>()
+                                  .Ctx<ScratchContext>()
                                   .Arg<ffi::AnyBuffer>()  // buffer
                                   .Arg<ffi::AnyBuffer>()  // spikes (bool)
                                   .Arg<ffi::AnyBuffer>()  // t (int32 scalar)
@@ -600,8 +1143,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPropagateCuda, propagate,
 // The operands of kernels.cc's lif_binding(), behind the stream and the scratch allocator.
 static auto lif_binding() {
   return ffi::Ffi::Bind()
-      .Ctx<ffi::PlatformStream<cudaStream_t>>()
-      .Ctx<ffi::ScratchAllocator>()
+      .Ctx<StreamContext>()
+      .Ctx<ScratchContext>()
       .Arg<ffi::AnyBuffer>()   // t (int32 scalar)
       .Arg<ffi::AnyBuffer>()   // v
       .Arg<ffi::AnyBuffer>()   // g
@@ -637,3 +1180,47 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifChunkCuda, lif_chunk,
                                   .Attr<int64_t>("ring")
                                   .Attr<int64_t>("n_cols")
                                   .Attr<int64_t>("threads"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticChunkCuda, plastic_chunk,
+                              lif_binding()
+                                  .Arg<ffi::AnyBuffer>()  // weight
+                                  .Arg<ffi::AnyBuffer>()  // x_pre
+                                  .Arg<ffi::AnyBuffer>()  // x_post
+                                  .Arg<ffi::AnyBuffer>()  // elig
+                                  .Arg<ffi::AnyBuffer>()  // history (bool, (ring, N + n_in))
+                                  .Arg<ffi::AnyBuffer>()  // blocks (int32, (blocks, 8))
+                                  .Arg<ffi::AnyBuffer>()  // blocks (float, (blocks, 8))
+                                  .Arg<ffi::AnyBuffer>()  // readout trace (N or 0)
+                                  .Arg<ffi::AnyBuffer>()  // readout decay (scalar)
+                                  .Arg<ffi::AnyBuffer>()  // modulator (scalar)
+                                  .Ret<ffi::AnyBuffer>()  // counts per segment (int32)
+                                  .Ret<ffi::AnyBuffer>()  // spikes (bool, (k, N) or (0, N))
+                                  .Ret<ffi::AnyBuffer>()  // weight (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // x_pre (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // x_post (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // elig (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // history (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // trace (aliased)
+                                  .Attr<int64_t>("ring")
+                                  .Attr<int64_t>("n_cols")
+                                  .Attr<int64_t>("threads")
+                                  .Attr<int64_t>("modulate"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticStepCuda, plastic_step,
+                              ffi::Ffi::Bind()
+                                  .Ctx<StreamContext>()
+                                  .Arg<ffi::AnyBuffer>()  // weight
+                                  .Arg<ffi::AnyBuffer>()  // x_pre
+                                  .Arg<ffi::AnyBuffer>()  // x_post
+                                  .Arg<ffi::AnyBuffer>()  // elig
+                                  .Arg<ffi::AnyBuffer>()  // history (bool, (D, n_pre))
+                                  .Arg<ffi::AnyBuffer>()  // this step's neuron spikes (bool)
+                                  .Arg<ffi::AnyBuffer>()  // t (int32 scalar)
+                                  .Arg<ffi::AnyBuffer>()  // current: this step's ring row
+                                  .Arg<ffi::AnyBuffer>()  // blocks (int32, (blocks, 8))
+                                  .Arg<ffi::AnyBuffer>()  // blocks (float, (blocks, 8))
+                                  .Ret<ffi::AnyBuffer>()  // weight (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // x_pre (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // x_post (aliased)
+                                  .Ret<ffi::AnyBuffer>()  // elig (aliased)
+                                  .Ret<ffi::AnyBuffer>());  // current (aliased)

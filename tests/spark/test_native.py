@@ -187,8 +187,8 @@ def test_adex_exp_over_a_wide_range_equals_pure_jax(dtype):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_native_propagation_with_euler_models_equals_pure_jax(dtype):
     """AdEx and Izhikevich with the update kept in XLA (the path of networks the kernel does
-    not fuse: with plasticity, conductance receptors, or on a GPU, where
-    test_native_gpu.py runs this): native propagation alone also matches pure JAX."""
+    not fuse: with plasticity or conductance receptors; test_native_gpu.py runs this with
+    the CUDA kernels): native propagation alone also matches pure JAX."""
     with mock.patch.object(netmod, "fuse_cells", lambda *args: None):
         builder = euler_network()
         builder.dtype = dtype  # same network, other precision

@@ -3,6 +3,11 @@ bit for bit: the comparisons of test_native.py, with every native run on the GPU
 reference run on the CPU (spikes *and* final state arrays). Skipped where JAX sees no GPU;
 run by ``benchmarks/device_check.sh`` on a GPU machine.
 
+With ``SPARK_NATIVE_EMULATE_CUDA=1`` (spark.native.emulating_cuda) the same tests run the
+CUDA kernels' code on the CPU under its CUDA emulation (spark/native/cuda_emulation.h), the
+"GPU" being the CPU device: ``test_cuda_kernels_pass_under_the_cpu_emulation`` does that in
+a subprocess, so that CI checks the GPU kernels' logic without a GPU.
+
 On a machine without a GPU, ``test_cuda_kernels_build_and_lower`` still compiles the CUDA
 library with nvcc (when nvcc is on PATH) and checks that the chunk program lowers for the
 CUDA platform with the FFI call in it.
@@ -10,7 +15,12 @@ CUDA platform with the FFI call in it.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 from unittest import mock
 
 import jax
@@ -18,6 +28,7 @@ import numpy as np
 import pytest
 
 import spark.native as native
+import spark.network as netmod
 from adapters.spark.translate import to_spark
 from spark.engine import BatchedSimulator, Simulator, chunk_fn
 
@@ -32,8 +43,9 @@ def _first(kind: str):
         return None
 
 
-GPU = _first("gpu")
+EMULATED = native.emulating_cuda()
 CPU = jax.devices("cpu")[0]
+GPU = CPU if EMULATED else _first("gpu")
 needs_gpu = pytest.mark.skipif(GPU is None, reason="no GPU visible to JAX")
 
 
@@ -42,7 +54,8 @@ def _run(net, method: str, x: np.ndarray, k: int, **kwargs) -> Simulator:
     device = GPU if method == "native" else CPU
     with jax.default_device(device):
         sim = Simulator(to_spark(net), method=method, record_spikes=True, **kwargs)
-        assert sim.layout.method == method, f"{method} unavailable: {native.unavailable_reason()}"
+        if method == "native":
+            assert sim.layout.method == method, f"unavailable: {native.unavailable_reason()}"
         for start in range(0, len(x), k):
             sim.run_chunk(x[start:start + k])
     return sim
@@ -61,6 +74,12 @@ COMPARISONS = {
     "several receptors, k=1": (cpu_tests.test_several_receptors_fused_equals_pure_jax, 1),
     "several receptors, k=100": (cpu_tests.test_several_receptors_fused_equals_pure_jax, 100),
     "drives, k=50": (cpu_tests.test_drives_fused_equals_pure_jax, 50),
+    "AdEx, Izhikevich, k=1": (cpu_tests.test_fused_adex_izhikevich_equals_pure_jax, 1),
+    "AdEx, Izhikevich, k=100": (cpu_tests.test_fused_adex_izhikevich_equals_pure_jax, 100),
+    "receptors, all four models, k=1":
+        (cpu_tests.test_several_receptors_with_euler_models_fused_equals_pure_jax, 1),
+    "receptors, all four models, k=100":
+        (cpu_tests.test_several_receptors_with_euler_models_fused_equals_pure_jax, 100),
 }
 
 
@@ -80,6 +99,13 @@ def test_cuda_step_kernel_with_trace(on_gpu, dtype):
 
 @needs_gpu
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cuda_adex_exp_over_a_wide_range(on_gpu, dtype):
+    """spark_exp::pinned_exp on the GPU: arguments from about -700 to 450, overflow included."""
+    cpu_tests.test_adex_exp_over_a_wide_range_equals_pure_jax(dtype)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_cuda_propagation_with_euler_models(on_gpu, dtype):
     cpu_tests.test_native_propagation_with_euler_models_equals_pure_jax(dtype)
 
@@ -92,6 +118,35 @@ def test_cuda_propagation_with_plasticity(on_gpu):
 @needs_gpu
 def test_cuda_paper8_fraction(on_gpu):
     cpu_tests.test_builtin_paper8_fraction_bitwise_over_200_steps()
+
+
+@needs_gpu
+@pytest.mark.parametrize("kernel", ["chunk", "step"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cuda_plastic_kernels_equal_pure_jax_on_cpu(dtype, kernel, monkeypatch):
+    """The cartpole agent's plastic blocks: spark_plastic_chunk (fused neurons) or
+    spark_plastic_step (neurons in XLA) on the GPU, pure JAX on the CPU; every chunk's
+    counts, then the spikes and every state array, weights, traces and history included.
+    (Under the emulation test_native_plastic.py runs these comparisons on its own; one
+    case here checks this harness.)"""
+    from . import test_native_plastic as plastic_tests
+    from .nets import assert_bytes_equal
+
+    if EMULATED and (dtype, kernel) != ("float64", "chunk"):
+        pytest.skip("under the emulation, test_native_plastic.py makes these comparisons")
+    if kernel == "step":
+        monkeypatch.setattr(netmod, "fuse_cells", lambda *args, **kwargs: None)
+    net = plastic_tests._agent(dtype)  # noqa: SLF001
+    runs = []
+    for device, method in ((CPU, "event"), (GPU, "native")):
+        with jax.default_device(device):
+            sim = Simulator(net, method=method, record_spikes=True, readout_tau=20.0)
+            runs.append((sim, plastic_tests._drive(sim, 40)))  # noqa: SLF001
+    (pure, expected), (fast, got) = runs
+    assert fast.params.plastic.native and (fast.params.fused is not None) == (kernel == "chunk")
+    for a, b in zip(expected, got):
+        np.testing.assert_array_equal(a, b)
+    assert_bytes_equal(pure, fast, plastic_tests.FIELDS + ("trace",), min_spikes=100)
 
 
 @needs_gpu
@@ -112,6 +167,7 @@ def test_cuda_batched_equals_cpu_reference():
         assert np.stack(seq).sum() > 0
 
 
+@pytest.mark.skipif(EMULATED, reason="the emulation replaces the CUDA build in this process")
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 def test_cuda_kernels_build_and_lower():
     """No GPU needed: nvcc builds the library, its three handlers register for the CUDA
@@ -130,3 +186,25 @@ def test_cuda_kernels_build_and_lower():
     text = exported.mlir_module()
     assert exported.platforms == ("cuda",)
     assert "custom_call @spark_lif_chunk" in text
+
+
+@pytest.mark.skipif(EMULATED or GPU is not None, reason="runs the others itself; on a GPU, they run there")
+def test_cuda_kernels_pass_under_the_cpu_emulation():
+    """Every test above and test_native_plastic.py, in a subprocess with
+    SPARK_NATIVE_EMULATE_CUDA=1: kernels_cuda.cu compiled for the CPU (g++) and run as
+    1024-fiber blocks, against pure JAX bit for bit."""
+    if not native.available():
+        pytest.skip(f"native kernels unavailable: {native.unavailable_reason()}")
+    env = dict(os.environ, SPARK_NATIVE_EMULATE_CUDA="1")
+    root = Path(__file__).resolve().parents[2]
+    here = Path(__file__).relative_to(root)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", str(here),
+         str(here.with_name("test_native_plastic.py")), "-k", "not under_the_cpu_emulation"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=1800)
+    tail = (done.stdout + done.stderr)[-4000:]
+    assert done.returncode == 0, tail
+    summary = done.stdout.strip().splitlines()[-1]
+    passed = re.search(r"(\d+) passed", summary)
+    assert passed and int(passed.group(1)) >= 40, tail
+    assert "failed" not in summary and "error" not in summary, tail
