@@ -50,6 +50,7 @@ namespace ffi = xla::ffi;
 #define SPARK_FMA(a, b, c) ((a) * (b) + (c))
 #endif
 
+#include "ffi_operands.h"
 #include "pinned_exp.h"
 
 namespace {
@@ -1145,99 +1146,15 @@ ffi::Error plastic_step(ffi::AnyBuffer w, ffi::AnyBuffer xp, ffi::AnyBuffer xq, 
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPropagate, propagate,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::AnyBuffer>()  // buffer
-                                  .Arg<ffi::AnyBuffer>()  // spikes (bool)
-                                  .Arg<ffi::AnyBuffer>()  // t (int32 scalar)
-                                  .Arg<ffi::AnyBuffer>()  // row_ptr (int32)
-                                  .Arg<ffi::AnyBuffer>()  // offsets (int32)
-                                  .Arg<ffi::AnyBuffer>()  // weights
-                                  .Ret<ffi::AnyBuffer>()  // buffer (aliased)
-                                  .Attr<int64_t>("ring")
-                                  .Attr<int64_t>("n_cols"));
-
-// The operands the two LIF handlers share: the state, the inputs, the parameter tables and
-// the synapse rows, then the five updated state buffers (aliased to their inputs).
-static auto lif_binding() {
-  return ffi::Ffi::Bind()
-      .Arg<ffi::AnyBuffer>()   // t (int32 scalar)
-      .Arg<ffi::AnyBuffer>()   // v
-      .Arg<ffi::AnyBuffer>()   // g
-      .Arg<ffi::AnyBuffer>()   // aux
-      .Arg<ffi::AnyBuffer>()   // lastspike
-      .Arg<ffi::AnyBuffer>()   // buffer
-      .Arg<ffi::AnyBuffer>()   // input spikes: (n_in,) for a step, (k, n_in) for a chunk
-      .Arg<ffi::AnyBuffer>()   // float parameters (S, 6 + 2 max(R, 1) [+ 9 Euler columns])
-      .Arg<ffi::AnyBuffer>()   // int32 parameters (S, 5)
-      .Arg<ffi::AnyBuffer>()   // row_ptr
-      .Arg<ffi::AnyBuffer>()   // offsets
-      .Arg<ffi::AnyBuffer>()   // weights
-      .Arg<ffi::AnyBuffer>()   // drive counts (uint16, (drive steps, M))
-      .Arg<ffi::AnyBuffer>()   // drive columns (int32, (M,))
-      .Arg<ffi::AnyBuffer>()   // drive weights (M,)
-      .Ret<ffi::AnyBuffer>()   // v
-      .Ret<ffi::AnyBuffer>()   // g
-      .Ret<ffi::AnyBuffer>()   // aux
-      .Ret<ffi::AnyBuffer>()   // lastspike
-      .Ret<ffi::AnyBuffer>();  // buffer
-}
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticChunk, plastic_chunk,
-                              lif_binding()
-                                  .Arg<ffi::AnyBuffer>()  // weight
-                                  .Arg<ffi::AnyBuffer>()  // x_pre
-                                  .Arg<ffi::AnyBuffer>()  // x_post
-                                  .Arg<ffi::AnyBuffer>()  // elig
-                                  .Arg<ffi::AnyBuffer>()  // history (bool, (ring, N + n_in))
-                                  .Arg<ffi::AnyBuffer>()  // blocks (int32, (blocks, 8))
-                                  .Arg<ffi::AnyBuffer>()  // blocks (float, (blocks, 8))
-                                  .Arg<ffi::AnyBuffer>()  // readout trace (N or 0)
-                                  .Arg<ffi::AnyBuffer>()  // readout decay (scalar)
-                                  .Arg<ffi::AnyBuffer>()  // modulator (scalar)
-                                  .Ret<ffi::AnyBuffer>()  // counts per segment (int32)
-                                  .Ret<ffi::AnyBuffer>()  // spikes (bool, (k, N) or (0, N))
-                                  .Ret<ffi::AnyBuffer>()  // weight (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // x_pre (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // x_post (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // elig (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // history (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // trace (aliased)
-                                  .Attr<int64_t>("ring")
-                                  .Attr<int64_t>("n_cols")
-                                  .Attr<int64_t>("threads")
-                                  .Attr<int64_t>("modulate"));
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticStep, plastic_step,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::AnyBuffer>()  // weight
-                                  .Arg<ffi::AnyBuffer>()  // x_pre
-                                  .Arg<ffi::AnyBuffer>()  // x_post
-                                  .Arg<ffi::AnyBuffer>()  // elig
-                                  .Arg<ffi::AnyBuffer>()  // history (bool, (D, n_pre))
-                                  .Arg<ffi::AnyBuffer>()  // this step's neuron spikes (bool)
-                                  .Arg<ffi::AnyBuffer>()  // t (int32 scalar)
-                                  .Arg<ffi::AnyBuffer>()  // current: this step's ring row
-                                  .Arg<ffi::AnyBuffer>()  // blocks (int32, (blocks, 8))
-                                  .Arg<ffi::AnyBuffer>()  // blocks (float, (blocks, 8))
-                                  .Ret<ffi::AnyBuffer>()  // weight (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // x_pre (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // x_post (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // elig (aliased)
-                                  .Ret<ffi::AnyBuffer>());  // current (aliased)
-
+                              spark_ffi::propagate_operands(ffi::Ffi::Bind()));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifStep, lif_step,
-                              lif_binding()
-                                  .Ret<ffi::AnyBuffer>()  // spiked (bool)
-                                  .Attr<int64_t>("ring")
-                                  .Attr<int64_t>("n_cols"));
-
+                              spark_ffi::lif_step_operands(ffi::Ffi::Bind()));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifChunk, lif_chunk,
-                              lif_binding()
-                                  .Ret<ffi::AnyBuffer>()  // counts per segment (int32)
-                                  .Ret<ffi::AnyBuffer>()  // spikes (bool, (k, N) or (0, N))
-                                  .Attr<int64_t>("ring")
-                                  .Attr<int64_t>("n_cols")
-                                  .Attr<int64_t>("threads"));
+                              spark_ffi::lif_chunk_operands(ffi::Ffi::Bind()));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticChunk, plastic_chunk,
+                              spark_ffi::plastic_chunk_operands(ffi::Ffi::Bind()));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticStep, plastic_step,
+                              spark_ffi::plastic_step_operands(ffi::Ffi::Bind()));
 
 // ------------------------------------------------------------------ direct entry (no XLA)
 //

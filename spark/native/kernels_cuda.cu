@@ -96,6 +96,7 @@ using DeviceScratch = ffi::ScratchAllocator;
 #define SPARK_FMA(a, b, c) ((a) * (b) + (c))
 #endif
 
+#include "ffi_operands.h"
 #include "pinned_exp.h"
 
 namespace {
@@ -581,7 +582,9 @@ __global__ void __launch_bounds__(kThreads) lif_steps_kernel(Args<T> a, PlasticA
     propagate_rows<T>(buf, a.size, base, row_ptr, offset, weight, list, count);
     __syncthreads();
   }
-  if (kPlastic && pa.modulate) plastic_modulate(PlasticInstance<T>(pa, b), pa.modulator[b * pa.mod_stride]);
+  if (kPlastic && pa.modulate) {
+    plastic_modulate(PlasticInstance<T>(pa, b), pa.modulator[b * pa.mod_stride]);
+  }
 }
 
 // spark_plastic_step: one step's plastic phase of instance blockIdx.x: deliveries into
@@ -669,6 +672,26 @@ struct Copy {
   int64_t in_stride;
   size_t bytes;
 };
+
+// Every operand copied into its result unless XLA aliased the two (with donation they are,
+// and nothing is copied). A shared (unbatched) operand under a batched result cannot occur,
+// since the engine stacks the state per instance: refused before anything is copied.
+ffi::Error copy_into_results(cudaStream_t stream, const Copy* copies, size_t count,
+                             int64_t batch) {
+  for (size_t i = 0; i < count; ++i) {
+    const Copy& c = copies[i];
+    if (c.out != c.in && batch > 1 && c.in_stride == 0) {
+      return invalid("state operands and results differ in batching");
+    }
+  }
+  for (size_t i = 0; i < count; ++i) {
+    const Copy& c = copies[i];
+    if (cudaError_t err = copy_if_distinct(stream, c.out, c.in, c.bytes)) {
+      return cuda_error(err, "copying the state");
+    }
+  }
+  return ffi::Error::Success();
+}
 
 // The plastic operands and results of spark_plastic_chunk, as its handler receives them.
 struct PlasticBuffers {
@@ -824,9 +847,6 @@ ffi::Error lif_impl(cudaStream_t stream, DeviceScratch& alloc, ffi::AnyBuffer t,
   }
   const int64_t batch = sh.batch;
   if (batch > 2147483647) return invalid("too many instances");
-  // Outputs not aliased to their inputs get the inputs copied first (with donation they
-  // are aliased and nothing is copied). A shared (unbatched) input under a batched result
-  // cannot occur, since the engine stacks the state per instance: refused, not half-copied.
   std::vector<Copy> copies = {{v_o.data, v_i.data, v_i.stride, whole(v_i, batch)},
                               {g_o.data, g_i.data, g_i.stride, whole(g_i, batch)},
                               {a_o.data, a_i.data, a_i.stride, whole(a_i, batch)},
@@ -837,15 +857,9 @@ ffi::Error lif_impl(cudaStream_t stream, DeviceScratch& alloc, ffi::AnyBuffer t,
     std::string error = plastic_views<T>(*plastic, sh, n, n_in, ring, pa, copies);
     if (!error.empty()) return invalid(error);
   }
-  for (const Copy& c : copies) {
-    if (c.out != c.in && sh.batch > 1 && c.in_stride == 0) {
-      return invalid("state operands and results differ in batching");
-    }
-  }
-  for (const Copy& c : copies) {
-    if (cudaError_t err = copy_if_distinct(stream, c.out, c.in, c.bytes)) {
-      return cuda_error(err, "copying the state");
-    }
+  if (ffi::Error err = copy_into_results(stream, copies.data(), copies.size(), batch);
+      err.failure()) {
+    return err;
   }
   auto scratch = scratch_for(alloc, batch, n + n_in);
   if (!scratch) return ffi::Error(ffi::ErrorCode::kResourceExhausted, "spark CUDA kernel: scratch");
@@ -1034,16 +1048,7 @@ ffi::Error plastic_step_impl(cudaStream_t stream, ffi::AnyBuffer w_in, ffi::AnyB
                          {xq_o.data, xq_i.data, xq_i.stride, whole(xq_i, batch)},
                          {e_o.data, e_i.data, e_i.stride, whole(e_i, batch)},
                          {cur_o.data, cur_i.data, cur_i.stride, whole(cur_i, batch)}};
-  for (const Copy& c : copies) {
-    if (c.out != c.in && batch > 1 && c.in_stride == 0) {
-      return invalid("plastic operands and results differ in batching");
-    }
-  }
-  for (const Copy& c : copies) {
-    if (cudaError_t err = copy_if_distinct(stream, c.out, c.in, c.bytes)) {
-      return cuda_error(err, "copying the plastic state");
-    }
-  }
+  if (ffi::Error err = copy_into_results(stream, copies, 5, batch); err.failure()) return err;
   PlasticArgs<T> pa{};
   pa.w = w_o.data;
   pa.xp = xp_o.data;
@@ -1126,101 +1131,18 @@ ffi::Error propagate(cudaStream_t stream, DeviceScratch alloc, ffi::AnyBuffer bu
 
 }  // namespace
 
+// The GPU handlers' contexts: the CUDA stream and XLA's scratch allocator (under the
+// emulation, their stand-ins); the operands follow from ffi_operands.h.
+static auto gpu_binding() { return ffi::Ffi::Bind().Ctx<StreamContext>().Ctx<ScratchContext>(); }
+
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPropagateCuda, propagate,
-                              ffi::Ffi::Bind()
-                                  .Ctx<StreamContext>()
-                                  .Ctx<ScratchContext>()
-                                  .Arg<ffi::AnyBuffer>()  // buffer
-                                  .Arg<ffi::AnyBuffer>()  // spikes (bool)
-                                  .Arg<ffi::AnyBuffer>()  // t (int32 scalar)
-                                  .Arg<ffi::AnyBuffer>()  // row_ptr (int32)
-                                  .Arg<ffi::AnyBuffer>()  // offsets (int32)
-                                  .Arg<ffi::AnyBuffer>()  // weights
-                                  .Ret<ffi::AnyBuffer>()  // buffer (aliased)
-                                  .Attr<int64_t>("ring")
-                                  .Attr<int64_t>("n_cols"));
-
-// The operands of kernels.cc's lif_binding(), behind the stream and the scratch allocator.
-static auto lif_binding() {
-  return ffi::Ffi::Bind()
-      .Ctx<StreamContext>()
-      .Ctx<ScratchContext>()
-      .Arg<ffi::AnyBuffer>()   // t (int32 scalar)
-      .Arg<ffi::AnyBuffer>()   // v
-      .Arg<ffi::AnyBuffer>()   // g
-      .Arg<ffi::AnyBuffer>()   // aux
-      .Arg<ffi::AnyBuffer>()   // lastspike
-      .Arg<ffi::AnyBuffer>()   // buffer
-      .Arg<ffi::AnyBuffer>()   // input spikes: (n_in,) for a step, (k, n_in) for a chunk
-      .Arg<ffi::AnyBuffer>()   // float parameters (S, 6 + 2 max(R, 1))
-      .Arg<ffi::AnyBuffer>()   // int32 parameters (S, 5)
-      .Arg<ffi::AnyBuffer>()   // row_ptr
-      .Arg<ffi::AnyBuffer>()   // offsets
-      .Arg<ffi::AnyBuffer>()   // weights
-      .Arg<ffi::AnyBuffer>()   // drive counts (uint16, (drive steps, M))
-      .Arg<ffi::AnyBuffer>()   // drive columns (int32, (M,))
-      .Arg<ffi::AnyBuffer>()   // drive weights (M,)
-      .Ret<ffi::AnyBuffer>()   // v
-      .Ret<ffi::AnyBuffer>()   // g
-      .Ret<ffi::AnyBuffer>()   // aux
-      .Ret<ffi::AnyBuffer>()   // lastspike
-      .Ret<ffi::AnyBuffer>();  // buffer
-}
-
+                              spark_ffi::propagate_operands(gpu_binding()));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifStepCuda, lif_step,
-                              lif_binding()
-                                  .Ret<ffi::AnyBuffer>()  // spiked (bool)
-                                  .Attr<int64_t>("ring")
-                                  .Attr<int64_t>("n_cols"));
-
+                              spark_ffi::lif_step_operands(gpu_binding()));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkLifChunkCuda, lif_chunk,
-                              lif_binding()
-                                  .Ret<ffi::AnyBuffer>()  // counts per segment (int32)
-                                  .Ret<ffi::AnyBuffer>()  // spikes (bool, (k, N) or (0, N))
-                                  .Attr<int64_t>("ring")
-                                  .Attr<int64_t>("n_cols")
-                                  .Attr<int64_t>("threads"));
-
+                              spark_ffi::lif_chunk_operands(gpu_binding()));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticChunkCuda, plastic_chunk,
-                              lif_binding()
-                                  .Arg<ffi::AnyBuffer>()  // weight
-                                  .Arg<ffi::AnyBuffer>()  // x_pre
-                                  .Arg<ffi::AnyBuffer>()  // x_post
-                                  .Arg<ffi::AnyBuffer>()  // elig
-                                  .Arg<ffi::AnyBuffer>()  // history (bool, (ring, N + n_in))
-                                  .Arg<ffi::AnyBuffer>()  // blocks (int32, (blocks, 8))
-                                  .Arg<ffi::AnyBuffer>()  // blocks (float, (blocks, 8))
-                                  .Arg<ffi::AnyBuffer>()  // readout trace (N or 0)
-                                  .Arg<ffi::AnyBuffer>()  // readout decay (scalar)
-                                  .Arg<ffi::AnyBuffer>()  // modulator (scalar)
-                                  .Ret<ffi::AnyBuffer>()  // counts per segment (int32)
-                                  .Ret<ffi::AnyBuffer>()  // spikes (bool, (k, N) or (0, N))
-                                  .Ret<ffi::AnyBuffer>()  // weight (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // x_pre (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // x_post (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // elig (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // history (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // trace (aliased)
-                                  .Attr<int64_t>("ring")
-                                  .Attr<int64_t>("n_cols")
-                                  .Attr<int64_t>("threads")
-                                  .Attr<int64_t>("modulate"));
-
+                              spark_ffi::plastic_chunk_operands(gpu_binding()));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticStepCuda, plastic_step,
-                              ffi::Ffi::Bind()
-                                  .Ctx<StreamContext>()
-                                  .Arg<ffi::AnyBuffer>()  // weight
-                                  .Arg<ffi::AnyBuffer>()  // x_pre
-                                  .Arg<ffi::AnyBuffer>()  // x_post
-                                  .Arg<ffi::AnyBuffer>()  // elig
-                                  .Arg<ffi::AnyBuffer>()  // history (bool, (D, n_pre))
-                                  .Arg<ffi::AnyBuffer>()  // this step's neuron spikes (bool)
-                                  .Arg<ffi::AnyBuffer>()  // t (int32 scalar)
-                                  .Arg<ffi::AnyBuffer>()  // current: this step's ring row
-                                  .Arg<ffi::AnyBuffer>()  // blocks (int32, (blocks, 8))
-                                  .Arg<ffi::AnyBuffer>()  // blocks (float, (blocks, 8))
-                                  .Ret<ffi::AnyBuffer>()  // weight (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // x_pre (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // x_post (aliased)
-                                  .Ret<ffi::AnyBuffer>()  // elig (aliased)
-                                  .Ret<ffi::AnyBuffer>());  // current (aliased)
+                              spark_ffi::plastic_step_operands(
+                                  ffi::Ffi::Bind().Ctx<StreamContext>()));
