@@ -188,7 +188,8 @@ def test_cuda_kernels_build_and_lower():
     assert "custom_call @spark_lif_chunk" in text
 
 
-@pytest.mark.skipif(EMULATED or GPU is not None, reason="runs the others itself; on a GPU, they run there")
+@pytest.mark.skipif(EMULATED or GPU is not None,
+                    reason="on a GPU the tests above run there; this runs them emulated")
 def test_cuda_kernels_pass_under_the_cpu_emulation():
     """Every test above and test_native_plastic.py, in a subprocess with
     SPARK_NATIVE_EMULATE_CUDA=1: kernels_cuda.cu compiled for the CPU (g++) and run as
