@@ -22,8 +22,8 @@
 // direction. What it cannot show: races inside one phase (fibers never preempt each
 // other, so atomics are plain additions here), the GPU memory model, timing.
 //
-// Not thread-safe across launches on its own: launches take one process-wide lock
-// (the block's shared memory is a function-local static here, one copy per kernel).
+// Launches take one process-wide lock (the block's shared memory is a function-local static
+// here, one copy per kernel, and there is one scheduler); the last error is per thread.
 
 #pragma once
 
@@ -65,7 +65,8 @@ enum cudaMemcpyKind { cudaMemcpyDeviceToDevice = 3 };
 
 #if defined(__x86_64__)
 // spark_emulation_switch(&from_sp, to_sp): save the callee-saved registers on this stack,
-// store the stack pointer in *from_sp, load to_sp and pop what was saved there.
+// store the stack pointer in *from_sp, load to_sp and pop what was saved there. (A symbol
+// hidden in its library: include this header in one translation unit per library.)
 asm(R"(
   .text
   .p2align 4
@@ -130,7 +131,6 @@ struct Block {
   unsigned current = 0;
   uint64_t shuffle[1024];  // one slot per thread: the values of a __shfl_up_sync
   const std::function<void()>* body = nullptr;
-  std::string error;
 
   ~Block() {
     if (stacks) munmap(stacks, stack_count * kStackBytes);
@@ -147,13 +147,14 @@ inline std::mutex& launch_lock() {
   return m;
 }
 
+// Per calling thread, as CUDA's last error is: XLA may call two handlers at once.
 inline cudaError_t& last_error() {
-  static cudaError_t e = cudaSuccess;
+  thread_local cudaError_t e = cudaSuccess;
   return e;
 }
 
 inline std::string& last_message() {
-  static std::string m;
+  thread_local std::string m;
   return m;
 }
 
