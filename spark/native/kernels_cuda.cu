@@ -665,22 +665,26 @@ size_t whole(const View<T>& x, int64_t batch) {
   return sizeof(T) * x.size * (x.stride ? batch : 1);
 }
 
-// One state buffer's copy into its result (skipped when XLA aliased the two).
+// One operand's copy into its result (skipped when XLA aliased the two).
 struct Copy {
   void* out;
   const void* in;
-  int64_t in_stride;
+  bool same_batching;  // operand and result both per instance, or both shared
   size_t bytes;
 };
 
+template <typename T>
+Copy copy_of(const View<T>& out, const View<T>& in, int64_t batch) {
+  return {out.data, in.data, out.stride == in.stride, whole(in, batch)};
+}
+
 // Every operand copied into its result unless XLA aliased the two (with donation they are,
-// and nothing is copied). A shared (unbatched) operand under a batched result cannot occur,
+// and nothing is copied). An operand batched differently from its result cannot occur,
 // since the engine stacks the state per instance: refused before anything is copied.
-ffi::Error copy_into_results(cudaStream_t stream, const Copy* copies, size_t count,
-                             int64_t batch) {
+ffi::Error copy_into_results(cudaStream_t stream, const Copy* copies, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     const Copy& c = copies[i];
-    if (c.out != c.in && batch > 1 && c.in_stride == 0) {
+    if (c.out != c.in && !c.same_batching) {
       return invalid("state operands and results differ in batching");
     }
   }
@@ -737,14 +741,13 @@ std::string plastic_views(const PlasticBuffers& pb, Shape& sh, int64_t n, int64_
   }
   if (tr_i.size != 0 && tr_i.size != n) return "the readout trace must have N entries (or none)";
   if (mod.size != 1) return "the modulator must be one number";
-  if (w_o.stride != w_i.stride && w_o.data != w_i.data) return "plastic state batching differs";
   const int64_t batch = sh.batch;
-  copies.push_back({w_o.data, w_i.data, w_i.stride, whole(w_i, batch)});
-  copies.push_back({xp_o.data, xp_i.data, xp_i.stride, whole(xp_i, batch)});
-  copies.push_back({xq_o.data, xq_i.data, xq_i.stride, whole(xq_i, batch)});
-  copies.push_back({e_o.data, e_i.data, e_i.stride, whole(e_i, batch)});
-  copies.push_back({h_o.data, h_i.data, h_i.stride, whole(h_i, batch)});
-  copies.push_back({tr_o.data, tr_i.data, tr_i.stride, whole(tr_i, batch)});
+  copies.push_back(copy_of(w_o, w_i, batch));
+  copies.push_back(copy_of(xp_o, xp_i, batch));
+  copies.push_back(copy_of(xq_o, xq_i, batch));
+  copies.push_back(copy_of(e_o, e_i, batch));
+  copies.push_back(copy_of(h_o, h_i, batch));
+  copies.push_back(copy_of(tr_o, tr_i, batch));
   pa.w = w_o.data;
   pa.xp = xp_o.data;
   pa.xq = xq_o.data;
@@ -847,17 +850,15 @@ ffi::Error lif_impl(cudaStream_t stream, DeviceScratch& alloc, ffi::AnyBuffer t,
   }
   const int64_t batch = sh.batch;
   if (batch > 2147483647) return invalid("too many instances");
-  std::vector<Copy> copies = {{v_o.data, v_i.data, v_i.stride, whole(v_i, batch)},
-                              {g_o.data, g_i.data, g_i.stride, whole(g_i, batch)},
-                              {a_o.data, a_i.data, a_i.stride, whole(a_i, batch)},
-                              {l_o.data, l_i.data, l_i.stride, whole(l_i, batch)},
-                              {b_o.data, b_i.data, b_i.stride, whole(b_i, batch)}};
+  std::vector<Copy> copies = {copy_of(v_o, v_i, batch), copy_of(g_o, g_i, batch),
+                              copy_of(a_o, a_i, batch), copy_of(l_o, l_i, batch),
+                              copy_of(b_o, b_i, batch)};
   PlasticArgs<T> pa{};
   if (plastic) {
     std::string error = plastic_views<T>(*plastic, sh, n, n_in, ring, pa, copies);
     if (!error.empty()) return invalid(error);
   }
-  if (ffi::Error err = copy_into_results(stream, copies.data(), copies.size(), batch);
+  if (ffi::Error err = copy_into_results(stream, copies.data(), copies.size());
       err.failure()) {
     return err;
   }
@@ -1043,12 +1044,10 @@ ffi::Error plastic_step_impl(cudaStream_t stream, ffi::AnyBuffer w_in, ffi::AnyB
     return invalid("block tables must be (blocks, 8) int32 and (blocks, 8) float");
   }
   const int64_t batch = sh.batch;
-  const Copy copies[] = {{w_o.data, w_i.data, w_i.stride, whole(w_i, batch)},
-                         {xp_o.data, xp_i.data, xp_i.stride, whole(xp_i, batch)},
-                         {xq_o.data, xq_i.data, xq_i.stride, whole(xq_i, batch)},
-                         {e_o.data, e_i.data, e_i.stride, whole(e_i, batch)},
-                         {cur_o.data, cur_i.data, cur_i.stride, whole(cur_i, batch)}};
-  if (ffi::Error err = copy_into_results(stream, copies, 5, batch); err.failure()) return err;
+  const Copy copies[] = {copy_of(w_o, w_i, batch), copy_of(xp_o, xp_i, batch),
+                         copy_of(xq_o, xq_i, batch), copy_of(e_o, e_i, batch),
+                         copy_of(cur_o, cur_i, batch)};
+  if (ffi::Error err = copy_into_results(stream, copies, 5); err.failure()) return err;
   PlasticArgs<T> pa{};
   pa.w = w_o.data;
   pa.xp = xp_o.data;
@@ -1104,12 +1103,8 @@ ffi::Error propagate_impl(cudaStream_t stream, DeviceScratch& alloc,
   if (rp.size != spk.size + 1) return invalid("row_ptr must have n_pre + 1 entries");
   if (off.size != w.size) return invalid("offsets and weights differ in length");
   const int64_t batch = sh.batch;
-  if (buf_o.stride != buf_i.stride && buf_o.data != buf_i.data) {
-    return invalid("buffer operand and result differ in batching");
-  }
-  if (cudaError_t err = copy_if_distinct(stream, buf_o.data, buf_i.data, whole(buf_i, batch))) {
-    return cuda_error(err, "copying the buffer");
-  }
+  const Copy copy = copy_of(buf_o, buf_i, batch);
+  if (ffi::Error err = copy_into_results(stream, &copy, 1); err.failure()) return err;
   auto scratch = scratch_for(alloc, batch, spk.size);
   if (!scratch) return ffi::Error(ffi::ErrorCode::kResourceExhausted, "spark CUDA kernel: scratch");
   launch(propagate_kernel<T>, static_cast<unsigned>(batch), stream, buf_o.data, buf_o.stride,
