@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= results/quick
 
-.PHONY: setup bench test asv-smoke gate asv-history clean
+.PHONY: setup bench test test-slow test-all asv-smoke gate asv-history clean
 
 setup: $(VENV)/.installed
 
@@ -23,12 +23,30 @@ bench: setup
 	$(VENV)/bin/spark-bench run --quick --out $(OUT)
 	$(VENV)/bin/spark-bench report $(OUT)
 
-# SPARK_BENCH_CUDA_COMPILE=1: also generate + nvcc-compile the CUDA project of `tiny`
-# (a few minutes on 2 cores; skipped with the reason when nvcc or brian2cuda is missing).
-# SPARK_BENCH_REQUIRE_NATIVE=1: the native kernels must build (g++), else the tests fail.
-# SPARK_BENCH_REQUIRE_RAY=1: the Ray executor's cluster tests must run (Ray is installed here).
+# The tests, in two tiers (tests/conftest.py): `make test` is the fast tier a contributor
+# runs before every commit (every package's unit tests, bit-identity on small networks, the
+# spec, the harness with fakes; under 10 min on 2 cores); `make test-all` adds the slow
+# tier (cold builds, nvcc, the CUDA emulation, the Ray cluster, bigger networks). CI runs
+# both. Each tier is two passes: its tests spread over JOBS pytest-xdist workers, then its
+# `serial` tests (timings, kills on deadlines) alone. A pass that collects nothing fails.
+# SPARK_BENCH_CUDA_COMPILE=1: generate + nvcc-compile the CUDA projects of `tiny`;
+# SPARK_BENCH_REQUIRE_NATIVE=1: the native kernels must build (g++), else the tests fail;
+# SPARK_BENCH_REQUIRE_RAY=1: the Ray executor's cluster tests must run.
+JOBS       ?= 2
+TEST_ENV   := SPARK_BENCH_CUDA_COMPILE=1 SPARK_BENCH_REQUIRE_NATIVE=1 SPARK_BENCH_REQUIRE_RAY=1
+PYTEST     := $(TEST_ENV) $(PY) -m pytest
+PARALLEL   := -n $(JOBS) --dist loadgroup
+DURATIONS  ?= --durations=15
+
 test: setup
-	SPARK_BENCH_CUDA_COMPILE=1 SPARK_BENCH_REQUIRE_NATIVE=1 SPARK_BENCH_REQUIRE_RAY=1 $(PY) -m pytest
+	$(PYTEST) -m "not slow and not serial" $(PARALLEL) $(DURATIONS)
+	$(PYTEST) -m "not slow and serial" $(DURATIONS)
+
+test-slow: setup
+	$(PYTEST) -m "slow and not serial" $(PARALLEL) $(DURATIONS)
+	$(PYTEST) -m "slow and serial" $(DURATIONS)
+
+test-all: test test-slow
 
 # CI's asv smoke run: every benchmark once (--quick) in this environment, so a broken
 # benchmark fails CI. Timings from it are not tracked (shared runners are noisy).

@@ -78,6 +78,15 @@ def first_spike_difference(work: Path, key: str) -> str:
     return ""
 
 
+def describe_rounds(figure: dict) -> str:
+    """One wall cell's A/B for the log: how many rounds it took and why it stopped."""
+    text = f"{len(figure['rounds'])} rounds, median {figure['value']:.3f}"
+    if figure.get("interval"):
+        low, high = figure["interval"]
+        text += f", 95 % interval {low:.3f}-{high:.3f} ({figure.get('decided', 'fixed')})"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gate", description=__doc__.split("\n")[0])
     parser.add_argument("--base", default=os.environ.get("GATE_BASE", "HEAD^"))
@@ -123,11 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     base = json.loads((work / "base.json").read_text())["figures"]
     if "wall" in parts:
-        print(f"gate: wall clock, {args.rounds} interleaved rounds (base and head alternating)",
-              flush=True)
+        print(f"gate: wall clock, up to {args.rounds} interleaved rounds per cell (base and head "
+              f"alternating; a cell stops once its median is clearly inside or outside "
+              f"x{args.wall_threshold})", flush=True)
         t0 = time.perf_counter()
         try:
-            wall = ab(base_tree, ROOT, rounds=args.rounds, log=work / "ab.log")
+            wall = ab(base_tree, ROOT, rounds=args.rounds, limit=args.wall_threshold,
+                      log=work / "ab.log")
             over = [k for k, v in wall.items() if v.get("value", 0.0) > args.wall_threshold]
             if over:
                 # Confirmation: a cell fails only if a second, independent A/B also puts it
@@ -137,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"gate: {', '.join(over)} over x{args.wall_threshold}; confirming",
                       flush=True)
                 cells = [(k.split("/")[1], int(k.split("/")[2][1:])) for k in over]
-                again = ab(base_tree, ROOT, rounds=args.rounds, cells=cells, log=work / "ab.log")
+                again = ab(base_tree, ROOT, rounds=args.rounds, cells=cells,
+                           limit=args.wall_threshold, log=work / "ab.log")
                 for key in over:
                     second = again.get(key, {}).get("value", float("inf"))
                     wall[key] = dict(wall[key], first=wall[key]["value"], confirm=second,
@@ -145,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as err:
             wall = {"wall/all": {"skipped": str(err)[:300]}}
         print(f"gate: wall clock took {time.perf_counter() - t0:.0f} s", flush=True)
+        for key, figure in sorted(wall.items()):
+            if "rounds" in figure:
+                print(f"  {key}: {describe_rounds(figure)}")
         head.update(wall)
         base.update({k: ({"kind": "ratio", "value": 1.0} if "value" in v else v)
                      for k, v in wall.items()})

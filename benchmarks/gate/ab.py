@@ -4,10 +4,11 @@ Why interleaved: on a shared runner the machine's speed drifts by more than the 
 gate (identical commits vary 0.6-1.5x between jobs). Timing base and head in alternating
 order (ABBA), in the same minutes, on the same core, and gating the *median of the per-round
 head/base ratios* cancels most of that drift; the A/A calibration (the same tree against
-itself) measures what remains and sets the threshold.
+itself) measures what remains and sets the threshold. The gate stops each cell early
+once its answer is clear (``--limit``, :mod:`.stopping`).
 
-    python -m benchmarks.gate.ab --base-tree DIR --head-tree DIR [--rounds 15] [--out FILE]
-    python -m benchmarks.gate.ab --calibrate 20 [--tree DIR] [--out FILE]
+    python -m benchmarks.gate.ab --base-tree DIR --head-tree DIR [--rounds 15] [--limit 1.15]
+    python -m benchmarks.gate.ab --calibrate 20 [--tree DIR] [--limit 1.15] [--out FILE]
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from .stopping import decide, median_interval
 
 WORKER = Path(__file__).with_name("ab_worker.py")
 CELLS = (("spark-native", 1), ("spark-native", 100), ("spark-native-direct", 1), ("spark", 10),
@@ -67,9 +70,16 @@ def timing_core() -> int | None:
 
 
 def ab(base_tree: Path, head_tree: Path, *, rounds: int = ROUNDS, cells=CELLS,
-       log: Path = Path("ab.log"), progress=lambda text: None) -> dict:
+       limit: float | None = None, log: Path = Path("ab.log"),
+       progress=lambda text: None) -> dict:
     """``{"wall/BACKEND/kK": {"kind": "ratio", "value": median head/base, "rounds": [...]}}``;
-    a cell either tree cannot time is ``{"skipped": reason}``."""
+    a cell either tree cannot time is ``{"skipped": reason}``.
+
+    With ``limit``, ``rounds`` is a maximum: a cell stops being timed once the 95 %
+    interval of its median ratio lies wholly below or above ``limit``
+    (:mod:`.stopping`); its figure says which (``"decided"``) and the interval. Without
+    it every cell runs all ``rounds`` (the fixed protocol the calibration compares with).
+    """
     core = timing_core()
     workers = {"base": Worker(base_tree, core, log), "head": Worker(head_tree, core, log)}
     figures: dict = {}
@@ -84,9 +94,12 @@ def ab(base_tree: Path, head_tree: Path, *, rounds: int = ROUNDS, cells=CELLS,
             else:
                 live.append((backend, k))
         ratios: dict = {cell: [] for cell in live}
+        decided: dict = {}
         for r in range(rounds):
             order = ("base", "head") if r % 2 == 0 else ("head", "base")
             for backend, k in live:
+                if (backend, k) in decided:
+                    continue
                 seconds = {}
                 for name in order:
                     reply = workers[name].ask(op="time", backend=backend, k=k, passes=PASSES)
@@ -94,29 +107,47 @@ def ab(base_tree: Path, head_tree: Path, *, rounds: int = ROUNDS, cells=CELLS,
                         raise RuntimeError(f"{name} {backend} k={k}: {reply['error']}")
                     seconds[name] = reply["seconds"]
                 ratios[(backend, k)].append(seconds["head"] / seconds["base"])
-            progress(f"round {r + 1}/{rounds}")
+                if limit is not None:
+                    verdict = decide(ratios[(backend, k)], limit)
+                    if verdict:
+                        decided[(backend, k)] = verdict
+            progress(f"round {r + 1}/{rounds}: {len(decided)} of {len(live)} cells decided")
+            if len(decided) == len(live):
+                break
         for (backend, k), values in ratios.items():
-            figures[f"wall/{backend}/k{k}"] = {"kind": "ratio",
-                                               "value": statistics.median(values),
-                                               "rounds": values}
+            figure = {"kind": "ratio", "value": statistics.median(values), "rounds": values}
+            if limit is not None:
+                interval = median_interval(values)
+                figure.update(decided=decided.get((backend, k), "undecided"),
+                              interval=list(interval) if interval else None)
+            figures[f"wall/{backend}/k{k}"] = figure
     finally:
         for w in workers.values():
             w.close()
     return figures
 
 
-def calibrate(tree: Path, repetitions: int, rounds: int, out: Path | None) -> dict:
-    """A/A: the gate's statistic for ``tree`` against itself, ``repetitions`` times."""
-    runs = []
+def calibrate(tree: Path, repetitions: int, rounds: int, out: Path | None,
+              limit: float | None = None) -> dict:
+    """A/A: the gate's statistic for ``tree`` against itself, ``repetitions`` times; with
+    ``limit``, the adaptive protocol the gate runs (each run also records the rounds every
+    cell took and whether it was decided inside or outside the limit)."""
+    runs, spent = [], []
     for i in range(repetitions):
         t0 = time.perf_counter()
-        figures = ab(tree, tree, rounds=rounds, log=(out or Path("aa")).with_suffix(".log"))
-        runs.append({k: v["value"] for k, v in figures.items() if "value" in v})
-        print(f"A/A {i + 1}/{repetitions} ({time.perf_counter() - t0:.0f} s): "
-              + ", ".join(f"{k.split('/', 1)[1]} {v:.3f}" for k, v in runs[-1].items()), flush=True)
+        figures = ab(tree, tree, rounds=rounds, limit=limit,
+                     log=(out or Path("aa")).with_suffix(".log"))
+        spent.append(time.perf_counter() - t0)
+        runs.append({k: {"value": v["value"], "rounds": len(v["rounds"]),
+                         "decided": v.get("decided", "fixed")}
+                     for k, v in figures.items() if "value" in v})
+        print(f"A/A {i + 1}/{repetitions} ({spent[-1]:.0f} s): "
+              + ", ".join(f"{k.split('/', 1)[1]} {v['value']:.3f} ({v['rounds']} r)"
+                          for k, v in runs[-1].items()), flush=True)
         if out:
-            out.write_text(json.dumps({"rounds": rounds, "runs": runs}, indent=1))
-    return {"rounds": rounds, "runs": runs}
+            out.write_text(json.dumps({"rounds": rounds, "limit": limit, "seconds": spent,
+                                       "runs": runs}, indent=1))
+    return {"rounds": rounds, "limit": limit, "seconds": spent, "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,16 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head-tree", type=Path)
     parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[2])
     parser.add_argument("--calibrate", type=int, default=0, metavar="N")
-    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help="rounds per cell (with --limit, the most a cell may take)")
+    parser.add_argument("--limit", type=float, default=None,
+                        help="stop each cell once its median ratio is clearly below or above "
+                             "this (the gate passes its threshold); default: fixed rounds")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.calibrate:
-        calibrate(args.tree.resolve(), args.calibrate, args.rounds, args.out)
+        calibrate(args.tree.resolve(), args.calibrate, args.rounds, args.out, args.limit)
         return 0
     if not (args.base_tree and args.head_tree):
         parser.error("give --base-tree and --head-tree, or --calibrate N")
     figures = ab(args.base_tree.resolve(), args.head_tree.resolve(), rounds=args.rounds,
-                 log=(args.out or Path("ab")).with_suffix(".log"),
+                 limit=args.limit, log=(args.out or Path("ab")).with_suffix(".log"),
                  progress=lambda text: print(text, file=sys.stderr, flush=True))
     text = json.dumps({"figures": figures}, indent=1)
     if args.out:

@@ -66,6 +66,7 @@ def two_commits(tmp_path_factory) -> tuple[Path, str, str]:
     return repo, hashes[0], hashes[1]
 
 
+@pytest.mark.serial(reason="times an injected 10x slowdown with asv")
 def test_gate_flags_injected_slowdown(two_commits):
     repo, base, head = two_commits
     proc = subprocess.run([sys.executable, "-m", "benchmarks.asv_gate", base, head,
@@ -76,6 +77,7 @@ def test_gate_flags_injected_slowdown(two_commits):
     assert "PERFORMANCE DECREASED" in proc.stdout
 
 
+@pytest.mark.serial(reason="times an injected 10x slowdown with asv")
 def test_gate_passes_the_other_way_round(two_commits):
     repo, base, head = two_commits
     proc = subprocess.run([sys.executable, "-m", "benchmarks.asv_gate", head, base,

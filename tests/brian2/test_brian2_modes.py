@@ -105,6 +105,7 @@ def test_handmade_cpp_matches_reference(handmade_net, handmade_inputs, options):
 # --------------------------------------------------------------------------- runtime
 
 
+@pytest.mark.slow(reason="a cold Cython build of tiny (~100 s on 2 cores)")
 def test_runtime_cython_tiny_matches_reference(cython_tiny, tiny_inputs, tiny_reference):
     backend, report = cython_tiny
     assert report.phases["codegen_compile"] > 0
@@ -115,6 +116,7 @@ def test_runtime_cython_tiny_matches_reference(cython_tiny, tiny_inputs, tiny_re
     assert_same_spikes(chunked, spikes)
 
 
+@pytest.mark.slow(reason="needs the cold Cython build of tiny")
 def test_runtime_equals_cpp_closed_loop(cython_tiny, cpp_tiny, tiny_net):
     """Closed loop with feedback (inputs depend on the counts): same count sequence."""
     seq_rt = closed_loop_counts(cython_tiny[0], tiny_net.spec, 100, 10)
@@ -181,6 +183,7 @@ def test_relaunch_chunked_equals_uninterrupted(tiny_net, options, tiny_inputs, t
 CUDA_COMPILE = os.environ.get("SPARK_BENCH_CUDA_COMPILE") == "1" or (os.cpu_count() or 1) >= 8
 
 
+@pytest.mark.slow(reason="nvcc builds two brian2cuda projects, ~4 min each cold on 2 cores")
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 @pytest.mark.skipif(importlib.util.find_spec("brian2cuda") is None,
                     reason="brian2cuda not installed (pip install --no-deps brian2cuda==1.0a7)")
@@ -395,6 +398,7 @@ def test_different_parameters_stay_split():
     assert [type(o) for o in objs].count(Synapses) == 6
 
 
+@pytest.mark.slow(reason="builds a merged network in numpy and C++ (resident and relaunch), ~55 s")
 def test_merged_network_matches_reference(options):
     """A merged network (3 pools -> 1 group, 2 pathways) in numpy and C++ (resident,
     chunked k = 7, and relaunch) spikes exactly like the reference."""

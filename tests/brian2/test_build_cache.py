@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from adapters.base import BackendOptions
 from adapters.registry import load_backend
 from adapters.spec import load_spec, materialise
 from benchmarks.protocol import record_open_loop_spikes
 
 
+@pytest.mark.slow(reason="a cold Brian2 C++ build, truncated, then rebuilt (~40 s)")
 def test_an_unstamped_build_with_a_truncated_object_file_is_rebuilt(tmp_path):
     net = materialise(load_spec("tiny").overridden(dtype="float64", duration=50.0), 1)
     options = BackendOptions(cache_dir=tmp_path)

@@ -34,7 +34,7 @@ def stdp_tiny():
     return replace(spec, projections=projections).overridden(dtype="float64", duration=200.0)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="builds an STDP network in Brian2 C++ and Cython (~20 s each)")
 @pytest.mark.parametrize("name", ["brian2-cpp-uninterrupted", "brian2-runtime"])
 def test_stdp_gives_sparks_spikes(name, options):
     net = materialise(stdp_tiny(), 1)
@@ -48,7 +48,7 @@ def test_stdp_gives_sparks_spikes(name, options):
     assert_same_spikes(record_open_loop_spikes(load_backend(name), net, options), reference, name)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="five training episodes of the cartpole agent in Brian2 C++ (~20-100 s)")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_the_cartpole_agent_takes_sparks_actions_and_spikes(dtype, options):
     """Five training episodes (the default ``td`` reward: a modulator every step) and one

@@ -21,6 +21,11 @@ if os.environ.get("SPARK_BENCH_REQUIRE_RAY") != "1":
 
 from .local_ray import LocalCluster, new_cluster  # noqa: E402
 
+pytestmark = [
+    pytest.mark.slow(reason="starts a local Ray cluster and whole sweeps on it (~25 s a test)"),
+    pytest.mark.serial(reason="kills nodes and workers and waits on Ray's deadlines"),
+]
+
 ROOT = Path(__file__).resolve().parents[2]
 TIMING_COLUMNS = ("seconds", "rtf", "peak_rss_mb", "latency_p50_s", "latency_p90_s",
                   "latency_p99_s", "latency_max_s", "simulator_loop_s")

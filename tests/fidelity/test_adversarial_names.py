@@ -19,6 +19,9 @@ from adapters.spec.networks import tiny
 from adapters.spec.validate import validate
 from benchmarks.protocol import record_open_loop_spikes
 
+pytestmark = pytest.mark.slow(
+    reason="builds every backend on a network with hostile names and cache paths (~80 s)")
+
 # tiny's names -> names that collide with Brian2's own (derived) names or ours.
 POPULATIONS = {"a": "input", "b": "input_stateupdater"}
 INPUT = "spark_net"

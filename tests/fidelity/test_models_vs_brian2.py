@@ -79,6 +79,9 @@ from adapters.spec.model import (  # noqa: E402
 )
 from benchmarks.fidelity import compare_spikes  # noqa: E402
 
+pytestmark = pytest.mark.slow(
+    reason="builds Brian2 C++, numpy and Cython of a network of every model and synapse (~70 s)")
+
 CYTHON = os.environ.get("SPARK_BENCH_CYTHON_MODELS") == "1" or (os.cpu_count() or 1) >= 8
 """``brian2-runtime``'s Cython build of this network takes 219 s cold on 2 cores (2 s
 warm). Run it with ``SPARK_BENCH_CYTHON_MODELS=1`` (automatic with >= 8 cores)."""

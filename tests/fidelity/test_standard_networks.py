@@ -13,6 +13,9 @@ from adapters.spec import load_spec, materialise
 from benchmarks.fidelity import activity
 from benchmarks.protocol import record_open_loop_spikes
 
+pytestmark = pytest.mark.slow(
+    reason="cuba, coba and brunel2000_small on every backend (~50 s)")
+
 BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "nest")
 
 
@@ -31,7 +34,6 @@ def test_cuba_has_two_receptors_per_neuron(cuba_runs):
                                                                    "inh": (5.0, 10.0)}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", BACKENDS[1:])
 def test_cuba_spikes_identical_on_every_backend(cuba_runs, name):
     net, runs = cuba_runs
@@ -75,7 +77,6 @@ def driven_runs(tmp_path_factory):
     return runs
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name,backend", [(n, b) for n, bs in DRIVEN.items() for b in bs[1:]])
 def test_driven_and_conductance_networks_spike_identically(driven_runs, name, backend):
     net, runs = driven_runs[name]

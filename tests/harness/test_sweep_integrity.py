@@ -19,6 +19,8 @@ from benchmarks.sweep import exclusive_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.serial(reason="kills sweeps and waits on deadlines for their processes to go")
+
 
 def _run(out: Path, cache: Path, network: str, *extra: str, timeout: float = 600):
     cmd = [sys.executable, "-m", "benchmarks.cli", "run", network, "--backends", "spark",
@@ -42,6 +44,7 @@ def _tiny_file(path: Path, exc_size: int | None = None) -> Path:
     return path
 
 
+@pytest.mark.slow(reason="three or more whole sweeps in subprocesses (~30 s)")
 def test_an_edited_spec_is_not_resumed_into_the_same_directory(tmp_path, cache):
     spec = _tiny_file(tmp_path / "net.json")
     out = tmp_path / "res"
@@ -58,6 +61,7 @@ def test_an_edited_spec_is_not_resumed_into_the_same_directory(tmp_path, cache):
     assert set(load_rows(out).sweep_id) == {json.loads((out / "provenance.json").read_text())["sweep_id"]}
 
 
+@pytest.mark.slow(reason="three or more whole sweeps in subprocesses (~30 s)")
 def test_a_second_sweep_on_a_locked_directory_is_refused(tmp_path, cache):
     out = tmp_path / "res"
     with exclusive_lock(out):
@@ -69,6 +73,7 @@ def test_a_second_sweep_on_a_locked_directory_is_refused(tmp_path, cache):
     assert after.returncode == 0, after.stderr[-2000:]
 
 
+@pytest.mark.slow(reason="three or more whole sweeps in subprocesses (~30 s)")
 def test_failed_cells_exit_1_and_a_rerun_tries_them_again(tmp_path, cache):
     out = tmp_path / "res"
     failed = _run(out, cache, "tiny", "--unit-timeout", "0.01")

@@ -310,6 +310,7 @@ def test_no_compiler_falls_back_with_one_line_notice(monkeypatch, capsys):
     assert err == ["spark: native kernels unavailable (no C++ compiler found); using the pure-JAX path"]
 
 
+@pytest.mark.slow(reason="cold builds of the native kernels into a fresh cache (~15 s)")
 def test_library_is_cached_by_content(tmp_path, monkeypatch):
     """A second build reuses the cached library; the name changes with the flags."""
     monkeypatch.setenv("SPARK_BENCH_NATIVE_CACHE", str(tmp_path))
@@ -338,6 +339,7 @@ def test_gpu_platform_without_nvcc_is_unavailable_with_the_reason(monkeypatch, t
         native.require()
 
 
+@pytest.mark.slow(reason="a cold build of the native kernels (~30 s)")
 def test_a_cached_library_whose_bytes_changed_is_rebuilt_not_loaded(tmp_path, monkeypatch):
     """The library's name hashes what went into the build; its recorded content hash must
     also match before it is loaded (a truncated or altered file in the cache is rebuilt)."""

@@ -167,6 +167,7 @@ def test_cuda_batched_equals_cpu_reference():
         assert np.stack(seq).sum() > 0
 
 
+@pytest.mark.slow(reason="nvcc builds the CUDA kernels (~20 s)")
 @pytest.mark.skipif(EMULATED, reason="the emulation replaces the CUDA build in this process")
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 def test_cuda_kernels_build_and_lower():
@@ -188,6 +189,7 @@ def test_cuda_kernels_build_and_lower():
     assert "custom_call @spark_lif_chunk" in text
 
 
+@pytest.mark.slow(reason="the CUDA kernels built for the CPU and run as 1024-fiber blocks, 40+ tests (~90 s)")
 @pytest.mark.skipif(EMULATED or GPU is not None,
                     reason="on a GPU the tests above run there; this runs them emulated")
 def test_cuda_kernels_pass_under_the_cpu_emulation():

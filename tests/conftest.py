@@ -1,0 +1,40 @@
+"""The two test tiers and the one rule that keeps them honest.
+
+``make test`` runs the fast tier (``-m "not slow"``); ``make test-all`` adds the slow tier
+(``-m slow``): cold builds, the CUDA emulation, the Ray cluster, NEST and Brian2 on bigger
+networks. Every test runs in CI either way. ``serial`` tests time things, kill processes
+on deadlines or start clusters, so they never share the machine with another test: the
+Makefile runs them in a pass of their own, without pytest-xdist.
+
+A ``slow`` or ``serial`` mark must say why (``@pytest.mark.slow(reason="...")``): a test
+moved out of the fast tier without a reason is a collection error, so nothing leaves the
+default run out of sight.
+
+Under pytest-xdist (``--dist loadgroup``) the tests of one module stay on one worker, so a
+module-scoped build is made once; ``tests/brian2`` is one group, because its session-scoped
+builds (the tiny C++ and Cython projects, the Cython cache) serve several of its modules.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+TIER_MARKS = ("slow", "serial")
+SHARED_SESSION_DIRS = ("tests/brian2/",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unexplained = []
+    for item in items:
+        for name in TIER_MARKS:
+            for mark in item.iter_markers(name):
+                reason = mark.kwargs.get("reason", "")
+                if not isinstance(reason, str) or not reason.strip() or mark.args:
+                    unexplained.append(f"{item.nodeid}: @pytest.mark.{name} needs reason=\"...\"")
+    if unexplained:
+        raise pytest.UsageError("tier marks without a reason:\n  " + "\n  ".join(sorted(set(unexplained))))
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in items:
+            module = item.nodeid.split("::", 1)[0]
+            group = next((d for d in SHARED_SESSION_DIRS if module.startswith(d)), module)
+            item.add_marker(pytest.mark.xdist_group(group))
