@@ -11,8 +11,9 @@ moved out of the fast tier without a reason is a collection error, so nothing le
 default run out of sight.
 
 Under pytest-xdist (``--dist loadgroup``) the tests of one module stay on one worker, so a
-module-scoped build is made once; ``tests/brian2`` is one group, because its session-scoped
-builds (the tiny C++ and Cython projects, the Cython cache) serve several of its modules.
+module-scoped build is made once. :data:`SHARED_BUILDS` joins modules that reuse each
+other's builds; a test with an ``xdist_group`` mark of its own keeps it (the two nvcc
+builds of brian2cuda projects, ~4 min each, go to different workers that way).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from __future__ import annotations
 import pytest
 
 TIER_MARKS = ("slow", "serial")
-SHARED_SESSION_DIRS = ("tests/brian2/",)
+SHARED_BUILDS = {
+    # its Cython build of a renamed tiny hits the cache of test_brian2_modes' cython_tiny
+    "tests/brian2/test_no_spec_text_cython.py": "tests/brian2/test_brian2_modes.py",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -35,6 +39,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("tier marks without a reason:\n  " + "\n  ".join(sorted(set(unexplained))))
     if config.pluginmanager.hasplugin("xdist"):
         for item in items:
-            module = item.nodeid.split("::", 1)[0]
-            group = next((d for d in SHARED_SESSION_DIRS if module.startswith(d)), module)
-            item.add_marker(pytest.mark.xdist_group(group))
+            if item.get_closest_marker("xdist_group") is None:
+                module = item.nodeid.split("::", 1)[0]
+                item.add_marker(pytest.mark.xdist_group(SHARED_BUILDS.get(module, module)))

@@ -189,7 +189,9 @@ CUDA_COMPILE = os.environ.get("SPARK_BENCH_CUDA_COMPILE") == "1" or (os.cpu_coun
                     reason="brian2cuda not installed (pip install --no-deps brian2cuda==1.0a7)")
 @pytest.mark.skipif(not CUDA_COMPILE, reason="nvcc compile of tiny takes ~3-4 min cold per project "
                     "on 2 cores; set SPARK_BENCH_CUDA_COMPILE=1 (automatic with >= 8 cores)")
-@pytest.mark.parametrize("name", ["brian2-cuda-uninterrupted", "brian2-cuda"])
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xdist_group(f"nvcc-{n}"))
+    for n in ("brian2-cuda-uninterrupted", "brian2-cuda")])
 def test_cuda_generates_and_compiles_tiny(tiny_net, tiny_inputs, options, name):
     """Both brian2cuda projects (open loop with its result-file layout; resident loop with
     the inserted host I/O and device input buffer) generate and compile with nvcc; without

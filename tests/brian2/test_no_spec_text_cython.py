@@ -14,11 +14,15 @@ is scanned too."""
 
 from __future__ import annotations
 
+import pytest
+
 from adapters.registry import load_backend
 from adapters.spec.materialise import materialise
 from tests.fidelity.test_adversarial_names import MARK, marked_tiny
 
 
+@pytest.mark.slow(reason="a Cython build of tiny (~100 s cold, cheap after the slow tier's "
+                         "own Cython build of tiny)")
 def test_no_spec_text_reaches_generated_cython(options, cache_dir, monkeypatch):
     from brian2.codegen.runtime.cython_rt.extension_manager import cython_extension_manager
 

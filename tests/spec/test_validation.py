@@ -32,7 +32,14 @@ def _set(doc: dict, dotted: str, value: object) -> None:
         target[int(last) if last.isdigit() else last] = value
 
 
-_DELETE = object()
+class _Delete:
+    """The field is removed (a stable repr: test ids must be the same in every process)."""
+
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+_DELETE = _Delete()
 
 # (mutation path, value, path expected in the message, a word expected in the message)
 CASES = [
