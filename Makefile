@@ -48,11 +48,12 @@ test-slow: setup
 
 test-all: test test-slow
 
-# CI's asv smoke run: every benchmark once (--quick) in this environment, so a broken
-# benchmark fails CI. Timings from it are not tracked (shared runners are noisy).
+# CI's asv smoke run: every benchmark once (--quick) in this environment, on every backend
+# at k = 10 only (SPARK_BENCH_ASV_SMOKE, benchmarks/suite/common.py), so a broken benchmark
+# fails CI. Timings from it are not tracked (shared runners are noisy).
 asv-smoke: setup
 	$(VENV)/bin/asv machine --yes --machine ci-smoke >/dev/null
-	$(VENV)/bin/asv run --python=same --quick --machine ci-smoke --show-stderr \
+	SPARK_BENCH_ASV_SMOKE=1 $(VENV)/bin/asv run --python=same --quick --machine ci-smoke --show-stderr \
 		--set-commit-hash $$(git rev-parse HEAD) --bench 'time_closed_loop|track_speedup|track_latency'
 
 # asv history across runs: this commit's results added to the asv-results branch, then

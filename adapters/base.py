@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -142,6 +142,11 @@ class ChunkInput:
         return int(self.spikes.shape[0])
 
 
+Controller = Callable[["np.ndarray | None"], "ChunkInput | None"]
+"""The host side of a closed loop: called with None for the first chunk's input, then with
+each chunk's readout counts (int64, on the host) for the next input; None ends the loop."""
+
+
 class Backend(abc.ABC):
     """Abstract backend. Subclasses are final and set ``name`` and ``capabilities``."""
 
@@ -165,6 +170,16 @@ class Backend(abc.ABC):
     def run_chunk(self, chunk: ChunkInput) -> np.ndarray:
         """Run ``chunk.k`` steps continuing from the current state; return the chunk's spike
         count per readout population (int64, readout order), already on the host."""
+
+    def run_closed_loop(self, controller: Controller, n_chunks: int) -> None:
+        """Up to ``n_chunks`` chunks in closed loop with ``controller`` (see
+        :data:`Controller`), continuing from the current state. Default: one
+        :meth:`run_chunk` per chunk. A simulator whose users hand it the loop (Brian2's
+        runtime: one ``run()`` with a network operation) overrides this, so the protocol
+        times every backend as its users drive it."""
+        chunk = controller(None)
+        while chunk is not None:
+            chunk = controller(self.run_chunk(chunk))
 
     def run_uninterrupted(self, spikes: np.ndarray) -> np.ndarray:
         """Run all of ``spikes`` (``(n_steps, n_inputs)``) in one go from the current state

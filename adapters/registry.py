@@ -46,10 +46,13 @@ def _spark(native: bool, gpu: bool = False) -> type[Backend]:
     return SparkNativeBackend if native else SparkBackend
 
 
-def _brian2_runtime(target: str) -> type[Backend]:
-    from .brian2.runtime import Brian2NumpyBackend, Brian2RuntimeBackend
+def _brian2_runtime(target: str, one_run: bool = True) -> type[Backend]:
+    from .brian2.runtime import (Brian2NumpyBackend, Brian2RuntimeBackend,
+                                 Brian2RuntimeRunPerChunkBackend)
 
-    return Brian2NumpyBackend if target == "numpy" else Brian2RuntimeBackend
+    if target == "numpy":
+        return Brian2NumpyBackend
+    return Brian2RuntimeBackend if one_run else Brian2RuntimeRunPerChunkBackend
 
 
 def _brian2_resident(closed: bool) -> type[Backend]:
@@ -99,10 +102,15 @@ _ENTRIES = (
     _entry("brian2-cpp", "Brian2 C++ standalone, one resident binary fed through a pipe",
            lambda: _brian2_resident(True), closed_loop=True, open_loop=True, threads=True,
            **BRIAN2),
-    _entry("brian2-runtime", "Brian2 runtime device, Cython, Network.run per chunk",
-           lambda: _brian2_runtime("cython"), closed_loop=True, open_loop=True, **BRIAN2),
-    _entry("brian2-numpy", "Brian2 runtime device, numpy target",
-           lambda: _brian2_runtime("numpy"), closed_loop=True, open_loop=True, **BRIAN2),
+    _entry("brian2-runtime", "Brian2 runtime device, Cython, one run() with a network "
+           "operation every k steps", lambda: _brian2_runtime("cython"), closed_loop=True,
+           open_loop=True, **BRIAN2),
+    _entry("brian2-runtime-run-per-chunk", "Brian2 runtime device, Cython, Network.run per "
+           "chunk (the Spark paper's baseline)", lambda: _brian2_runtime("cython", False),
+           closed_loop=True, open_loop=True, **BRIAN2),
+    _entry("brian2-numpy", "Brian2 runtime device, numpy target, one run() with a network "
+           "operation", lambda: _brian2_runtime("numpy"), closed_loop=True, open_loop=True,
+           **BRIAN2),
     _entry("brian2-cpp-relaunch", "Brian2 C++ standalone relaunched per chunk, state carried",
            _brian2_relaunch, closed_loop=True, open_loop=True, **BRIAN2_RELAUNCH),
     _entry("brian2-cuda", "brian2cuda, one resident binary fed through a pipe (needs a GPU)",
@@ -122,7 +130,8 @@ BACKENDS: dict[str, BackendEntry] = {e.name: e for e in _ENTRIES}
 DEFAULT_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "spark-native-direct",
                     "spark-gpu",
                     "spark-native-gpu", "brian2-cpp",
-                    "brian2-runtime", "brian2-cpp-relaunch", "brian2-cuda",
+                    "brian2-runtime", "brian2-runtime-run-per-chunk", "brian2-cpp-relaunch",
+                    "brian2-cuda",
                     "brian2-cuda-uninterrupted", "nest", "nest-uninterrupted")
 """What ``spark-bench run`` sweeps when ``--backends`` is not given."""
 

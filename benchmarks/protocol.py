@@ -97,22 +97,35 @@ def closed_loop_pass(backend: Backend, stream: InputStream, k: int, n_chunks: in
     Every chunk is timed from the end of the previous one (its input drawn, k steps run,
     its output synchronised on the host); the pass's seconds are their sum. With
     ``stop_after_s`` the pass ends early once that much wall time has passed and at least
-    ``min_chunks`` ran (used by the warm-up to find how many chunks fit a budget)."""
+    ``min_chunks`` ran (used by the warm-up to find how many chunks fit a budget).
+
+    The backend drives the loop (:meth:`Backend.run_closed_loop`) and calls back here at
+    every chunk boundary, so a simulator that owns its loop (Brian2's runtime, one
+    ``run()``) is timed the way its users run it."""
     backend.reset()
     stream.reset()
-    last: np.ndarray | None = None
-    total = None
+    if n_chunks < 1:
+        return Pass(seconds=0.0, n_chunks=0, counts=np.zeros(0), chunk_seconds=np.zeros(0))
     chunk_seconds = np.empty(n_chunks, dtype=np.float64)
+    total: np.ndarray | None = None
     done = 0
     start = previous = clock()
-    for done in range(1, n_chunks + 1):
-        last = synchronise(backend.run_chunk(ChunkInput(spikes=stream.next_chunk(k, last))))
-        now = clock()
-        chunk_seconds[done - 1] = now - previous
-        previous = now
-        total = last.astype(np.int64) if total is None else total + last
-        if stop_after_s is not None and done >= min_chunks and now - start > stop_after_s:
-            break
+
+    def controller(counts: np.ndarray | None) -> ChunkInput | None:
+        nonlocal total, done, previous
+        if counts is not None:
+            counts = synchronise(counts)
+            now = clock()
+            chunk_seconds[done] = now - previous
+            previous = now
+            done += 1
+            total = counts.astype(np.int64) if total is None else total + counts
+            if done == n_chunks or (stop_after_s is not None and done >= min_chunks
+                                    and now - start > stop_after_s):
+                return None
+        return ChunkInput(spikes=stream.next_chunk(k, counts))
+
+    backend.run_closed_loop(controller, n_chunks)
     return Pass(seconds=previous - start, n_chunks=done,
                 counts=np.zeros(0) if total is None else total,
                 chunk_seconds=chunk_seconds[:done])

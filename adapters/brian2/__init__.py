@@ -1,8 +1,9 @@
 """Brian2 in every mode a researcher would compare, each labelled for what it measures.
 
 =========================  ===========================================================
-``brian2-runtime``         runtime device, Cython; ``Network.run(k*dt)`` per chunk
+``brian2-runtime``         runtime device, Cython; one ``run()``, a network operation per chunk
 ``brian2-numpy``           runtime device, numpy target; same loop
+``brian2-runtime-run-per-chunk`` runtime device, Cython; ``Network.run(k*dt)`` per chunk
 ``brian2-cpp``             one resident ``cpp_standalone`` binary, chunks through a pipe
 ``brian2-cpp-uninterrupted`` the same binary, whole run in one call (open loop)
 ``brian2-cpp-relaunch``    ``device.run(run_args=...)`` per chunk, state carried by files

@@ -29,12 +29,13 @@ from ..base import BackendOptions
 from ..spec.materialise import MaterialisedNetwork
 
 STAMP = "spark_build.ok"
-TRANSLATION = 6
+TRANSLATION = 7
 """Version of the spec -> Brian2 object mapping (2: merged groups/pathways, see
 :func:`.translate.merge_plan`; 3: synaptic weight named ``w_syn``, AdEx/Izhikevich updates
 in the order the formulas read; 4: conductance receptors, drives, a digest that covers the
 spec's parameters; 5: numbered object names, host I/O sources by relative path; 6: plastic
-pathways, the resident loop's modulator command); part of
+pathways, the resident loop's modulator command; 7: one thread is ``openmp_threads = 0``,
+Brian2's own single-threaded build); part of
 the build key, so older projects are rebuilt."""
 
 

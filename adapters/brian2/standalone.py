@@ -204,7 +204,11 @@ def generate_and_compile(net: MaterialisedNetwork, options: BackendOptions, bdir
     if shutil.which("g++") is None and shutil.which("c++") is None:
         raise BackendUnavailable(backend_name, "no C++ compiler (g++) on PATH")
     prefs = base_prefs(net.dtype)
-    prefs["devices.cpp_standalone.openmp_threads"] = int(options.threads)
+    # One thread is Brian2's own single-threaded build, OpenMP off (openmp_threads = 0, its
+    # default): openmp_threads = 1 compiles OpenMP code that runs on one thread, slower on
+    # plastic networks (the fair-peers issue measured 1.2-1.4x on an STDP network).
+    threads = int(options.threads)
+    prefs["devices.cpp_standalone.openmp_threads"] = threads if threads > 1 else 0
     prefs.update(extra_prefs or {})
     record = bool(options.record_spikes or record_all)
     recorded = tuple(p.name for p in net.populations) if record else ()

@@ -76,6 +76,9 @@ BACKEND_MEMORY: Mapping[str, BackendMemory] = MappingProxyType({
     "nest": BackendMemory(563 * MIB, 59.0),
     "brian2-cpp": BackendMemory(281 * MIB, 185.0, build_bytes=277 * MIB),
     "brian2-cpp-uninterrupted": BackendMemory(281 * MIB, 185.0, build_bytes=276 * MIB),
+    "brian2-runtime-run-per-chunk": BackendMemory(506 * MIB, 105.0, build_bytes=271 * MIB),
+    # the same objects but the input group (a NeuronGroup for a SpikeGeneratorGroup): the
+    # per-chunk mode's measurement, not re-measured
     "brian2-runtime": BackendMemory(506 * MIB, 105.0, build_bytes=271 * MIB),
 })
 """Peak resident memory of one worker per backend (:class:`BackendMemory`), measured as
@@ -83,7 +86,8 @@ BACKEND_MEMORY: Mapping[str, BackendMemory] = MappingProxyType({
 Measured peaks (MiB) at 1 / 4 / 12 M synapses: spark 397 / 743 / 1580, spark-native 353 /
 719 / 1581, nest 624 / 785 / 1245, brian2-cpp 464 / 974 / 2396 (of which the resident
 binary 67 / 253 / 795; the same for brian2-cpp-uninterrupted: one build, one binary),
-brian2-runtime 600 / 914 / 1702. The Brian2 C++ figures include code generation in the
+brian2-runtime 600 / 914 / 1702 (measured when that label ran a ``Network.run`` per chunk:
+today's ``brian2-runtime-run-per-chunk``). The Brian2 C++ figures include code generation in the
 worker (~1 GiB of the 12 M figure): a worker that finds its build in the cache holds less
 (``--builds shared``: brian2-cpp-uninterrupted 284 MiB + 92 B per synapse). The neuron
 count was held at 8,192, so no per-neuron figure is fitted; float32 runs and more threads

@@ -43,6 +43,27 @@ def checkout(rev: str, where: Path) -> Path:
     return where
 
 
+def share_cython_cache(work: Path, names: tuple[str, ...] = ("head", "base")) -> Path:
+    """One Brian2 Cython cache for both trees' measurements (their ``brian2/cython``
+    folders become links to it). Safe: Brian2 names each module by a hash of its code and
+    compiler settings and locks it while compiling, so a generator change in HEAD builds
+    its own modules; unchanged code is compiled once instead of twice (~100 s of tiny's
+    build on 2 cores)."""
+    import shutil
+
+    shared = work / "cython-shared"
+    shared.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        link = work / f"cache-{name}" / "brian2" / "cython"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink():
+            link.unlink()
+        elif link.exists():
+            shutil.rmtree(link)
+        link.symlink_to(shared, target_is_directory=True)
+    return shared
+
+
 def start_measure(tree: Path, work: Path, name: str, parts: list[str]) -> subprocess.Popen:
     log = open(work / f"{name}.log", "w")
     cmd = [sys.executable, str(MEASURE), "--tree", str(tree), "--out", str(work / f"{name}.json"),
@@ -114,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     measured = [p for p in parts if p != "wall"]
     codes = {"head": 0, "base": 0}
     if measured:
+        share_cython_cache(work)
         procs = {"head": start_measure(ROOT, work, "head", measured),
                  "base": start_measure(base_tree, work, "base", measured)}
         codes = {name: proc.wait() for name, proc in procs.items()}

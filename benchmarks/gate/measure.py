@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 DIGEST_NETWORKS = ("tiny", "reduced")
@@ -369,8 +370,13 @@ def _wait_for_exit(command: str, timeout_s: float = 300.0) -> None:
     raise RuntimeError(f"the counted binary {command} did not exit within {timeout_s:.0f} s")
 
 
+_STARTED = time.monotonic()
+
+
 def _progress(what: str) -> None:
-    print(f"gate: measuring {what}", file=sys.stderr, flush=True)
+    """One log line per figure, with the seconds since start (the gate's cost breakdown)."""
+    print(f"gate: [{time.monotonic() - _STARTED:6.0f} s] measuring {what}", file=sys.stderr,
+          flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -112,5 +112,5 @@ def test_too_slow_combination_is_skipped_not_failed():
 
     bench = ClosedLoop()
     with pytest.raises(NotImplementedError, match="timeout"):
-        bench.setup("brian2-runtime", 1)
-    bench.teardown("brian2-runtime", 1)  # asv tears down after a skipped setup too
+        bench.setup("brian2-runtime-run-per-chunk", 1)
+    bench.teardown("brian2-runtime-run-per-chunk", 1)  # asv tears down after a skipped setup too

@@ -50,6 +50,25 @@ def closed_loop_counts(backend, spec, k, n_chunks):
     return np.array(seq)
 
 
+def driven_loop_counts(backend, spec, k, n_chunks, stop_after=None):
+    """The same loop driven by the backend (``run_closed_loop``: one ``run()`` in Brian2's
+    runtime), with a controller that records each chunk's counts (and stops early after
+    ``stop_after`` chunks)."""
+    stream = InputStream(spec)
+    backend.reset()
+    seq = []
+
+    def controller(counts):
+        if counts is not None:
+            seq.append(np.array(counts, copy=True))
+            if len(seq) == (stop_after or n_chunks):
+                return None
+        return ChunkInput(spikes=stream.next_chunk(k, counts))
+
+    backend.run_closed_loop(controller, n_chunks)
+    return np.array(seq)
+
+
 # --------------------------------------------------------------------------- fixtures
 
 
@@ -62,6 +81,20 @@ def _prepared(name, net, options):
 @pytest.fixture(scope="session")
 def cython_tiny(tiny_net, options):
     backend, report = _prepared("brian2-runtime", tiny_net, options)
+    yield backend, report
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def cython_per_chunk_tiny(tiny_net, options):
+    backend, report = _prepared("brian2-runtime-run-per-chunk", tiny_net, options)
+    yield backend, report
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def numpy_tiny(tiny_net, options):
+    backend, report = _prepared("brian2-numpy", tiny_net, options)
     yield backend, report
     backend.close()
 
@@ -117,12 +150,61 @@ def test_runtime_cython_tiny_matches_reference(cython_tiny, tiny_inputs, tiny_re
 
 
 @pytest.mark.slow(reason="needs the cold Cython build of tiny")
-def test_runtime_equals_cpp_closed_loop(cython_tiny, cpp_tiny, tiny_net):
-    """Closed loop with feedback (inputs depend on the counts): same count sequence."""
-    seq_rt = closed_loop_counts(cython_tiny[0], tiny_net.spec, 100, 10)
-    seq_cpp = closed_loop_counts(cpp_tiny[0], tiny_net.spec, 100, 10)
-    np.testing.assert_array_equal(seq_rt, seq_cpp)
-    assert seq_cpp.sum() > 0
+def test_runtime_equals_cpp_closed_loop(cython_tiny, cython_per_chunk_tiny, cpp_tiny, tiny_net):
+    """Closed loop with feedback (inputs depend on the counts): the same count sequence and
+    spikes from one run() with a network operation (brian2-runtime), from a Network.run per
+    chunk (brian2-runtime-run-per-chunk, the Spark paper's baseline) and from brian2-cpp."""
+    for k, n in ((1, 50), (100, 10)):  # k = 1: 50 Network.run calls per chunk (~0.1 s each)
+        seq_cpp = closed_loop_counts(cpp_tiny[0], tiny_net.spec, k, n)
+        spikes_cpp = cpp_tiny[0].recorded_spikes()
+        assert seq_cpp.sum() > 0
+        for backend in (cython_tiny[0], cython_per_chunk_tiny[0]):
+            np.testing.assert_array_equal(driven_loop_counts(backend, tiny_net.spec, k, n),
+                                          seq_cpp, err_msg=f"{backend.name}, k = {k}")
+            assert_same_spikes(backend.recorded_spikes(), spikes_cpp)
+    np.testing.assert_array_equal(closed_loop_counts(cython_tiny[0], tiny_net.spec, 100, 10),
+                                  seq_cpp)
+
+
+def test_one_run_closed_loop_is_the_chunk_by_chunk_loop(numpy_tiny, cpp_tiny, tiny_net):
+    """Brian2's runtime in one run() (a network operation hands counts out and takes input
+    in every k steps) gives, chunk by chunk, the counts and spikes of brian2-cpp at k = 1, 7
+    and 100 (float64), and those of a run per chunk at k = 100 (a numpy-target
+    ``Network.run`` costs ~0.3 s: 1000 of them at k = 1 took 5 min)."""
+    backend = numpy_tiny[0]
+    assert tiny_net.dtype == "float64"
+    for k in (1, 7, 100):
+        n = tiny_net.n_steps // k
+        seq_cpp = closed_loop_counts(cpp_tiny[0], tiny_net.spec, k, n)
+        spikes_cpp = cpp_tiny[0].recorded_spikes()
+        seq_one_run = driven_loop_counts(backend, tiny_net.spec, k, n)
+        assert seq_one_run.shape == (n, 2) and seq_one_run.sum() > 0
+        np.testing.assert_array_equal(seq_one_run, seq_cpp, err_msg=f"k = {k}")
+        assert_same_spikes(backend.recorded_spikes(), spikes_cpp)
+    np.testing.assert_array_equal(closed_loop_counts(backend, tiny_net.spec, 100, 10), seq_cpp)
+
+
+def test_one_run_loop_stops_when_the_controller_does(numpy_tiny, tiny_net):
+    """A controller that ends the loop early (the warm-up's time budget) stops Brian2's run
+    at that chunk boundary; after a reset the next pass is the full one, unchanged."""
+    backend = numpy_tiny[0]
+    full = driven_loop_counts(backend, tiny_net.spec, 10, 50)
+    early = driven_loop_counts(backend, tiny_net.spec, 10, 50, stop_after=3)
+    np.testing.assert_array_equal(early, full[:3])
+    assert backend._step == 30  # the run stopped at the boundary, not at its end
+    np.testing.assert_array_equal(driven_loop_counts(backend, tiny_net.spec, 10, 50), full)
+
+
+def test_one_run_loop_refuses_a_change_of_k(numpy_tiny, tiny_net):
+    backend = numpy_tiny[0]
+    backend.reset()
+    ks = iter([10, 5])
+
+    def controller(counts):
+        return ChunkInput(spikes=np.zeros((next(ks), tiny_net.n_inputs), dtype=bool))
+
+    with pytest.raises(ValueError, match="chunks of one k; got 5 after 10"):
+        backend.run_closed_loop(controller, 4)
 
 
 # --------------------------------------------------------------------------- C++ resident
@@ -315,7 +397,7 @@ def test_missing_brian2cuda_is_unavailable(tiny_net, options, monkeypatch):
 
 
 def test_registry_names_match_labels():
-    for name in ("brian2-runtime", "brian2-numpy", "brian2-cpp", "brian2-cpp-uninterrupted",
+    for name in ("brian2-runtime", "brian2-runtime-run-per-chunk", "brian2-numpy", "brian2-cpp", "brian2-cpp-uninterrupted",
                  "brian2-cpp-relaunch", "brian2-cuda", "brian2-cuda-uninterrupted"):
         assert load_backend(name).name == name
 

@@ -76,3 +76,20 @@ def test_trailers_need_a_reason_and_the_table_puts_failures_first():
     lines = text.splitlines()
     assert lines[1].startswith("spikes/tiny/spark") and "CHANGED" in lines[1]
     assert lines[-1] == "4 figures, 1 failing"
+
+
+def test_both_trees_share_one_cython_cache(tmp_path):
+    """The gate links each tree's ``brian2/cython`` to one folder, replacing what was there."""
+    from benchmarks.gate.__main__ import share_cython_cache
+
+    stale = tmp_path / "cache-base" / "brian2" / "cython"
+    stale.mkdir(parents=True)
+    (stale / "old.so").write_text("x")
+    shared = share_cython_cache(tmp_path)
+    for name in ("head", "base"):
+        link = tmp_path / f"cache-{name}" / "brian2" / "cython"
+        assert link.is_symlink() and link.resolve() == shared.resolve()
+    (tmp_path / "cache-head" / "brian2" / "cython" / "module.so").write_text("y")
+    assert (tmp_path / "cache-base" / "brian2" / "cython" / "module.so").read_text() == "y"
+    assert not (shared / "old.so").exists()
+    assert share_cython_cache(tmp_path) == shared  # a second gate run in the same folder

@@ -15,6 +15,7 @@ KNOWN = {
     "brian2-cpp": ("#D55E00", "s", "--"),
     "brian2-cpp-relaunch": ("#CC79A7", "v", ":"),
     "brian2-runtime": ("#009E73", "^", "-."),
+    "brian2-runtime-run-per-chunk": ("#009E73", "<", ":"),
     "brian2-numpy": ("#E69F00", "P", (0, (5, 2, 1, 2, 1, 2))),
     "brian2-cuda": ("#000000", "X", (0, (1, 1))),
     "nest": ("#999999", "*", (0, (3, 1, 1, 1))),
