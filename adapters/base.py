@@ -152,6 +152,11 @@ class Backend(abc.ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    comparison: ClassVar[str] = "exact"
+    """The comparison class: ``"exact"`` runs the spec's pinned semantics on the shared input
+    and drive spikes (spike-identical in float64); ``"native"`` runs the model as the
+    simulator's users write it (its own models, integrators and generators; statistical
+    fidelity). A time of one class is never divided by one of the other unsaid."""
     device: ClassVar[str] = "cpu"
     """Where the backend computes: ``"cpu"`` or ``"gpu"``. Result rows record it (with the
     GPU model, driver and CUDA version for ``"gpu"``), and the report labels every line by it."""

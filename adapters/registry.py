@@ -16,6 +16,7 @@ from .base import Backend, BackendUnavailable, Capabilities
 from .brian2.translate import CUDA_FEATURES as BRIAN2_CUDA
 from .brian2.translate import PLASTIC_FEATURES as BRIAN2
 from .brian2.translate import RELAUNCH_FEATURES as BRIAN2_RELAUNCH
+from .nest.native import FEATURES as NEST_NATIVE
 from .nest.translate import FEATURES as NEST
 from .spark.backend import DIRECT_FEATURES as SPARK_DIRECT
 from .spark.backend import FEATURES as SPARK
@@ -29,6 +30,7 @@ class BackendEntry:
     capabilities: Capabilities
     load: Callable[[], type[Backend]]
     summary: str
+    comparison: str = "exact"  # the comparison class (Backend.comparison)
 
 
 def _spark_direct() -> type[Backend]:
@@ -79,8 +81,16 @@ def _nest(closed: bool) -> type[Backend]:
     return NestClosedLoop if closed else NestUninterrupted
 
 
-def _entry(name: str, summary: str, load: Callable[[], type[Backend]], **caps) -> BackendEntry:
-    return BackendEntry(name=name, capabilities=Capabilities(**caps), load=load, summary=summary)
+def _nest_native() -> type[Backend]:
+    from .nest.backends import NestNative
+
+    return NestNative
+
+
+def _entry(name: str, summary: str, load: Callable[[], type[Backend]],
+           comparison: str = "exact", **caps) -> BackendEntry:
+    return BackendEntry(name=name, capabilities=Capabilities(**caps), load=load, summary=summary,
+                        comparison=comparison)
 
 
 _ENTRIES = (
@@ -123,6 +133,9 @@ _ENTRIES = (
            closed_loop=True, open_loop=True, threads=True, **NEST),
     _entry("nest-uninterrupted", "NEST 3, one Simulate (open loop)", lambda: _nest(False),
            closed_loop=False, open_loop=True, threads=True, **NEST),
+    _entry("nest-native", "NEST 3 as its users write the model: standard models, "
+           "poisson_generator drives, NEST's integrators (native class)", _nest_native,
+           comparison="native", closed_loop=True, open_loop=True, threads=True, **NEST_NATIVE),
 )
 
 BACKENDS: dict[str, BackendEntry] = {e.name: e for e in _ENTRIES}
@@ -139,6 +152,9 @@ QUICK_BACKENDS = ("brian2-cpp-uninterrupted", "spark", "spark-native", "spark-na
                   "brian2-cpp",
                   "brian2-runtime", "nest")
 """The quick profile (NEST is float64-only: in a float32 sweep it is listed as skipped)."""
+
+NATIVE_BACKENDS = tuple(e.name for e in _ENTRIES if e.comparison == "native")
+"""What ``spark-bench run --comparison native`` sweeps: the native-class labels."""
 
 FIDELITY_REFERENCE = "brian2-cpp-uninterrupted"
 """Every backend's spikes are compared with this one's when it is in the sweep."""

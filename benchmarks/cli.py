@@ -229,6 +229,19 @@ def _seed(text: str) -> int:
     return value
 
 
+def _by_comparison(defaults: Sequence[str], comparison: str) -> tuple[str, ...]:
+    """The default backends of a run in comparison class ``comparison`` (``exact``, the
+    default, keeps the headline comparable with earlier reports; ``native`` the native
+    labels; ``both``: every default label of either class)."""
+    from adapters.registry import NATIVE_BACKENDS
+
+    if comparison == "exact":
+        return tuple(defaults)
+    if comparison == "native":
+        return tuple(NATIVE_BACKENDS)
+    return (*defaults, *NATIVE_BACKENDS)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from adapters.registry import DEFAULT_BACKENDS, QUICK_BACKENDS
 
@@ -240,7 +253,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
-    backends = args.backends or (QUICK_BACKENDS if args.quick else DEFAULT_BACKENDS)
+    backends = args.backends or _by_comparison(
+        QUICK_BACKENDS if args.quick else DEFAULT_BACKENDS, args.comparison)
     check_fits(spec, args.network, args.max_memory,
                args.duration if args.duration is not None else defaults["duration_ms"],
                backends=backends)
@@ -424,6 +438,58 @@ def cmd_report(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- roofline
 
 
+def cmd_validate_native(args: argparse.Namespace) -> int:
+    """The native class's statistical fidelity (:mod:`.native_fidelity`): per-population rate
+    and ISI CV over ``--seeds`` instances, each native backend against the exact
+    reference's seed-to-seed spread; exit 1 when a statistic fails."""
+    from adapters.base import BackendFailed, BackendOptions, BackendUnavailable, UnsupportedSpec
+    from adapters.registry import entry, load_backend
+
+    from .fidelity import activity
+    from .native_fidelity import format_checks, judge
+    from .protocol import record_open_loop_spikes
+
+    spec = load_spec(args.network).overridden(dtype=args.dtype, duration=args.duration)
+    check_fits(spec, args.network, args.max_memory, backends=(*args.backends, args.reference))
+    _known_backends("--backends", args.backends)
+    _known_backends("--reference", (args.reference,))
+    if entry(args.reference).comparison != "exact":
+        raise UsageError(f"--reference {args.reference}: not an exact-class backend")
+    if args.seeds < 2:
+        raise UsageError(f"--seeds {args.seeds}: the seed-to-seed spread needs at least 2")
+    options = BackendOptions(threads=args.threads, cache_dir=Path(args.cache_dir))
+    seeds = [spec.simulation.seed + i for i in range(args.seeds)]
+    sizes = None
+
+    def activities(name: str) -> list:
+        nonlocal sizes
+        out = []
+        for seed in seeds:
+            net = materialise(spec, seed)
+            sizes = {p.name: p.size for p in net.populations}
+            print(f"running {name} ({spec.name}, seed {seed}, {net.dtype}, "
+                  f"{spec.simulation.duration:g} ms) ...", file=sys.stderr)
+            spikes = record_open_loop_spikes(load_backend(name), net, options)
+            out.append(activity(spikes, sizes, net.n_steps, net.dt))
+        return out
+
+    try:
+        exact = activities(args.reference)
+    except (BackendUnavailable, BackendFailed, UnsupportedSpec) as err:
+        raise UsageError(f"the exact reference cannot run this network: {err}") from None
+    failed = False
+    for name in args.backends:
+        try:
+            native = activities(name)
+        except (BackendUnavailable, BackendFailed, UnsupportedSpec) as err:
+            print(f"{name}: skipped: {err}")
+            continue
+        checks = judge(exact, native)
+        print(format_checks(name, args.reference, checks, len(seeds)))
+        failed = failed or not all(c.passed for c in checks)
+    return 1 if failed else 0
+
+
 def cmd_roofline(args: argparse.Namespace) -> int:
     """Events/s of each backend against the measured memory-bandwidth bound."""
     from adapters.base import BackendOptions, BackendUnavailable
@@ -487,6 +553,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("network", nargs="?", default="paper8",
                      help="built-in name or spec file (default: paper8)")
     run.add_argument("--backends", type=_name_list, help="comma-separated backend labels")
+    run.add_argument("--comparison", choices=("exact", "native", "both"), default="exact",
+                     help="comparison class of the default backends (exact: the spec's pinned "
+                          "semantics, spike-identical; native: each simulator's own models "
+                          "and generators; both); every row names its class (default exact)")
     run.add_argument("--timesteps", type=_int_list,
                      help="execution timesteps k, comma-separated (default: the spec's)")
     run.add_argument("--instances", type=_positive_int,
@@ -535,6 +605,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --dtype float32: also run the reference backend in float64 and "
                           "compare every float32 run's per-population rates with it (fails above 2 %%)")
     val.set_defaults(func=cmd_validate)
+
+    nat = sub.add_parser("validate-native", help="native class: rates and ISI CV over seeds "
+                                                 "against the exact class's spread")
+    nat.add_argument("network", help="built-in name or spec file")
+    nat.add_argument("--backends", type=_name_list, default=("nest-native",),
+                     help="native-class backends (default: nest-native)")
+    nat.add_argument("--reference", default="spark-native",
+                     help="exact-class reference (default: spark-native, spike-identical to "
+                          "Brian2 in float64 and with no build per seed)")
+    nat.add_argument("--seeds", type=_positive_int, default=5,
+                     help="network instances per class (default 5)")
+    nat.add_argument("--dtype", choices=("float32", "float64"))
+    nat.add_argument("--duration", type=_positive_float, help="simulated ms (default: the spec's)")
+    nat.add_argument("--threads", type=_threads, default=1)
+    nat.add_argument("--cache-dir", default=".cache/spark-bench")
+    nat.add_argument("--max-memory", type=_memory, default=None,
+                     help="refuse a network whose estimated memory exceeds this")
+    nat.set_defaults(func=cmd_validate_native)
 
     roof = sub.add_parser("roofline", help="synaptic events/s of each backend vs the measured "
                                            "memory-bandwidth bound")

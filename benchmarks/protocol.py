@@ -214,7 +214,8 @@ Emit = Callable[[dict], None]
 
 def _row(unit: Unit, net: NetworkSpec, **fields) -> ResultRow:
     return ResultRow(sweep_id=unit.sweep_id, network=net.name, instance=unit.instance,
-                     backend=unit.backend, dtype=unit.dtype, threads=unit.threads, **fields)
+                     backend=unit.backend, comparison=entry(unit.backend).comparison,
+                     dtype=unit.dtype, threads=unit.threads, **fields)
 
 
 def _options(unit: Unit, **changes) -> BackendOptions:

@@ -44,6 +44,7 @@ class ResultRow:
     network: str
     instance: int  # instance seed
     backend: str  # the mode label, e.g. "spark", "brian2-cpp", "brian2-cpp-uninterrupted"
+    comparison: str = "exact"  # the backend's comparison class: "exact" or "native"
     loop: str  # "closed" (input every k steps, output read back) or "open" (uninterrupted)
     k: int  # execution timesteps per chunk (n_steps for open loop)
     run: int  # repetition index (0-based); -1 for per-build phases
@@ -85,10 +86,10 @@ class ResultRow:
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
-TEXT_COLUMNS = ("reason", "cache_hit", "fidelity_reference", "rates_hz", "device", "gpu_model",
+TEXT_COLUMNS = ("comparison", "reason", "cache_hit", "fidelity_reference", "rates_hz", "device", "gpu_model",
                 "gpu_driver", "cuda_version", "jax_device", "machine")
 """Free-text columns: '' when empty, never NaN."""
-OPTIONAL_COLUMNS = {"rates_hz": "", "latency_p50_s": float("nan"), "latency_p90_s": float("nan"),
+OPTIONAL_COLUMNS = {"comparison": "exact", "rates_hz": "", "latency_p50_s": float("nan"), "latency_p90_s": float("nan"),
                     "latency_p99_s": float("nan"), "latency_max_s": float("nan"),
                     "simulator_loop_s": float("nan"),
                     **dict.fromkeys(provenance.ROW_FIELDS, "")}

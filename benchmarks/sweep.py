@@ -31,7 +31,7 @@ from typing import Protocol
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from adapters.registry import BACKENDS, FIDELITY_REFERENCE
+from adapters.registry import BACKENDS, FIDELITY_REFERENCE, entry
 from adapters.spec import content_digest, load_spec
 from adapters.spec.estimate import estimate
 from adapters.spec.model import NetworkSpec
@@ -140,7 +140,7 @@ def _fail_unfinished(unit: Unit, out: Path, reason: str) -> int:
         k_text = cell.rsplit("-k", 1)[1]
         write_cell(out, cell, [ResultRow(
             sweep_id=unit.sweep_id, network=spec.name, instance=unit.instance,
-            backend=unit.backend,
+            backend=unit.backend, comparison=entry(unit.backend).comparison,
             loop="" if k_text == "build" else unit.loop,
             k=0 if k_text == "build" else int(k_text),
             run=0, dtype=unit.dtype, threads=unit.threads,

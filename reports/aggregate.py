@@ -191,11 +191,26 @@ def is_gpu(device: str) -> bool:
     return str(device).startswith("gpu")
 
 
+def backend_comparisons(frame: pd.DataFrame) -> dict[str, str]:
+    """backend -> its comparison class (``exact`` or ``native``) as its rows record it;
+    rows written before the column existed are exact (only exact backends existed)."""
+    if "comparison" not in frame:
+        return dict.fromkeys(frame["backend"].unique(), "exact")
+    out = {}
+    for backend, g in frame.groupby("backend", sort=True):
+        values = sorted({str(v) for v in g["comparison"] if str(v)})
+        out[backend] = " / ".join(values) or "exact"
+    return out
+
+
 def _with_device(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with a ``device`` column after ``backend``."""
+    """``table`` with ``device`` and ``comparison`` columns after ``backend`` (a time of one
+    comparison class is never divided by one of the other without the table saying so)."""
     devices = backend_devices(frame)
+    classes = backend_comparisons(frame)
     table = table.copy()
     table.insert(1, "device", [devices.get(b, NOT_RECORDED) for b in table["backend"]])
+    table.insert(2, "comparison", [classes.get(b, "exact") for b in table["backend"]])
     return table
 
 
@@ -224,8 +239,8 @@ def _group_stats(rows: pd.DataFrame, value: str, keys: list[str], ratio: bool = 
 def loop_stats(frame: pd.DataFrame) -> pd.DataFrame:
     """Per backend x loop x k: n, mean / std / 95 % CI of seconds per simulated second."""
     rows = loop_rows(frame)
-    cols = ["backend", "device", "loop", "k", "n", "instances", "mean", "std", "ci_low",
-            "ci_high", "n_truncated", "sim_seconds_min"]
+    cols = ["backend", "device", "comparison", "loop", "k", "n", "instances", "mean", "std",
+            "ci_low", "ci_high", "n_truncated", "sim_seconds_min"]
     if rows.empty:
         return pd.DataFrame(columns=cols)
     return _with_device(_group_stats(rows, "per_sim_s", ["backend", "loop", "k"]), frame)[cols]
@@ -303,8 +318,8 @@ def speedup_rows(frame: pd.DataFrame, normaliser: str = "uninterrupted") -> pd.D
 def speedup_stats(frame: pd.DataFrame, normaliser: str = "uninterrupted") -> pd.DataFrame:
     """Per backend x loop x k: geometric mean speedup and its 95 % interval."""
     rows = speedup_rows(frame, normaliser)
-    cols = ["backend", "device", "loop", "k", "n", "instances", "mean", "gsd", "ci_low",
-            "ci_high", "n_truncated", "sim_seconds_min"]
+    cols = ["backend", "device", "comparison", "loop", "k", "n", "instances", "mean", "gsd",
+            "ci_low", "ci_high", "n_truncated", "sim_seconds_min"]
     if rows.empty:
         return pd.DataFrame(columns=cols)
     return _with_device(_group_stats(rows, "speedup", ["backend", "loop", "k"], ratio=True),

@@ -105,8 +105,8 @@ def display_tables(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[str, pd.D
     fid.update({ref: "reference" for ref in tables["fidelity"]["reference"].unique()})
     t = tables["loop_times"]
     out["loop_times"] = ("Loop time per simulated second (s), per backend × k", pd.DataFrame([{
-        "backend": r["backend"], "device": r["device"], "loop": r["loop"], "k": int(r["k"]),
-        "n": int(r["n"]), "instances": int(r["instances"]), "mean (s / sim s)": fmt(r["mean"]),
+        "backend": r["backend"], "device": r["device"], "class": r.get("comparison", "exact"),
+        "loop": r["loop"], "k": int(r["k"]), "n": int(r["n"]), "instances": int(r["instances"]), "mean (s / sim s)": fmt(r["mean"]),
         "std": fmt(r["std"]), "95 % CI": _ci(r["ci_low"], r["ci_high"]),
         "truncated": _trunc(r), "fidelity": fid.get(r["backend"], "not measured")}
         for _, r in t.iterrows()]))
@@ -120,8 +120,8 @@ def display_tables(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[str, pd.D
         for _, r in t.iterrows()]))
     t = tables["speedups"]
     out["speedups"] = ("Speedup over the normaliser (geometric mean), per backend × k", pd.DataFrame([{
-        "backend": r["backend"], "device": r["device"], "loop": r["loop"], "k": int(r["k"]),
-        "n": int(r["n"]), "speedup (×)": fmt(r["mean"]), "95 % CI": _ci(r["ci_low"], r["ci_high"]),
+        "backend": r["backend"], "device": r["device"], "class": r.get("comparison", "exact"),
+        "loop": r["loop"], "k": int(r["k"]), "n": int(r["n"]), "speedup (×)": fmt(r["mean"]), "95 % CI": _ci(r["ci_low"], r["ci_high"]),
         "truncated": _trunc(r)} for _, r in t.iterrows()]))
     t = tables["compile_times"]
     out["compile_times"] = ("Build phases (s): compile cold / warm, construct", pd.DataFrame([{
@@ -292,6 +292,12 @@ def figure_captions(tables: dict[str, pd.DataFrame], frame: pd.DataFrame, proven
     if gpus and not agg.is_gpu(norm_device):
         where += (f" GPU lines (thick; {', '.join(gpus)}) are GPU time divided by this CPU "
                   "normaliser's time: a ratio across devices, not a GPU-vs-GPU speedup.")
+    classes = agg.backend_comparisons(frame)
+    native = sorted(b for b, c in classes.items() if c != "exact" and b in devices)
+    if native:
+        where += (f" Native-class lines ({', '.join(native)}: each simulator's own models and "
+                  "generators, statistical fidelity) are divided by the exact-class normaliser: "
+                  "a ratio across comparison classes.")
     captions["speedup"] += where
     return captions
 

@@ -62,6 +62,7 @@ def test_every_entry_declares_its_classes_capabilities(name):
     cls = entry.load()
     assert cls.name == name
     assert cls.capabilities == entry.capabilities
+    assert cls.comparison == entry.comparison in ("exact", "native")
 
 
 def test_brian2_capabilities_are_its_translation_tables():

@@ -6,10 +6,13 @@
   at close — a true closed loop: state and spikes in flight carry from chunk to chunk.
 * ``nest-uninterrupted`` (:class:`NestUninterrupted`): open loop, every input spike set in
   advance, one ``nest.Simulate(n_steps * dt)``.
+* ``nest-native`` (:class:`NestNative`): the native comparison class (:mod:`.native`):
+  NEST's standard models and ``poisson_generator`` drives, run as ``nest``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -25,13 +28,16 @@ from ..base import (
 )
 from ..spec.materialise import MaterialisedNetwork
 from .kernel import Kernel, import_nest
-from .translate import FEATURES, translate
+from .native import FEATURES as NATIVE_FEATURES
+from .native import translate_native
+from .translate import FEATURES, NetworkPlan, translate
 
 
 class _NestBackend(Backend):
     """Shared implementation; the two final classes below only choose the run mode."""
 
     prepared_mode: ClassVar[bool]
+    plan_for: ClassVar[Callable[[MaterialisedNetwork], NetworkPlan]] = staticmethod(translate)
 
     def __init__(self) -> None:
         self._kernel: Kernel | None = None
@@ -39,7 +45,7 @@ class _NestBackend(Backend):
     def prepare(self, net: MaterialisedNetwork, options: BackendOptions) -> BuildReport:
         check_supported(type(self), net)  # refuse before touching NEST
         nest = import_nest(self.name)
-        plan = translate(net)
+        plan = self.plan_for(net)
         self.close()
         self._kernel = Kernel(nest, plan, net, options, prepared=self.prepared_mode)
         try:
@@ -108,3 +114,15 @@ class NestUninterrupted(_NestBackend):
     name: ClassVar[str] = "nest-uninterrupted"
     capabilities: ClassVar[Capabilities] = Capabilities(closed_loop=False, open_loop=True, threads=True, **FEATURES)
     prepared_mode: ClassVar[bool] = False
+
+
+class NestNative(_NestBackend):
+    """The native class: NEST's standard models, ``poisson_generator`` drives and NEST's
+    integrators (:mod:`.native`), closed loop as ``nest`` runs it."""
+
+    name: ClassVar[str] = "nest-native"
+    comparison: ClassVar[str] = "native"
+    capabilities: ClassVar[Capabilities] = Capabilities(closed_loop=True, open_loop=True,
+                                                        threads=True, **NATIVE_FEATURES)
+    prepared_mode: ClassVar[bool] = True
+    plan_for = staticmethod(translate_native)

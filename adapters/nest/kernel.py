@@ -98,13 +98,22 @@ class Kernel:
             SLOT.prepared = False
         SLOT.current = None
         nest.ResetKernel()
+        # rng_seed: NEST's own generators (the native class's poisson_generator drives)
+        # draw from the instance seed, so a pass is repeatable and instances differ.
         nest.set(resolution=self.dt, local_num_threads=int(self.options.threads),
-                 print_time=False)
+                 print_time=False, rng_seed=int(self.net.instance_seed) % (2**31 - 2) + 1)
         self.nodes = {}
         for p in self.plan.populations:
             nc = nest.Create(p.model, p.size, params=p.params)
-            nc.set(V_m=self.net.population(p.name).initial["v"])
+            initial = self.net.population(p.name).initial
+            for nest_var, spec_var in p.state:  # e.g. V_m <- v; absent: NEST's default
+                if spec_var in initial:
+                    nc.set(**{nest_var: initial[spec_var]})
             self.nodes[p.name] = nc
+        synapse_model = {}
+        for proj_name, (base, params) in self.plan.synapse_models.items():
+            synapse_model[proj_name] = f"spark_{base}_{len(synapse_model)}"
+            nest.CopyModel(base, synapse_model[proj_name], params)
         self.generators = nest.Create("spike_generator", self.net.n_inputs)
         self.first_id = {name: nc[0].global_id for name, nc in self.nodes.items()}
         self.first_id[self.net.input_name] = self.generators[0].global_id
@@ -113,7 +122,7 @@ class Kernel:
                 continue
             scale, extra, receptor = self.plan.synapse_transform(
                 proj.spec.target, proj.receptor, proj.receptor_index)
-            syn = {"synapse_model": "static_synapse",
+            syn = {"synapse_model": synapse_model.get(proj.name, "static_synapse"),
                    "weight": proj.weight * scale,
                    "delay": np.round((proj.delay_steps.astype(np.float64) + extra) * self.dt, 9)}
             if receptor:
@@ -123,6 +132,16 @@ class Kernel:
             nest.Connect(pre, post, "one_to_one", syn_spec=syn)
         self.drive_generators = []
         for drive in self.net.drives:
+            if self.plan.poisson_drives:  # NEST's own: one generator, a train per target
+                scale, _, receptor = self.plan.synapse_transform(
+                    drive.target, drive.receptor, drive.receptor_index)
+                gen = nest.Create("poisson_generator",
+                                  params={"rate": drive.spec.rate * drive.spec.n_sources})
+                syn = {"weight": drive.spec.weight * scale, "delay": round(self.dt, 9)}
+                if receptor:
+                    syn["receptor_type"] = receptor
+                nest.Connect(gen, self.nodes[drive.target], "all_to_all", syn_spec=syn)
+                continue
             gens = nest.Create("spike_generator", self.net.population(drive.target).size)
             scale, extra, receptor = self.plan.synapse_transform(
                 drive.target, drive.receptor, drive.receptor_index)

@@ -99,6 +99,7 @@ class PopulationPlan:
     delta_extra_delay: int  # NEST delay steps added to a delta synapse
     delta_receptor: int  # 0: default port
     exp_receptors: tuple[int, ...]  # NEST port of each spec receptor (0: default port)
+    state: tuple[tuple[str, str], ...] = (("V_m", "v"),)  # NEST variable <- spec initial state
 
     def transform(self, receptor: str, index: int | None = 0) -> tuple[float, int, int]:
         """``(weight scale, extra delay steps, receptor port)`` for a synapse of kind
@@ -119,6 +120,9 @@ class NetworkPlan:
     resettable_in_place: bool = True
     max_nest_delay_steps: int = 1
     by_name: dict[str, PopulationPlan] = field(default_factory=dict)
+    poisson_drives: bool = False  # native class: one poisson_generator per drive
+    synapse_models: dict[str, tuple[str, dict]] = field(default_factory=dict)
+    """Projection name -> (NEST synapse model, its parameters); others are static_synapse."""
 
     def synapse_transform(self, target: str, receptor: str,
                           index: int | None = 0) -> tuple[float, int, int]:

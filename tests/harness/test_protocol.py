@@ -223,3 +223,47 @@ def test_chunk_latencies_are_the_chunks_own_wall_times():
     assert latency["latency_p99_s"] == pytest.approx(4.96)
     open_pass = protocol.open_loop_pass(backend, InputStream(spec).open_loop(), clock=lambda: 0.0)
     assert all(np.isnan(v) for v in open_pass.latency().values())
+
+
+def test_every_row_names_its_backends_comparison_class(tmp_path):
+    """A native-class unit's rows say ``native``; an exact one's ``exact`` (the CSV keeps it)."""
+    from benchmarks.protocol import write_skipped
+
+    spec = load_spec("tiny")
+    for backend in ("nest-native", "spark"):
+        write_skipped(_unit(backend=backend), spec, tmp_path, "skipped", "a test")
+    frame = load_rows(tmp_path)
+    assert dict(frame.groupby("backend")["comparison"].unique().map(tuple)) == {
+        "nest-native": ("native",), "spark": ("exact",)}
+
+
+def test_a_backend_that_owns_its_loop_is_timed_at_every_boundary():
+    """``run_closed_loop`` overridden (as Brian2's runtime does with one run()): the pass
+    sees every chunk's counts and stops where the controller says, with the same totals."""
+    from adapters.base import BackendOptions
+
+    class OwnLoop(CountingBackend):
+        calls = 0
+
+        def run_closed_loop(self, controller, n_chunks):
+            OwnLoop.calls += 1
+            chunk = controller(None)
+            for _ in range(n_chunks):
+                assert isinstance(chunk, ChunkInput)
+                chunk = controller(self.run_chunk(chunk))
+                if chunk is None:
+                    return
+            raise AssertionError("the controller did not end the loop")
+
+    net = materialise(load_spec("tiny"))
+    plain, own = CountingBackend(), OwnLoop()
+    for b in (plain, own):
+        b.prepare(net, BackendOptions())
+    a = closed_loop_pass(plain, InputStream(net.spec), 10, 20)
+    b = closed_loop_pass(own, InputStream(net.spec), 10, 20)
+    assert OwnLoop.calls == 1 and b.n_chunks == 20 and b.chunk_seconds.shape == (20,)
+    np.testing.assert_array_equal(a.counts, b.counts)
+    ticks = iter(range(1000))
+    early = closed_loop_pass(own, InputStream(net.spec), 10, 20, clock=lambda: next(ticks),
+                             stop_after_s=3.5, min_chunks=2)
+    assert early.n_chunks == 4

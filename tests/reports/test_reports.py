@@ -336,3 +336,26 @@ def test_results_without_latency_columns_still_report(results_a, tmp_path):
     assert agg.latency_stats(load_rows(old)).empty
     written = reports.build_report(old, tmp_path / "report", formats=("md",))
     assert written["latency_png"].read_bytes().startswith(PNG)
+
+
+def test_every_table_and_the_speedup_caption_name_the_comparison_class(results_a):
+    """Rows written before the column existed read as exact; a native-class backend is named
+    in the loop and speedup tables, and the caption says its ratio crosses classes."""
+    from reports.render import display_tables, figure_captions
+
+    frame = load_rows(results_a)
+    assert set(frame["comparison"]) == {"exact"}
+    frame.loc[frame["backend"] == "brian2-runtime", "comparison"] = "native"
+    loops = agg.loop_stats(frame)
+    assert set(loops.loc[loops["backend"] == "brian2-runtime", "comparison"]) == {"native"}
+    assert set(loops.loc[loops["backend"] == "spark", "comparison"]) == {"exact"}
+    speedups = agg.speedup_stats(frame)
+    assert set(speedups.loc[speedups["backend"] == "brian2-runtime", "comparison"]) == {"native"}
+    shown = display_tables(agg.all_tables(frame))
+    for key in ("loop_times", "speedups"):
+        table = shown[key][1]
+        assert set(table.loc[table["backend"] == "brian2-runtime", "class"]) == {"native"}
+    caption = figure_captions({}, frame, {}, "uninterrupted")["speedup"]
+    assert "Native-class lines (brian2-runtime" in caption and "across comparison classes" in caption
+    older = frame.drop(columns=["comparison"])
+    assert set(agg.backend_comparisons(older).values()) == {"exact"}
