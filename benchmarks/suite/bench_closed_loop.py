@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from adapters.base import Backend
 
-from .common import (CLOSED_LOOP_BACKENDS, STANDARD_BACKENDS, STANDARD_NETWORKS, TIMESTEPS,
+from .common import (CLOSED_LOOP_BACKENDS, SPEEDUP_BACKENDS, STANDARD_BACKENDS,
+                     STANDARD_NETWORKS, TIMESTEPS,
                      TOO_SLOW_FOR_ASV, build, check_fits, one_pass, reduced_network,
                      standard_network)
 
@@ -97,7 +98,7 @@ class Speedup:
     """Speedup over Brian2 C++ uninterrupted, both measured in this one process: the figure
     that stays meaningful on noisy shared machines."""
 
-    params = (CLOSED_LOOP_BACKENDS, TIMESTEPS)
+    params = (SPEEDUP_BACKENDS, TIMESTEPS)
     param_names = ["backend", "k"]
     backend: Backend | None = None
     reference: Backend | None = None

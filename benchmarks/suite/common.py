@@ -18,16 +18,20 @@ from adapters.spec.networks import brunel_network, pools_network
 from benchmarks.protocol import Pass, closed_loop_pass, open_loop_pass
 from adapters.registry import load_backend
 
-CLOSED_LOOP_BACKENDS = ["spark", "spark-native", "spark-native-direct", "brian2-cpp",
-                        "brian2-runtime", "brian2-runtime-run-per-chunk", "spark-gpu",
-                        "spark-native-gpu"]
-"""The GPU labels are skipped (n/a, with the reason) where JAX sees no GPU. brian2-cuda is not
-listed: its prepare compiles the project with nvcc even without a GPU (minutes per class)."""
 SMOKE = os.environ.get("SPARK_BENCH_ASV_SMOKE") == "1"
 """CI's smoke run (``make asv-smoke``): every benchmark on every backend, at k = 10 only.
 The smoke run proves the suite runs; its timings are not tracked, and k changes only the
 number of chunks, so the full k grid (``make asv-history``) would cost CI ~8 more minutes
 for the same code paths. Latency covers k = 1 in the smoke run too."""
+CLOSED_LOOP_BACKENDS = ["spark", "spark-native", "spark-native-direct", "brian2-cpp",
+                        "brian2-runtime", "brian2-runtime-run-per-chunk", "spark-gpu",
+                        "spark-native-gpu"]
+"""The GPU labels are skipped (n/a, with the reason) where JAX sees no GPU. brian2-cuda is not
+listed: its prepare compiles the project with nvcc even without a GPU (minutes per class)."""
+SPEEDUP_BACKENDS = ["spark", "brian2-cpp"] if SMOKE else CLOSED_LOOP_BACKENDS
+"""Speedup's per-backend code is ClosedLoop's (build, one pass); each of its cells also
+builds the Brian2 reference (~40 s a cell on 2 cores), so the smoke run checks it on one
+JAX and one Brian2 backend and ClosedLoop checks every backend."""
 TIMESTEPS = [10] if SMOKE else [1, 10, 100]
 DTYPE = "float32"
 CACHE = Path(".cache/spark-bench-asv")

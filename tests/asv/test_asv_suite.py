@@ -114,3 +114,19 @@ def test_too_slow_combination_is_skipped_not_failed():
     with pytest.raises(NotImplementedError, match="timeout"):
         bench.setup("brian2-runtime-run-per-chunk", 1)
     bench.teardown("brian2-runtime-run-per-chunk", 1)  # asv tears down after a skipped setup too
+
+
+def test_the_ci_smoke_grid_runs_every_benchmark_on_fewer_cells():
+    """SPARK_BENCH_ASV_SMOKE=1 (make asv-smoke): k = 10 only and Speedup on two backends;
+    every benchmark class is still there, and the tracked grid is unchanged without it."""
+    code = ("import json; from benchmarks.suite import bench_closed_loop as b; "
+            "print(json.dumps([b.ClosedLoop.params, b.Speedup.params, b.Latency.params]))")
+    grids = {}
+    for smoke in ("1", ""):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, cwd=ROOT, env={**os.environ, "SPARK_BENCH_ASV_SMOKE": smoke})
+        grids[smoke] = json.loads(out.stdout)
+    closed, speedup, latency = grids["1"]
+    assert closed[1] == speedup[1] == [10] and speedup[0] == ["spark", "brian2-cpp"]
+    assert set(closed[0]) == set(grids[""][0][0]) and latency == grids[""][2]
+    assert grids[""][0][1] == [1, 10, 100] and grids[""][1][0] == grids[""][0][0]
