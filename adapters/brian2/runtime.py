@@ -124,8 +124,12 @@ class _RuntimeBackend(Backend):
         objects = self._model.objects()
         if self.one_run:
             self._fire = self._model.input_group.variables["fire"].get_value()  # a view
+            # The input's row for each step first; the chunk boundary last, after every
+            # monitor, so that a controller's None stops the run before another step.
             objects.append(b2.NetworkOperation(self._feed, clock=self._model.clock,
-                                               when="start", name="host_io"))
+                                               when="start", name="host_input"))
+            objects.append(b2.NetworkOperation(self._boundary, clock=self._model.clock,
+                                               when="end", order=1000, name="host_boundary"))
         self._net = b2.Network(*objects, name="spark_net")
         t1 = time.perf_counter()
         self._net.store("initial")
@@ -175,8 +179,9 @@ class _RuntimeBackend(Backend):
         return out
 
     def run_closed_loop(self, controller: Controller, n_chunks: int) -> None:
-        """One ``Network.run`` of ``n_chunks`` chunks; the network operation calls the
-        controller at every chunk boundary (the last one after the run returns)."""
+        """One ``Network.run`` of ``n_chunks`` chunks; a network operation at the end of
+        each chunk's last step hands its counts to the controller and takes the next chunk
+        (None: the run stops there, no further step is simulated)."""
         if not self.one_run:
             return super().run_closed_loop(controller, n_chunks)
         import brian2 as b2
@@ -188,32 +193,36 @@ class _RuntimeBackend(Backend):
         apply_prefs(self._pref_values)
         try:
             self._net.run(n_chunks * first.k * self._dt_ms * b2.ms)
-            if self._chunk is not None and controller(self._end_chunk(self._chunk)) is not None:
+            if self._chunk is not None:
                 raise RuntimeError(f"{self.name}: the controller asked for more than the "
                                    f"{n_chunks} chunks the run was started for")
         finally:
             self._controller = None
 
     def _feed(self) -> None:
-        """Every step, before anything else in it: the input's spikes for this step. At a
-        chunk boundary in :meth:`run_closed_loop`, first the controller: the finished
-        chunk's counts out, the next chunk in (None: stop the run)."""
-        if self._chunk is None:  # stopped at the last boundary: this step is not counted
-            self._fire[:] = False
+        """Every step, before anything else in it: the input's spikes for this step."""
+        if self._chunk is None or self._row >= self._chunk.k:
+            self._fire[:] = False  # prepare's test step
             return
-        if self._row == self._chunk.k and self._controller is not None:
-            chunk = self._controller(self._end_chunk(self._chunk))
-            if chunk is None:
-                self._chunk = None
-                self._fire[:] = False
-                self._net.stop()
-                return
-            if chunk.k != self._chunk.k:
-                raise ValueError(f"{self.name}: one run() takes chunks of one k; got "
-                                 f"{chunk.k} after {self._chunk.k}")
-            self._chunk, self._row = chunk, 0
         self._fire[:] = self._chunk.spikes[self._row]
         self._row += 1
+
+    def _boundary(self) -> None:
+        """Every step, after everything else in it: at the end of a chunk in
+        :meth:`run_closed_loop`, the controller (the chunk's counts out, the next chunk in;
+        None stops the run before the next step)."""
+        if self._controller is None or self._chunk is None or self._row < self._chunk.k:
+            return
+        chunk = self._controller(self._end_chunk(self._chunk))
+        if chunk is None:
+            self._chunk = None
+            self._net.stop()
+            return
+        if chunk.k != self._chunk.k:
+            k, self._chunk = self._chunk.k, None
+            raise ValueError(f"{self.name}: one run() takes chunks of one k; got "
+                             f"{chunk.k} after {k}")
+        self._chunk, self._row = chunk, 0
 
     def recorded_spikes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         if not self._model.spike_monitors:

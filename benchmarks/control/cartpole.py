@@ -209,10 +209,21 @@ Progress = Callable[[int, int], None]
 def run_agent(backend: Backend, spec: NetworkSpec, task: CartpoleTask, seed: int,
               train: int, test: int, progress: Progress | None = None) -> AgentLog:
     """One agent on any prepared closed-loop backend (built from ``spec`` instance
-    ``seed``): ``train`` learning episodes, then ``test`` with the weights fixed."""
+    ``seed``): ``train`` learning episodes, then ``test`` with the weights fixed.
+
+    The agent is the controller of one :meth:`~adapters.base.Backend.run_closed_loop`
+    pass, so every backend is driven as its users drive it (Brian2's runtime: one
+    ``run()`` with a network operation every k steps). The pass is started for the most
+    chunks the episodes can take (the environment's step limit per episode) and ends at
+    the chunk boundary after the last episode."""
     check_agent(spec, task)
     dt = spec.simulation.dt
     env, rng = make_env(task), agent_rng(task, seed)
+    limit = env.spec.max_episode_steps if env.spec is not None else None
+    if not limit:
+        env.close()
+        raise ValueError(f"{task.env_id}: the environment has no episode step limit, so a "
+                         "closed-loop pass cannot be bounded")
     book = _Episodes(task, seed, train, test)
     log, k, n_in = book.log, task.k, task.code.size
     backend.reset()
@@ -220,23 +231,30 @@ def run_agent(backend: Backend, spec: NetworkSpec, task: CartpoleTask, seed: int
     obs, _ = env.reset(seed=seed)
     book.begin(obs)
     log.env_s += time.perf_counter() - t0
-    trace = np.zeros(2)
-    while not book.done:
-        t0 = time.perf_counter()
-        spikes = task.code.spikes(obs, rng.random((k, n_in)), dt)
-        t1 = time.perf_counter()
-        counts = backend.run_chunk(ChunkInput(spikes=spikes, modulator=book.pending))
-        t2 = time.perf_counter()
-        trace = task.readout.update(trace, counts, k, dt)
-        obs, ended = _env_step(env, book, int(task.readout.action(trace)))
-        if ended:
-            trace = np.zeros(2)
-            if progress is not None:
-                progress(log.episodes, train + test)
-        t3 = time.perf_counter()
-        log.encode_s += t1 - t0
-        log.network_s += t2 - t1
-        log.env_s += t3 - t2
+    trace, handed_out = np.zeros(2), 0.0
+
+    def agent(counts: np.ndarray | None) -> ChunkInput | None:
+        nonlocal obs, trace, handed_out
+        t_back = time.perf_counter()
+        if counts is not None:
+            log.network_s += t_back - handed_out
+            trace = task.readout.update(trace, counts, k, dt)
+            obs, ended = _env_step(env, book, int(task.readout.action(trace)))
+            if ended:
+                trace = np.zeros(2)
+                if progress is not None:
+                    progress(log.episodes, train + test)
+        t_env = time.perf_counter()
+        log.env_s += t_env - t_back
+        if book.done:
+            return None
+        chunk = ChunkInput(spikes=task.code.spikes(obs, rng.random((k, n_in)), dt),
+                           modulator=book.pending)
+        handed_out = time.perf_counter()
+        log.encode_s += handed_out - t_env
+        return chunk
+
+    backend.run_closed_loop(agent, (train + test) * limit)
     env.close()
     return log
 

@@ -17,7 +17,9 @@ Figures (all repeatable on a shared, noisy machine):
   native kernels' entry points (``SparkLifChunk``, ``SparkLifStep``, ``SparkPropagate``) and
   inside Brian2's ``Network::run`` for a fixed closed-loop workload on the reduced network;
   ``instructions/native-plastic`` inside ``SparkPlasticChunk`` for the cartpole agent
-  (:data:`PLASTIC_CHUNKS`).
+  (:data:`PLASTIC_CHUNKS`). The native figures are counted in one valgrind process, one
+  named dump each (:file:`callgrind_marks.c`): a backend's ``prepare`` (tracing, XLA
+  compile, a first chunk) is not part of them.
 
 Each figure is stored with its kind (``digest``, ``exact``, ``count``) so the comparison
 knows how to judge it. A figure that cannot be measured here (no NEST, no valgrind) is
@@ -206,8 +208,7 @@ def cache_figures(cache: Path) -> dict:
 # ------------------------------------------------------------------ instruction counts
 
 
-def _callgrind(argv: list[str], symbols: tuple[str, ...], out: Path, env: dict | None = None,
-               ) -> list[str]:
+def _callgrind(argv: list[str], symbols: tuple[str, ...], out: Path) -> list[str]:
     """The valgrind command that counts instructions inside ``symbols`` only."""
     toggles = [f"--toggle-collect={s}*" for s in symbols]
     return ["valgrind", "--tool=callgrind", "--collect-atstart=no", *toggles,
@@ -215,29 +216,43 @@ def _callgrind(argv: list[str], symbols: tuple[str, ...], out: Path, env: dict |
 
 
 def _total(out: Path) -> int:
-    """Instructions counted in one callgrind file (inside the toggled functions only)."""
+    """Instructions counted in one callgrind file (inside the toggled functions only): its
+    ``summary``, the counts of this dump alone (``totals`` adds every earlier dump's)."""
     for line in out.read_text().splitlines():
-        if line.startswith("totals:") or line.startswith("summary:"):
+        if line.startswith("summary:"):
             return int(line.split()[1])
-    raise RuntimeError(f"no totals in callgrind output {out}")
+    raise RuntimeError(f"no summary in callgrind output {out}")
 
 
-def native_workload(dtype: str) -> None:
-    """The counted workload (run under valgrind): spark-native on the reduced network."""
-    from adapters.base import BackendOptions
-    from adapters.registry import load_backend
-
-    net = _network("reduced", dtype)
-    backend = load_backend("spark-native")()
-    backend.prepare(net, BackendOptions(cache_dir=Path(os.environ["GATE_CACHE"])))
-    for k, chunks in COUNT_CHUNKS.items():
-        backend.reset()
-        _closed_loop_n(backend, net, k, chunks)
-    backend.close()
+COUNTED = ("native/float32", "native/float64", "native-plastic/float32")
+"""The workloads one valgrind process counts, in order, one callgrind dump each."""
 
 
-def plastic_workload(dtype: str) -> None:
-    """The counted plastic workload (run under valgrind): see :data:`PLASTIC_CHUNKS`."""
+class _Marks:
+    """The callgrind client requests of :file:`callgrind_marks.c`, through ctypes."""
+
+    def __init__(self, library: Path):
+        import ctypes
+
+        self._lib = ctypes.CDLL(str(library))
+        self._lib.gate_dump.argtypes = [ctypes.c_char_p]
+
+    def counted(self, name: str, run) -> None:
+        """Count what ``run()`` executes (counters zeroed before it), dumped as ``name``."""
+        self._lib.gate_zero()
+        run()
+        self._lib.gate_dump(name.encode())
+
+
+def counted_workloads(marks_library: Path) -> None:
+    """Every counted workload, in one process under callgrind.
+
+    Each backend is prepared (JAX traced, XLA compiled), the counters are zeroed, its
+    chunks run and the counts inside the toggled kernel symbols are dumped under the
+    workload's name. The native figures: spark-native on the reduced network,
+    :data:`COUNT_CHUNKS`. The plastic figure: the cartpole agent, :data:`PLASTIC_CHUNKS`
+    chunks of :data:`PLASTIC_K` steps with dense random input (30 % per step) and a random
+    modulator per chunk (fixed seeds)."""
     import numpy as np
 
     from adapters.base import BackendOptions, ChunkInput
@@ -245,13 +260,32 @@ def plastic_workload(dtype: str) -> None:
     from adapters.spec import materialise
     from adapters.spec.networks import cartpole_agent
 
-    net = materialise(cartpole_agent(), 0).with_dtype(dtype)
+    marks = _Marks(marks_library)
+    options = BackendOptions(cache_dir=Path(os.environ["GATE_CACHE"]))
+    for dtype in ("float32", "float64"):
+        net = _network("reduced", dtype)
+        backend = load_backend("spark-native")()
+        backend.prepare(net, options)
+
+        def closed_loop(backend=backend, net=net) -> None:
+            for k, chunks in COUNT_CHUNKS.items():
+                backend.reset()
+                _closed_loop_n(backend, net, k, chunks)
+
+        marks.counted(f"native/{dtype}", closed_loop)
+        backend.close()
+    net = materialise(cartpole_agent(), 0).with_dtype("float32")
     backend = load_backend("spark-native")()
-    backend.prepare(net, BackendOptions(cache_dir=Path(os.environ["GATE_CACHE"])))
+    backend.prepare(net, options)
     rng = np.random.default_rng(0)
-    for _ in range(PLASTIC_CHUNKS):
-        spikes = rng.random((PLASTIC_K, net.spec.input.size)) < 0.3
-        backend.run_chunk(ChunkInput(spikes=spikes, modulator=float(rng.normal(0.0, 0.5))))
+    chunks = [(rng.random((PLASTIC_K, net.spec.input.size)) < 0.3, float(rng.normal(0.0, 0.5)))
+              for _ in range(PLASTIC_CHUNKS)]
+
+    def plastic() -> None:
+        for spikes, modulator in chunks:
+            backend.run_chunk(ChunkInput(spikes=spikes, modulator=modulator))
+
+    marks.counted("native-plastic/float32", plastic)
     backend.close()
 
 
@@ -264,27 +298,55 @@ def _closed_loop_n(backend, net, k: int, chunks: int) -> None:
         last = backend.run_chunk(ChunkInput(spikes=stream.next_chunk(k, last)))
 
 
+def _build_marks(work: Path) -> Path:
+    """Compile :file:`callgrind_marks.c` (needs gcc and valgrind's headers)."""
+    source = Path(__file__).resolve().with_name("callgrind_marks.c")
+    library = work / "libgate_marks.so"
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        raise RuntimeError("no C compiler (gcc) to build the callgrind marks")
+    proc = subprocess.run([compiler, "-shared", "-fPIC", "-O1", str(source), "-o", str(library)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"building {source.name} failed (valgrind's headers, "
+                           f"valgrind/callgrind.h, missing?):\n{proc.stderr.strip()}")
+    return library
+
+
+def _dumps(out: Path) -> dict[str, int]:
+    """The named dumps of one callgrind run: ``{name: instructions}``, from the
+    ``desc: Trigger: Client Request: NAME`` header of each ``out.N`` file."""
+    counts = {}
+    for path in sorted(out.parent.glob(out.name + ".*")):
+        name = None
+        for line in path.read_text().splitlines():
+            if line.startswith("desc: Trigger: Client Request: "):
+                name = line.split(": ", 3)[-1].strip()
+                break
+        if name is not None:
+            counts[name] = _total(path)
+    return counts
+
+
 def instruction_figures(tree: Path, cache: Path, work: Path) -> dict:
     if shutil.which("valgrind") is None or shutil.which("callgrind_annotate") is None:
         reason = "valgrind is not installed (apt-get install valgrind)"
         return {"instructions/native": {"skipped": reason},
                 "instructions/brian2-cpp": {"skipped": reason}}
-    figures = {}
-    for dtype in ("float32", "float64"):
-        _progress(f"instructions/native/{dtype} (under valgrind, ~1 min)")
-        out = work / f"native-{dtype}.callgrind"
-        cmd = _callgrind([sys.executable, str(Path(__file__).resolve()), "--tree", str(tree),
-                          "--native-workload", dtype], NATIVE_SYMBOLS, out)
-        subprocess.run(cmd, check=True, capture_output=True, env=dict(os.environ,
-                       GATE_CACHE=str(cache)))
-        figures[f"instructions/native/{dtype}"] = {"kind": "count", "value": _total(out)}
-    _progress("instructions/native-plastic/float32 (the cartpole agent, under valgrind)")
-    out = work / "plastic-float32.callgrind"
+    _progress("instructions/native/float32, float64 and native-plastic/float32 "
+              "(one process under valgrind, one dump each)")
+    out = work / "native.callgrind"
     cmd = _callgrind([sys.executable, str(Path(__file__).resolve()), "--tree", str(tree),
-                      "--plastic-workload", "float32"], PLASTIC_SYMBOLS, out)
+                      "--counted-workloads", str(_build_marks(work))],
+                     NATIVE_SYMBOLS + PLASTIC_SYMBOLS, out)
     subprocess.run(cmd, check=True, capture_output=True, env=dict(os.environ,
                    GATE_CACHE=str(cache)))
-    figures["instructions/native-plastic/float32"] = {"kind": "count", "value": _total(out)}
+    counts = _dumps(out)
+    missing = [name for name in COUNTED if name not in counts]
+    if missing:
+        raise RuntimeError(f"callgrind wrote no dump for {missing} in {work}")
+    figures = {f"instructions/{name}": {"kind": "count", "value": counts[name]}
+               for name in COUNTED}
     _progress("instructions/brian2-cpp (binary under valgrind)")
     figures.update(_brian2_instructions(cache, work))
     return figures
@@ -391,16 +453,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spikes", type=Path)
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--only", choices=("spikes", "cache", "instructions"), action="append")
-    parser.add_argument("--native-workload", choices=("float32", "float64"))
-    parser.add_argument("--plastic-workload", choices=("float32", "float64"))
+    parser.add_argument("--counted-workloads", type=Path, metavar="MARKS_LIBRARY",
+                        help="(internal) run the counted workloads, under valgrind")
     args = parser.parse_args(argv)
     tree = args.tree.resolve()
     _use_tree(tree)
-    if args.native_workload:
-        native_workload(args.native_workload)
-        return 0
-    if args.plastic_workload:
-        plastic_workload(args.plastic_workload)
+    if args.counted_workloads:
+        counted_workloads(args.counted_workloads)
         return 0
     cache = (args.cache or tree / ".cache" / "gate").resolve()
     cache.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ otherwise under a session temporary directory (cold, as on CI).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from adapters.spec.model import (  # noqa: E402
     Population,
     Projection,
     Simulation,
+    Uniform,
 )
 from adapters.spec.networks import tiny  # noqa: E402
 
@@ -58,6 +60,22 @@ def tiny_inputs(tiny_net) -> np.ndarray:
 @pytest.fixture(scope="session")
 def tiny_reference(tiny_net, tiny_inputs):
     return simulate(tiny_net, tiny_inputs)
+
+
+@pytest.fixture(scope="session")
+def nvcc_net():
+    """``tiny`` with two of its five projections, one of each synapse model and delay kind:
+    ``input_to_a`` (delta, one delay) and ``a_to_b`` (exponential, delays of 1-3 steps).
+
+    Why: the nvcc compile test's network. brian2cuda compiles one file per code object and
+    each costs ~10 s of one core (cudafe++, cicc and g++ over its headers: ``nvcc --time``),
+    so a project is ~40 such calls on tiny; these three fewer projections are 12 fewer. The
+    GPU check (:func:`adapters.brian2.cuda.smoke`) runs the whole of ``tiny``."""
+    spec = tiny()
+    kept = {p.name: p for p in spec.projections if p.name in ("input_to_a", "a_to_b")}
+    kept["a_to_b"] = dataclasses.replace(kept["a_to_b"], delay=Uniform(low=0.1, high=0.3))
+    return materialise(dataclasses.replace(spec, name="tiny_nvcc",
+                                           projections=tuple(kept.values())))
 
 
 def handmade_spec() -> NetworkSpec:

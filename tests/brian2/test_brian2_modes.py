@@ -189,9 +189,15 @@ def test_one_run_loop_stops_when_the_controller_does(numpy_tiny, tiny_net):
     at that chunk boundary; after a reset the next pass is the full one, unchanged."""
     backend = numpy_tiny[0]
     full = driven_loop_counts(backend, tiny_net.spec, 10, 50)
+    full_spikes = backend.recorded_spikes()
     early = driven_loop_counts(backend, tiny_net.spec, 10, 50, stop_after=3)
     np.testing.assert_array_equal(early, full[:3])
-    assert backend._step == 30  # the run stopped at the boundary, not at its end
+    assert backend._step == 30
+    # Brian2 itself stopped at the boundary: no 31st step simulated, nor its spikes recorded
+    assert int(backend._model.clock.timestep[:]) == 30
+    assert_same_spikes(backend.recorded_spikes(),
+                       {p: (steps[steps < 30], idx[steps < 30])
+                        for p, (steps, idx) in full_spikes.items()})
     np.testing.assert_array_equal(driven_loop_counts(backend, tiny_net.spec, 10, 50), full)
 
 
@@ -265,33 +271,35 @@ def test_relaunch_chunked_equals_uninterrupted(tiny_net, options, tiny_inputs, t
 CUDA_COMPILE = os.environ.get("SPARK_BENCH_CUDA_COMPILE") == "1" or (os.cpu_count() or 1) >= 8
 
 
-@pytest.mark.slow(reason="nvcc builds two brian2cuda projects, ~4 min each cold on 2 cores")
+@pytest.mark.slow(reason="nvcc builds two brian2cuda projects, ~3 min each cold on 2 cores")
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 @pytest.mark.skipif(importlib.util.find_spec("brian2cuda") is None,
                     reason="brian2cuda not installed (pip install --no-deps brian2cuda==1.0a7)")
-@pytest.mark.skipif(not CUDA_COMPILE, reason="nvcc compile of tiny takes ~3-4 min cold per project "
+@pytest.mark.skipif(not CUDA_COMPILE, reason="nvcc compile takes ~3 min cold per project "
                     "on 2 cores; set SPARK_BENCH_CUDA_COMPILE=1 (automatic with >= 8 cores)")
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.xdist_group(f"nvcc-{n}"))
     for n in ("brian2-cuda-uninterrupted", "brian2-cuda")])
-def test_cuda_generates_and_compiles_tiny(tiny_net, tiny_inputs, options, name):
+def test_cuda_generates_and_compiles(nvcc_net, options, name):
     """Both brian2cuda projects (open loop with its result-file layout; resident loop with
-    the inserted host I/O and device input buffer) generate and compile with nvcc; without
+    the inserted host I/O and device input buffer) of a reduced tiny (see ``nvcc_net``:
+    both synapse models, both delay kinds) generate and compile with nvcc; without
     a GPU, running raises BackendUnavailable with the reason. With a GPU, they run and
     chunked equals one chunk (see adapters.brian2.cuda.smoke for the spike comparison)."""
     import json
 
     from adapters.hardware import gpu_present
 
+    net, inputs = nvcc_net, InputStream(nvcc_net.spec).open_loop()
     backend = load_backend(name)()
     try:
-        report = backend.prepare(tiny_net, options)  # record_spikes=True: monitors too
+        report = backend.prepare(net, options)  # record_spikes=True: monitors too
         assert report.phases["codegen_compile"] > 0 or report.cache_hit
         bdir = report.log_path.parent
         assert (bdir / "main").exists()
         layout = json.loads((bdir / "spark_cuda_layout.json").read_text())
-        assert layout["readouts"] == list(tiny_net.spec.readout_names)
-        assert layout["recorded"] == [p.name for p in tiny_net.populations]
+        assert layout["readouts"] == list(net.spec.readout_names)
+        assert layout["recorded"] == [p.name for p in net.populations]
         if name == "brian2-cuda":
             main = (bdir / "main.cu").read_text()
             assert "spark_cuda_io::upload_chunk" in main and "dev_dynamic_array_mon0000_i" in main
@@ -304,16 +312,16 @@ def test_cuda_generates_and_compiles_tiny(tiny_net, tiny_inputs, options, name):
                        for e in layout["spikes"].values())
         if not gpu_present():
             assert "no GPU" in report.notes
-            for call in (backend.reset, lambda: backend.run_uninterrupted(tiny_inputs),
-                         lambda: backend.run_chunk(ChunkInput(spikes=tiny_inputs[:10])),
+            for call in (backend.reset, lambda: backend.run_uninterrupted(inputs),
+                         lambda: backend.run_chunk(ChunkInput(spikes=inputs[:10])),
                          backend.recorded_spikes):
                 with pytest.raises(BackendUnavailable, match="no GPU on this machine"):
                     call()
             return
-        counts, spikes = run_open(backend, tiny_inputs)
+        counts, spikes = run_open(backend, inputs)
         assert counts.sum() == sum(s.size for s, _ in spikes.values()) > 0
         if name == "brian2-cuda":
-            chunked, chunked_spikes = run_chunked(backend, tiny_inputs, 7)
+            chunked, chunked_spikes = run_chunked(backend, inputs, 7)
             np.testing.assert_array_equal(chunked, counts)
             assert_same_spikes(chunked_spikes, spikes)
         else:
