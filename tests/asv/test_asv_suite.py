@@ -92,7 +92,7 @@ def test_gate_passes_the_other_way_round(two_commits):
 def test_benchmark_functions_run_directly(backend, tmp_path, monkeypatch):
     """setup + body of the asv benchmarks, called the way asv calls them."""
     from benchmarks.suite import common
-    from benchmarks.suite.bench_closed_loop import ClosedLoop, Compile
+    from benchmarks.suite.bench_closed_loop import ClosedLoop, Compile, Latency
 
     monkeypatch.setattr(common, "CACHE", tmp_path / "cache")
     bench = ClosedLoop()
@@ -105,6 +105,13 @@ def test_benchmark_functions_run_directly(backend, tmp_path, monkeypatch):
     assert per_sim_s > 0
     warm = Compile().track_compile_seconds_warm(backend)
     assert warm >= 0
+    # the p99 figure (the CI smoke run, make asv-smoke, runs only its p50 twin: same setup)
+    latency = Latency()
+    latency.setup(backend)
+    try:
+        assert latency.track_latency_p50_k1(backend) > 0 and latency.track_latency_p99_k1(backend) > 0
+    finally:
+        latency.teardown(backend)
 
 
 def test_too_slow_combination_is_skipped_not_failed():
