@@ -42,7 +42,7 @@ from benchmarks.results import COLUMNS, TEXT_COLUMNS, load_provenance, load_rows
 NORMALISER_BACKEND = "brian2-cpp-uninterrupted"
 NORMALISERS = ("uninterrupted", "end-to-end")
 OK_STATUSES = ("ok", "truncated")
-PROBLEM_STATUSES = ("truncated", "skipped", "failed")
+PROBLEM_STATUSES = ("truncated", "skipped", "failed", "rejected")
 BUILD_PHASES = ("materialise", "compile_cold", "compile_warm", "construct")
 PREFERRED_K = 10  # the k the summary talks about when it was measured
 
@@ -72,11 +72,16 @@ def load(results_dir: Path) -> tuple[pd.DataFrame, dict]:
                           f"expected {', '.join(COLUMNS)}") from None
     if frame.empty:
         raise NoResults(f"{path}: no result rows (cells/*.csv hold only headers)")
+    rejected = frame["status"] == "rejected"
+    if rejected.all():
+        reasons = list(frame.loc[rejected, "reason"])
+        raise ReportError(f"{path}: no usable result rows, every cell or row was rejected: "
+                          f"{reasons[0]}" + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""))
     frame = prepare(frame)
     try:
         provenance = load_provenance(path)
-    except ValueError as err:
-        raise ReportError(f"{path / 'provenance.json'}: not valid JSON ({err})") from None
+    except ValueError as err:  # MalformedResults: one line naming the file
+        raise ReportError(str(err)) from None
     return frame, provenance
 
 

@@ -184,7 +184,8 @@ def _break_even_sentence(frame: pd.DataFrame, k: int | None) -> list[str]:
 
 PROBLEM_VERBS = (("truncated", ("truncated (compared per simulated second over the shorter "
                                 "time they ran, never extrapolated)")),
-                 ("skipped", "skipped"), ("failed", "failed"), ("missing", "missing (no rows)"))
+                 ("skipped", "skipped"), ("failed", "failed"), ("missing", "missing (no rows)"),
+                 ("rejected", "rejected (corrupt, foreign or invalid rows: counted nowhere)"))
 """Problem statuses in the order the summary lists them, with the words it uses."""
 
 
@@ -202,6 +203,16 @@ def _problem_sentence(problems: pd.DataFrame, status: str, verb: str) -> list[st
         reason = f": {reasons[0]}" if len(reasons) == 1 and status != "truncated" else ""
         by_backend.append(f"{backend} (k = {', '.join(ks)}){reason}")
     return [f"Cells {verb}: " + "; ".join(by_backend) + "."]
+
+
+def _rejected_warning(frame: pd.DataFrame) -> list[str]:
+    """First-screen warning when the reader rejected rows (benchmarks.results.load_rows)."""
+    n = int((frame["status"] == "rejected").sum())
+    if not n:
+        return []
+    return [f"Warning: {n} row(s) or cell(s) of these results were rejected (corrupt, from "
+            "another sweep, or invalid) and are counted nowhere; the problems table names each "
+            "file and reason."]
 
 
 def _problem_sentences(frame: pd.DataFrame) -> list[str]:
@@ -232,6 +243,7 @@ def summary_lines(frame: pd.DataFrame, provenance: dict,
     norm = agg.normaliser_per_instance(frame, normaliser)
     k = pick_k(shape["closed_ks"])
     return [_machine(provenance, shape),
+            *_rejected_warning(frame),
             *_mixed_warning(shape),
             *_device_sentence(frame),
             *_normaliser_sentence(norm, normaliser),

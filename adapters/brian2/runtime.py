@@ -77,6 +77,7 @@ class _RuntimeBackend(Backend):
         self._chunk: ChunkInput | None = None  # the chunk whose rows the input is fed from
         self._row = 0  # the next row of ``_chunk`` to feed
         self._controller: Controller | None = None  # set during run_closed_loop only
+        self._fire: np.ndarray | None = None  # one_run: a view of the input group's ``fire``
 
     def _prefs(self, net: MaterialisedNetwork, options: BackendOptions) -> dict:
         prefs = base_prefs(net.dtype)

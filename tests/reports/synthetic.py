@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.results import ResultRow, write_cell, write_json_atomic
+from benchmarks.results import ResultRow, read_cell_file, sealed, write_cell, write_json_atomic
 
 NETWORK = "paper8"
 DT_S = 1e-4
@@ -153,3 +153,17 @@ def write_synthetic_results(out: Path, *, seed: int = 0, speed: dict[str, float]
         "threads": 1, "notes": "synthetic results for the report tests",
     })
     return out
+
+
+def edit_cells(results_dir: Path, edit) -> None:
+    """Rewrite every cell of ``results_dir`` through ``edit(frame) -> frame`` and seal it
+    again as :func:`write_cell` does (results as an older or newer suite writes them)."""
+    import io
+
+    import pandas as pd
+
+    for path in sorted((Path(results_dir) / "cells").glob("*.csv")):
+        cell = read_cell_file(path)
+        assert not cell.problem, cell.problem
+        frame = edit(pd.read_csv(io.StringIO(cell.body), keep_default_na=False, dtype=str))
+        path.write_text(sealed(frame.to_csv(index=False), cell.sweep))

@@ -18,7 +18,7 @@ from benchmarks.results import load_rows
 from reports import aggregate as agg
 from reports import figures
 
-from .synthetic import GPU, GPU_FIELDS, write_synthetic_results
+from .synthetic import GPU, GPU_FIELDS, edit_cells, write_synthetic_results
 
 PNG = b"\x89PNG\r\n\x1a\n"
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,10 +132,8 @@ def test_cpu_only_report_says_nothing_of_gpus(tmp_path):
 def test_results_without_device_columns_still_report(gpu_results, tmp_path):
     old = tmp_path / "old"
     shutil.copytree(gpu_results, old)
-    for cell in (old / "cells").glob("*.csv"):
-        frame = pd.read_csv(cell, keep_default_na=False)
-        frame.drop(columns=["device", "gpu_model", "gpu_driver", "cuda_version",
-                            "jax_device"]).to_csv(cell, index=False)
+    edit_cells(old, lambda frame: frame.drop(
+        columns=["device", "gpu_model", "gpu_driver", "cuda_version", "jax_device"]))
     rows = load_rows(old)
     assert set(rows.device) == {""} and set(rows.jax_device) == {""}
     frame, _ = agg.load(old)
@@ -180,18 +178,23 @@ def test_size_study_page(sized, tmp_path):
         reports.size_study([sized[0]], tmp_path / "one")
 
 
-def test_size_figure_in_a_report_of_two_sizes(sized, tmp_path):
-    """Cells of both sizes in one directory: the report draws the size figure too (its
-    network sizes from the provenance and the built-in networks)."""
+def test_cells_of_another_sweep_are_named_not_mixed_in(sized, tmp_path):
+    """Cells of the larger network's sweep copied into the smaller one's directory: the
+    report counts none of their rows and names each file (a size study takes one directory
+    per size: test_cli_size_study)."""
     both = tmp_path / "both"
     shutil.copytree(sized[0], both)
-    for cell in (sized[1] / "cells").glob("*.csv"):
-        shutil.copy(cell, both / "cells" / cell.name)
-    written = reports.build_report(both, tmp_path / "report", formats=("md",))
-    assert written["size_png"].read_bytes().startswith(PNG)
-    sizes = pd.read_csv(written["sizes_csv"])
-    assert set(sizes.neurons) == {8192, 65536}  # paper8 from provenance, paper8x8 built in
-    assert "Figure 5. Cost vs network size" in written["md"].read_text()
+    foreign = sorted((sized[1] / "cells").glob("*.csv"))
+    for cell in foreign:
+        shutil.copy(cell, both / "cells" / ("x-" + cell.name))
+    rows = load_rows(both)
+    rejected = rows[rows.status == "rejected"]
+    assert len(rejected) == len(foreign)
+    assert all("not of this directory's sweep" in r for r in rejected.reason)
+    assert set(rows.loc[rows.status != "rejected", "network"]) == {"paper8"}
+    md = reports.build_report(both, tmp_path / "report", formats=("md",))["md"].read_text()
+    assert f"Warning: {len(foreign)} row(s) or cell(s) of these results were rejected" in md
+    assert "x-" + foreign[0].name in md
 
 
 def test_size_figure_without_lines_draws_an_explanation(tmp_path):

@@ -10,15 +10,16 @@ import pandas as pd
 import reports
 from benchmarks.results import load_rows
 
-from .synthetic import write_synthetic_results
+from .synthetic import edit_cells, write_synthetic_results
 
 
 def _spread(results, where) -> None:
     """Give every row a machine: ``where(backend, instance)``."""
-    for path in (results / "cells").glob("*.csv"):
-        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+    def edit(frame):
         frame["machine"] = [where(b, int(i)) for b, i in zip(frame.backend, frame.instance)]
-        frame.to_csv(path, index=False)
+        return frame
+
+    edit_cells(results, edit)
 
 
 def test_a_report_of_two_machines_is_one_report_per_machine(tmp_path):

@@ -17,7 +17,7 @@ from benchmarks.results import load_rows, write_cell
 from reports import aggregate as agg
 from reports.aggregate import fmt
 
-from .synthetic import CUDA_REASON, write_synthetic_results
+from .synthetic import CUDA_REASON, edit_cells, write_synthetic_results
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("speedup", "compile", "rtf", "latency")
@@ -330,9 +330,8 @@ def test_results_without_latency_columns_still_report(results_a, tmp_path):
 
     old = tmp_path / "old"
     shutil.copytree(results_a, old)
-    for cell in (old / "cells").glob("*.csv"):
-        frame = pd.read_csv(cell, keep_default_na=False)
-        frame.drop(columns=[c for c in frame.columns if c.startswith("latency_")]).to_csv(cell, index=False)
+    edit_cells(old, lambda frame: frame.drop(
+        columns=[c for c in frame.columns if c.startswith("latency_")]))
     assert agg.latency_stats(load_rows(old)).empty
     written = reports.build_report(old, tmp_path / "report", formats=("md",))
     assert written["latency_png"].read_bytes().startswith(PNG)
