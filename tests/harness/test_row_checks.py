@@ -1,0 +1,45 @@
+"""The one place rows are checked (benchmarks.results.row_problems) and how load_rows keeps
+what it rejects: marked, with the file and the reason, never counted."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from benchmarks.results import ResultRow, load_rows, write_cell
+
+GOOD = ResultRow(sweep_id="abc123", network="tiny", instance=1, backend="spark", loop="closed",
+                 k=10, run=0, dtype="float64", threads=1, phase="loop", seconds=0.5,
+                 sim_seconds=0.1, rtf=5.0, n_chunks=10, device="cpu")
+
+
+def test_bad_rows_are_rejected_with_their_reason_and_repeats_once(tmp_path):
+    bad = {
+        "negative": replace(GOOD, run=1, seconds=-5.0),
+        "nan": replace(GOOD, run=2, seconds=float("nan")),
+        "status": replace(GOOD, run=3, status="great"),
+        "phase": replace(GOOD, run=4, phase="lunch"),
+        "huge k": replace(GOOD, run=5, k=10 ** 12),
+        "latency": replace(GOOD, run=6, latency_p50_s=-1e-3),
+    }
+    write_cell(tmp_path, "a", [GOOD, GOOD, *bad.values()])
+    rows = load_rows(tmp_path)
+    assert len(rows) == 8
+    kept = rows[rows.status != "rejected"]
+    assert len(kept) == 1 and kept.run.tolist() == [0]
+    reasons = dict(zip(rows.loc[rows.status == "rejected", "run"], rows.loc[rows.status == "rejected", "reason"]))
+    assert "a repeat of a row already read" in reasons[0]
+    assert "timing not positive" in reasons[1]
+    assert "timing not a finite number" in reasons[2]
+    assert "unknown status" in reasons[3] and "unknown phase" in reasons[4]
+    assert "k outside" in reasons[5] and "latency_p50_s negative" in reasons[6]
+    assert all(str(tmp_path / "cells" / "a.csv") in r for r in reasons.values())
+
+
+def test_a_cut_or_edited_cell_counts_for_nothing(tmp_path):
+    path = write_cell(tmp_path, "a", [GOOD, replace(GOOD, run=1)])
+    text = path.read_text()
+    path.write_text(text.replace("0.5,", "0.05,", 1))
+    rows = load_rows(tmp_path)
+    assert rows.status.tolist() == ["rejected"] and "checksum mismatch" in rows.reason[0]
+    path.write_text(text[:len(text) // 2])
+    assert "no checksum trailer" in load_rows(tmp_path).reason[0]
