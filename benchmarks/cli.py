@@ -17,9 +17,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from adapters.files import UnsafePath, staged_folder
 from adapters.spec import BUILTIN, SpecError, dumps_json, dumps_toml, load_spec, materialise
 from adapters.spec.estimate import check_fits, estimate
 from adapters.spec.model import Distribution, NetworkSpec
+
+from .terminal import printable
 
 
 class UsageError(Exception):
@@ -27,12 +30,6 @@ class UsageError(Exception):
 
 
 # --------------------------------------------------------------------------- spec
-
-
-def printable(text: str) -> str:
-    """Free text from a spec with control characters escaped (``\x1b``...): a stranger's
-    description must not move the cursor, retitle or clear the terminal it is shown in."""
-    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
 
 
 def describe_spec(spec: NetworkSpec, with_synapses: bool = True, source: str = "<spec>",
@@ -118,6 +115,8 @@ def cmd_spec_export(args: argparse.Namespace) -> int:
             raise UsageError(f"--out {out}: is a directory; expected a file ending in .{args.format}")
         if out.suffix.lower() != f".{args.format}":
             raise UsageError(f"--out {out}: expected a file ending in .{args.format}")
+        if (out.exists() or out.is_symlink()) and not args.force:
+            raise UsageError(f"--out {out}: exists; add --force to overwrite it")
         write_spec_file(spec, out)
         print(f"wrote {out}")
     else:
@@ -396,6 +395,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- report
 
 
+REPORT_FILES = tuple(f"{stem}.{ext}" for stem in ("report", "compare", "size-study")
+                     for ext in ("html", "md"))
+"""What a report folder of an earlier version holds (it has no marker yet): such a folder
+may be replaced by a new report."""
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import reports
 
@@ -415,16 +420,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not args.size_study and len(dirs) > 2:
         raise UsageError(f"expected one results directory (a report) or two (a comparison), got "
                          f"{len(dirs)}; add --size-study to draw cost vs network size")
-    try:
-        if args.size_study:
-            out = Path(args.out) if args.out else dirs[0] / "size-study"
-            written = reports.size_study(dirs, out, formats=formats)
-        elif len(dirs) == 1:
-            out = Path(args.out) if args.out else dirs[0] / "report"
-            written = reports.build_report(dirs[0], out, formats=formats, normaliser=args.normaliser)
-        else:
-            out = Path(args.out) if args.out else dirs[1] / f"compare-{dirs[0].name}"
-            written = reports.compare(dirs[0], dirs[1], out)
+    if args.size_study:
+        out = Path(args.out) if args.out else dirs[0] / "size-study"
+        write = lambda where: reports.size_study(dirs, where, formats=formats)  # noqa: E731
+    elif len(dirs) == 1:
+        out = Path(args.out) if args.out else dirs[0] / "report"
+        write = lambda where: reports.build_report(  # noqa: E731
+            dirs[0], where, formats=formats, normaliser=args.normaliser)
+    else:
+        out = Path(args.out) if args.out else dirs[1] / f"compare-{dirs[0].name}"
+        write = lambda where: reports.compare(dirs[0], dirs[1], where)  # noqa: E731
+    for d in dirs:
+        if out.resolve() == d.resolve() or d.resolve().is_relative_to(out.resolve()):
+            raise UsageError(f"--out {out}: holds the results directory {d}; a report is "
+                             "written as a folder of its own (the default is inside it)")
+    try:  # built in a folder beside ``out``, moved into place whole (adapters.files)
+        with staged_folder(out, legacy=REPORT_FILES) as staging:
+            written = {kind: out / path.relative_to(staging) for kind, path in write(staging).items()}
     except (reports.ReportError, MalformedResults) as err:
         raise UsageError(str(err)) from None
     for kind, path in written.items():
@@ -547,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("network")
     export.add_argument("--format", choices=("toml", "json"), default="toml")
     export.add_argument("--out", help="file to write (default: stdout)")
+    export.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     export.set_defaults(func=cmd_spec_export)
 
     run = sub.add_parser("run", help="benchmark sweep: backends x k x instances x runs")
@@ -665,9 +678,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (SpecError, UsageError) as err:
-        print(f"spark-bench: error: {err}", file=sys.stderr)
+    except (SpecError, UsageError, UnsafePath) as err:
+        print(f"spark-bench: error: {printable(str(err))}", file=sys.stderr)
         return 2
+    except OSError as err:  # a full disk, a read-only folder: the environment's, one line
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"spark-bench: error: {printable(where + (err.strerror or str(err)))}",
+              file=sys.stderr)
+        return 1
     except Terminated:
         print("spark-bench: terminated (SIGTERM)", file=sys.stderr)
         return 143

@@ -29,7 +29,7 @@ from adapters.base import (
     ChunkInput,
     UnsupportedSpec,
 )
-from adapters.files import write_bytes_atomic
+from adapters.files import real_folder, write_bytes_atomic
 from adapters.hardware import gpu_present
 from adapters.registry import entry, load_backend
 from adapters.spec import MaterialisedNetwork, SpecError, content_digest, load_spec, materialise
@@ -223,7 +223,7 @@ def _options(unit: Unit, **changes) -> BackendOptions:
 
 
 def spike_file(results_dir: Path, network: str, instance: int, backend: str, dtype: str) -> Path:
-    return Path(results_dir) / "spikes" / f"{network}-i{instance}-{backend}-{dtype}.npz"
+    return real_folder(Path(results_dir) / "spikes") / f"{network}-i{instance}-{backend}-{dtype}.npz"
 
 
 def save_spikes(path: Path, spikes: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:

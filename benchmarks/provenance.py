@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import os
 import platform
 import re
@@ -199,8 +200,14 @@ def input_stream() -> str:
 
 
 def machine_folder_name(machine: str) -> str:
-    """A machine name as a file or folder name (``machines/<name>.json``, a report folder)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", machine) or "unknown"
+    """A machine name as a file or folder name (``machines/<name>.json``, a report folder),
+    one per machine: a plain host name is kept as it is; any other (``..``, ``a b``, a
+    name of 300 characters) becomes its safe characters, cut to 40, and a hash of the
+    whole name, so that no two machines share a folder and none escapes ``machines/``."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", machine):
+        return machine
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", machine).lstrip(".")[:40] or "machine"
+    return f"{safe}-{hashlib.sha256(machine.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
 
 
 def machine_record() -> dict:

@@ -42,7 +42,7 @@ import ray
 from ray.exceptions import RayError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from adapters.files import write_bytes_atomic, write_text_atomic
+from adapters.files import open_no_follow, real_folder, write_bytes_atomic, write_text_atomic
 from adapters.registry import entry
 from adapters.spec.model import NetworkSpec
 
@@ -230,7 +230,7 @@ class _ClusterRun:
             self.in_flight[generator] = attempt
             return
         self.write_machine(message["machine"])
-        log_path = self.out / "logs" / f"{attempt.unit.cell_id(attempt.unit.spec().name, 'unit')}.log"
+        log_path = real_folder(self.out / "logs") / f"{attempt.unit.cell_id(attempt.unit.spec().name, 'unit')}.log"
         write_text_atomic(log_path, f"# ran on {message['machine']['machine']} (Ray node "
                                     f"{message['node_id']}), attempt {attempt.number}\n"
                                     + message.get("log", ""))
@@ -260,11 +260,12 @@ class _ClusterRun:
 
     def store_files(self, files: dict[str, bytes]) -> None:
         for relative, data in files.items():
-            write_bytes_atomic(self.out / result_path(relative), data)
+            target = self.out / result_path(relative)
+            write_bytes_atomic(real_folder(target.parent) / target.name, data)
 
     def write_machine(self, record: dict) -> None:
         name = provenance.machine_folder_name(record["machine"])
-        write_json_atomic(self.out / "machines" / f"{name}.json", record)
+        write_json_atomic(real_folder(self.out / "machines") / f"{name}.json", record)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -277,9 +278,10 @@ class _ClusterRun:
             "submitted": attempt.submitted, "task_started": message.get("task_started", math.nan),
             "returned": time.time(), "worker_s": exit_event.get("seconds", math.nan),
             "task_s": message.get("task_s", math.nan)})
-        path = self.out / "logs" / "ray_units.csv"
+        path = real_folder(self.out / "logs") / "ray_units.csv"
         new = not path.exists()
-        with open(path, "a", newline="") as fh:
+        with os.fdopen(open_no_follow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a",
+                       newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=UNIT_LOG_COLUMNS)
             if new:
                 writer.writeheader()

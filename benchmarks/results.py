@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adapters.files import write_text_atomic
+from adapters.files import real_folder, write_text_atomic
 
 from . import provenance
 
@@ -144,7 +144,7 @@ def write_cell(results_dir: Path, cell_id: str, rows: list[ResultRow]) -> Path:
     or none of it, ending in its trailer (see the module docstring). Rows without a
     ``device`` get this process's (:func:`with_device`): the worker that ran the backend
     writes its rows, so they say where it ran."""
-    target = Path(results_dir) / "cells" / f"{cell_id}.csv"
+    target = real_folder(Path(results_dir) / "cells") / f"{cell_id}.csv"
     sweeps = {row.sweep_id for row in rows}
     if len(sweeps) > 1:
         raise ValueError(f"cell {cell_id}: rows of {len(sweeps)} sweeps ({', '.join(sorted(sweeps))})")

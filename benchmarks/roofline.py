@@ -21,18 +21,22 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from adapters.base import Backend, BackendOptions
-from adapters.files import write_text_atomic
+from adapters.files import UnsafePath, read_regular_file, write_text_atomic
 from adapters.spec.inputs import InputStream
 from adapters.spec.materialise import MaterialisedNetwork
 
 from .protocol import open_loop_pass
+from .results import MalformedResults
 
 
 @dataclass(frozen=True)
@@ -165,3 +169,55 @@ def write_csv(results_dir: Path, network: str, dtype: str, bandwidth: Bandwidth,
     path = Path(results_dir) / CSV_NAME
     write_text_atomic(path, buf.getvalue())
     return path
+
+
+_TEXT_FIELDS = ("network", "dtype", "backend")
+_POSITIVE_FIELDS = ("sim_seconds", "loop_seconds", "bandwidth_bytes_per_second",
+                    "bound_events_per_second")
+
+
+def read_csv(results_dir: Path) -> pd.DataFrame | None:
+    """``results_dir/roofline.csv`` checked as :func:`write_csv` writes it, or None when
+    there is none. A file that is not (a link, a FIFO, not UTF-8, a missing column, a
+    timing that is not a finite positive number, no row) is MalformedResults, one line
+    naming the file, row and field: a results folder may come from anyone."""
+    path = Path(results_dir) / CSV_NAME
+    if not os.path.lexists(path):
+        return None
+    try:
+        text = read_regular_file(path, max_bytes=16 << 20).decode("utf-8")
+    except (UnsafePath, OSError, UnicodeDecodeError) as err:
+        why = "not UTF-8 text" if isinstance(err, UnicodeDecodeError) else str(err)
+        raise MalformedResults(f"{path}: {why}") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = sorted(set(CSV_FIELDS) - set(reader.fieldnames or ()))
+    if missing:
+        raise MalformedResults(f"{path}: missing column(s) {', '.join(missing)}; re-run "
+                               "spark-bench roofline --out")
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        rows.append(_checked_row(path, line, row))
+    if not rows:
+        raise MalformedResults(f"{path}: a header and no rows; re-run spark-bench roofline --out")
+    return pd.DataFrame(rows, columns=CSV_FIELDS)
+
+
+def _checked_row(path: Path, line: int, row: dict) -> dict:
+    out: dict = {}
+    for field in CSV_FIELDS:
+        value = row.get(field)
+        if value is None:
+            raise MalformedResults(f"{path}, line {line}: {field} missing (a short row)")
+        if field in _TEXT_FIELDS:
+            out[field] = value
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        lowest_ok = number > 0 if field in _POSITIVE_FIELDS else number >= 0
+        if not (math.isfinite(number) and lowest_ok):
+            raise MalformedResults(f"{path}, line {line}: {field} = {value[:40]!r}; expected a "
+                                   f"finite number {'> 0' if field in _POSITIVE_FIELDS else '>= 0'}")
+        out[field] = number
+    return out

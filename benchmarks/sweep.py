@@ -31,6 +31,7 @@ from typing import Protocol
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from adapters.files import UnsafePath, open_no_follow, real_folder
 from adapters.registry import BACKENDS, FIDELITY_REFERENCE, entry
 from adapters.spec import content_digest, load_spec
 from adapters.spec.estimate import estimate
@@ -40,6 +41,7 @@ from . import provenance
 from .protocol import Unit, write_skipped
 from .results import (ResultRow, failed_cells, finished_cells, load_provenance, write_cell,
                       write_json_atomic)
+from .terminal import printable
 from .unit_process import failure_reason, worker_events
 
 
@@ -171,6 +173,12 @@ def run_sweep(config: SweepConfig, out: Path, console: Console | None = None,
     units = plan(config, sweep_id)
     spec = load_spec(config.network)
     with exclusive_lock(out):
+        try:  # what the sweep writes into: folders of its own, never links out of ``out``
+            for folder in ("cells", "logs"):
+                if os.path.lexists(out / folder):
+                    real_folder(out / folder)
+        except UnsafePath as err:
+            raise SweepError(str(err)) from None
         existing = load_provenance(out)
         if existing and existing.get("sweep_id") != sweep_id:
             raise SweepError(f"{out} holds results of another sweep ({_difference(existing, identity)}); "
@@ -216,7 +224,7 @@ def _run_units(config: SweepConfig, out: Path, units: list[Unit], cells: dict[Un
     if already:
         console.print(f"resuming: {already} of {total} cells already done")
     refused = _refuse_up_front(units, out, console, executor)
-    (out / "logs").mkdir(parents=True, exist_ok=True)
+    real_folder(out / "logs")
     finished = finished_cells(out)
     todo = [u for u in units if u not in refused and not all(c in finished for c in cells[u])]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -316,12 +324,16 @@ def exclusive_lock(out: Path) -> Iterator[None]:
     holder dies, so a killed sweep never leaves a stale lock behind."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / ".sweep.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:  # never through a link: the lock is truncated when taken and when let go
+        fd = open_no_follow(path, os.O_RDWR | os.O_CREAT)
+    except UnsafePath as err:
+        raise SweepError(str(err)) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown process"
+            holder = printable(os.pread(fd, 4096, 0).decode(errors="replace").strip()) \
+                or "unknown process"
             raise SweepError(f"{out}: another sweep is writing here ({holder}); wait for it "
                              "to finish or use another --out") from None
         os.ftruncate(fd, 0)

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
+from adapters.files import open_fresh
+
 from .protocol import Unit
 from .worker import EVENT_PREFIX, SWEEP_PID_ENV
 
@@ -35,13 +37,46 @@ def worker_tmpdir(unit: Unit, log_path: Path) -> Iterator[Path]:
     unit's log (``<unit>.brian_debug_*.log``): they explain a failed build."""
     root = Path(unit.cache_dir) / "tmp"
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="worker-", dir=root))
+    remove_orphaned_tmpdirs(root)
+    tmp = Path(tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=root))
     try:
         yield tmp
     finally:
         for debug_log in tmp.glob("brian_debug_*.log"):
             shutil.move(str(debug_log), log_path.with_name(f"{log_path.stem}.{debug_log.name}"))
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_orphaned_tmpdirs(root: Path, legacy_age_s: float = 86400.0) -> list[Path]:
+    """Remove the worker folders under ``root`` that a sweep killed with ``kill -9`` or a
+    hang-up left behind (the ``finally`` above never ran): those named for a sweep process
+    that no longer exists, and unnamed ones (written before names held the pid) older than
+    ``legacy_age_s``. A folder of a sweep still running (another results folder, the same
+    cache) is kept. Returns what was removed."""
+    removed = []
+    for folder in root.glob("worker-*"):
+        owner = folder.name.split("-")[1]
+        if owner.isdigit():
+            orphaned = not _alive(int(owner))
+        else:
+            try:
+                orphaned = time.time() - folder.lstat().st_mtime > legacy_age_s
+            except OSError:
+                continue
+        if orphaned and folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def worker_events(unit: Unit, out: Path, log_path: Path, timeout_s: float,
@@ -54,7 +89,7 @@ def worker_events(unit: Unit, out: Path, log_path: Path, timeout_s: float,
     with worker_tmpdir(unit, log_path) as tmp:
         start = time.monotonic()
         env = {**os.environ, SWEEP_PID_ENV: str(os.getpid()), "TMPDIR": str(tmp)}
-        with open(log_path, "w") as log:
+        with os.fdopen(open_fresh(log_path), "w") as log:  # never through a link
             proc = subprocess.Popen([sys.executable, "-m", "benchmarks.worker", payload, str(out)],
                                     stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1,
                                     start_new_session=True, env=env, cwd=cwd)

@@ -3,15 +3,15 @@ self-contained HTML page.
 
 A page is built once as a :class:`Document` of :class:`Section` s holding blocks; the two
 renderers below only translate blocks, so the two formats cannot say different things. In
-HTML every text is escaped here, so builders pass plain strings, never markup. In Markdown
-text is written as given (the summary sentences are plain text); table cells have ``|`` and
-line breaks escaped.
+HTML and in Markdown every text is escaped here (:func:`md_text`), so builders pass plain
+strings, never markup: a row's reason or a provenance field is a stranger's text.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,8 +94,39 @@ class Document:
 # --------------------------------------------------------------------------- markdown
 
 
+_MD_INLINE = re.compile(r"([\\`*|~]|\](?=[(\[:])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z]))")
+"""Characters with a meaning in Markdown, where they have it: ``_`` where it could
+emphasise (an intraword one, as in ``per_sim_s``, never does in CommonMark), ``]`` where
+it could close a link (before ``(``, ``[`` or ``:``); so "spark-gpu [gpu: H200]" and
+"per_sim_s" stay as they read."""
+_MD_LINE_START = re.compile(r"^(\s*)(\d*)([#>+=.)\[-])")
+_HTML_CHARS = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def md_text(text: object) -> str:
+    """Plain text as Markdown that reads as that text and nothing else: Markdown's
+    emphasis, link and code characters escaped, ``<``, ``>`` and ``&`` as HTML entities
+    (no raw HTML, no ``<javascript:...>`` link), line breaks as spaces (no new block), a
+    heading, quote or list marker at the start escaped. Row fields and provenance are a
+    stranger's text; a Markdown viewer must render them, not obey them."""
+    out = _MD_INLINE.sub(r"\\\1", " ".join(str(text).splitlines()))
+    out = "".join(_HTML_CHARS.get(ch, ch) for ch in out)
+    start = _MD_LINE_START.match(out)  # "# x", "> x", "- x", "1. x": a block marker
+    if start and (start.group(2) == "") == (start.group(3) in "#>+=[-"):
+        out = out[:start.end(2)] + "\\" + out[start.end(2):]
+    return out
+
+
+def _md_code(text: str) -> str:
+    """Inline code that no backtick in ``text`` can close early (a longer fence)."""
+    text = " ".join(text.splitlines())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _md_cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return md_text(text)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -109,13 +140,13 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def _md_inline(part: str | Code) -> str:
-    return f"`{part.text}`" if isinstance(part, Code) else part
+    return _md_code(part.text) if isinstance(part, Code) else md_text(part)
 
 
 def _md_image(image: Image, base: Path) -> str:
     """Paths relative to ``base`` (where the Markdown file lies), so the page can move."""
-    text = (f"![{image.alt}]({image.png.relative_to(base).as_posix()})\n\n"
-            f"*{image.caption}*")
+    text = (f"![{md_text(image.alt)}]({image.png.relative_to(base).as_posix()})\n\n"
+            f"*{md_text(image.caption)}*")
     if image.svg is not None:
         text += f" ([SVG]({image.svg.relative_to(base).as_posix()}))"
     return text
@@ -126,21 +157,21 @@ def _md_block(block: Block, base: Path) -> str:
         case Paragraph(parts):
             return "".join(_md_inline(p) for p in parts)
         case Sentences(lines):
-            return "\n\n".join(lines)
+            return "\n\n".join(md_text(line) for line in lines)
         case Table(frame):
             return markdown_table(frame)
         case Image():
             return _md_image(block, base)
         case Terms(items):
-            return "\n".join(f"- **{term}**: {text}" for term, text in items)
+            return "\n".join(f"- **{md_text(term)}**: {md_text(text)}" for term, text in items)
     raise TypeError(f"not a report block: {block!r}")
 
 
 def to_markdown(document: Document, base: Path) -> str:
     """The page as Markdown; figure links relative to ``base``."""
-    chunks = [f"# {document.title}", *(_md_block(b, base) for b in document.intro)]
+    chunks = [f"# {md_text(document.title)}", *(_md_block(b, base) for b in document.intro)]
     for section in document.sections:
-        chunks.append(f"{'#' * section.level} {section.title}")
+        chunks.append(f"{'#' * section.level} {md_text(section.title)}")
         chunks += [_md_block(b, base) for b in section.blocks]
     return "\n\n".join(chunks) + "\n"
 

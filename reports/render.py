@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from adapters.files import write_text_atomic
+from adapters.files import UnsafePath, read_regular_file, write_text_atomic
 from benchmarks.provenance import machine_folder_name
+from benchmarks.roofline import read_csv as read_roofline_csv
 
 from . import aggregate as agg
 from . import figures
@@ -171,21 +172,12 @@ def sizes_display(t: pd.DataFrame) -> tuple[str, pd.DataFrame]:
                 "truncated": "yes" if r["n_truncated"] else ""} for _, r in t.iterrows()]))
 
 
-ROOFLINE_CSV = "roofline.csv"  # written by `spark-bench roofline --out DIR`
 
 
 def roofline_table(results_dir: Path) -> pd.DataFrame | None:
-    """The roofline rows of ``results_dir``, or None when it has none."""
-    path = Path(results_dir) / ROOFLINE_CSV
-    if not path.exists():
-        return None
-    frame = pd.read_csv(path)
-    missing = {"backend", "events_per_second", "bound_events_per_second",
-               "fraction_of_bound"} - set(frame.columns)
-    if missing:
-        raise agg.ReportError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
-                              "re-run spark-bench roofline --out")
-    return frame
+    """The roofline rows of ``results_dir`` (checked: :func:`benchmarks.roofline.read_csv`),
+    or None when it has none."""
+    return read_roofline_csv(results_dir)
 
 
 def roofline_display(frame: pd.DataFrame) -> tuple[str, pd.DataFrame]:
@@ -427,11 +419,12 @@ def build(results_dir: Path, out_dir: Path, formats: tuple[str, ...] = FORMATS,
 
 def machine_record(results_dir: Path, machine: str) -> dict:
     """What ``machines/<machine>.json`` (written by the Ray executor) says about a machine,
-    without its host name key; {} when there is none."""
+    without its host name key; {} when there is none or it is not one JSON object of a
+    regular file (a stranger's folder: never a link, a FIFO or a traceback)."""
     path = Path(results_dir) / "machines" / f"{machine_folder_name(machine)}.json"
     try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
+        record = json.loads(read_regular_file(path, max_bytes=1 << 20).decode("utf-8"))
+    except (OSError, UnsafePath, ValueError, RecursionError):
         return {}
     return {k: v for k, v in record.items() if k != "machine"} if isinstance(record, dict) else {}
 

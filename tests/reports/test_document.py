@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from reports.document import (
     Code,
@@ -17,6 +18,7 @@ from reports.document import (
     Sentences,
     Table,
     Terms,
+    md_text,
     to_html,
     to_markdown,
 )
@@ -49,9 +51,30 @@ def test_markdown_renders_the_same_sections(tmp_path):
     document = _document(tmp_path)
     md = to_markdown(document, tmp_path)
     assert "](figures/f.png)" in md and "_(none)_" in md and "| a\\|b |" in md
-    assert f"`{HOSTILE}`" in md and f"- **{HOSTILE}**: def" in md
+    assert f"`{HOSTILE}`" in md  # inside a code span, where a viewer shows it as text
+    assert md.count("<script>") == 1 and "<" not in md.replace(f"`{HOSTILE}`", "")
+    assert "- **&lt;script&gt;alert('x')&lt;/script&gt; &amp; \"q\"**: def" in md
     md_heads = re.findall(r"^#{2,3} (.*)$", md, flags=re.MULTILINE)
-    assert md_heads == [s.title for s in document.sections]
+    assert [md_plain(h) for h in md_heads] == [s.title for s in document.sections]
+
+
+def md_plain(text: str) -> str:
+    """What a Markdown viewer shows for escaped inline text."""
+    return html.unescape(re.sub(r"\\(.)", r"\1", text))
+
+
+@pytest.mark.parametrize("text", [
+    "[click](javascript:alert(1))", "<javascript:alert(1)>", "<img src=x onerror=alert(1)>",
+    "# not a heading", "> not a quote", "- not a list", "1. not a list", "**not bold**",
+    "`not code`", "a | b", "line\nbreak", "&amp; stays &amp;", "back\\slash",
+])
+def test_markdown_text_reads_as_itself(text):
+    """Untrusted text (a row's reason, a provenance field) in report.md: no link, no HTML,
+    no block or emphasis of its own; a viewer shows the text itself (line breaks as spaces)."""
+    out = md_text(text)
+    assert "<" not in out and not re.search(r"(?<!\\)\]\(", out) and "\n" not in out
+    assert not re.match(r"\s*([#>+-]|\d+[.)])\s", out)
+    assert md_plain(out) == text.replace("\n", " ")
 
 
 def test_report_headings_agree(report):
@@ -60,5 +83,5 @@ def test_report_headings_agree(report):
     md = re.findall(r"^#{1,3} (.*)$", written["md"].read_text(), flags=re.MULTILINE)
     page = written["html"].read_text()
     heads = re.findall(r"<h[1-3][^>]*>(.*?)</h[1-3]>", page)
-    assert md == [html.unescape(h) for h in heads]
+    assert [md_plain(h) for h in md] == [html.unescape(h) for h in heads]
     assert "Summary" in md and "Provenance" in md and "Tables" in md

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 import reports
-from benchmarks.results import load_rows, write_cell
+from benchmarks.results import MalformedResults, load_rows, write_cell
 from reports import aggregate as agg
 from reports.aggregate import fmt
 
@@ -288,7 +288,7 @@ def test_roofline_rows_appear_in_the_report(tmp_path):
     assert "32 GB/s measured copy bandwidth" in md
     assert written["roofline_csv"].exists()
     (results / "roofline.csv").write_text("backend,events\nx,1\n")
-    with pytest.raises(reports.ReportError, match="missing column"):
+    with pytest.raises(MalformedResults, match="missing column"):
         reports.build_report(results, tmp_path / "out2")
     shutil.rmtree(tmp_path / "out2", ignore_errors=True)
 
