@@ -13,7 +13,10 @@ default run out of sight.
 Under pytest-xdist (``--dist loadgroup``) the tests of one module stay on one worker, so a
 module-scoped build is made once. :data:`SHARED_BUILDS` joins modules that reuse each
 other's builds; a test with an ``xdist_group`` mark of its own keeps it (the two nvcc
-builds of brian2cuda projects, ~4 min each, go to different workers that way).
+builds of brian2cuda projects, ~4 min each, go to different workers that way). The groups
+must be marked before xdist's own collection hook turns them into node-id suffixes, hence
+``tryfirst``; pytest 9.2 broke those suffixes (pytest-xdist issue 1386), so pyproject pins
+pytest below it, and ``tests/test_tiers.py`` checks that a module really stays on one worker.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ SHARED_BUILDS = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     unexplained = []
     for item in items:

@@ -131,3 +131,37 @@ def test_the_stage_clock_records_each_stage_and_reports_its_verdict(tmp_path):
     report = subprocess.run([sys.executable, script, "report", "2400"], env=env,
                             capture_output=True, text=True)
     assert report.returncode == 1 and "FAILED (exit 1)" in report.stdout
+
+
+RECORD_WORKER = """
+import os
+
+def record(name):
+    with open(os.path.join(os.environ["WORKERS_TO"], name), "w") as out:
+        out.write(os.environ.get("PYTEST_XDIST_WORKER", "none"))
+"""
+
+
+def test_xdist_keeps_each_module_on_one_worker(tmp_path):
+    """Module-scoped builds (a Cython tiny, a native library) are made once only if all of a
+    module's tests run on one worker. This broke silently once (pytest 9.2 against
+    pytest-xdist 3.8): each test went to any worker and the builds were made twice."""
+    pytest.importorskip("xdist")
+    (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
+    (tmp_path / "record_worker.py").write_text(RECORD_WORKER)
+    (tmp_path / "pytest.ini").write_text(MARKERS)
+    for module in ("alpha", "beta"):
+        tests = "\n".join(f"def test_{i}():\n    time.sleep(0.2)\n    record('{module}-{i}')\n"
+                          for i in range(4))
+        (tmp_path / f"test_{module}.py").write_text(f"import time\nfrom record_worker import record\n\n{tests}")
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-q"],
+                          cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "WORKERS_TO": str(seen), "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    workers = {}
+    for record in seen.iterdir():
+        workers.setdefault(record.name.split("-")[0], set()).add(record.read_text())
+    assert sorted(workers) == ["alpha", "beta"]
+    assert all(len(w) == 1 and "none" not in w for w in workers.values()), workers
