@@ -10,13 +10,16 @@ A ``slow`` or ``serial`` mark must say why (``@pytest.mark.slow(reason="...")``)
 moved out of the fast tier without a reason is a collection error, so nothing leaves the
 default run out of sight.
 
-Under pytest-xdist (``--dist loadgroup``) the tests of one module stay on one worker, so a
-module-scoped build is made once. :data:`SHARED_BUILDS` joins modules that reuse each
-other's builds; a test with an ``xdist_group`` mark of its own keeps it (the two nvcc
-builds of brian2cuda projects, ~4 min each, go to different workers that way). The groups
-must be marked before xdist's own collection hook turns them into node-id suffixes, hence
-``tryfirst``; pytest 9.2 broke those suffixes (pytest-xdist issue 1386), so pyproject pins
-pytest below it, and ``tests/test_tiers.py`` checks that a module really stays on one worker.
+Under pytest-xdist (``--dist loadgroup``) each test goes to whichever worker is free, so a
+module- or session-scoped build used by tests on both workers is made twice. Where that
+build is expensive, its users share a group (one worker): :data:`GROUP_BY_FIXTURE` names
+the fixture, :data:`GROUP_BY_MODULE` a module that reuses its cache. Grouping every module
+instead was measured slower (it puts whole Brian2 modules on one worker). A test with an
+``xdist_group`` mark of its own keeps it (the two nvcc builds of brian2cuda projects, ~5 min
+each, go to different workers that way). Groups are marked before xdist's own collection
+hook turns them into node-id suffixes, hence ``tryfirst``; pytest 9.2 broke those suffixes
+(pytest-xdist issue 1386), so pyproject pins pytest below it, and ``tests/test_tiers.py``
+checks that a group really stays on one worker.
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ from __future__ import annotations
 import pytest
 
 TIER_MARKS = ("slow", "serial")
-SHARED_BUILDS = {
-    # its Cython build of a renamed tiny hits the cache of test_brian2_modes' cython_tiny
-    "tests/brian2/test_no_spec_text_cython.py": "tests/brian2/test_brian2_modes.py",
+GROUP_BY_FIXTURE = {
+    # the cold Cython build of tiny (~100 s on 2 cores), used by two slow tests
+    "cython_tiny": "brian2-cython-tiny",
+}
+GROUP_BY_MODULE = {
+    # its Cython build of a renamed tiny hits the Cython cache cython_tiny fills
+    "tests/brian2/test_no_spec_text_cython.py": "brian2-cython-tiny",
 }
 
 
@@ -43,6 +50,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("tier marks without a reason:\n  " + "\n  ".join(sorted(set(unexplained))))
     if config.pluginmanager.hasplugin("xdist"):
         for item in items:
-            if item.get_closest_marker("xdist_group") is None:
-                module = item.nodeid.split("::", 1)[0]
-                item.add_marker(pytest.mark.xdist_group(SHARED_BUILDS.get(module, module)))
+            if item.get_closest_marker("xdist_group") is not None:
+                continue
+            groups = {GROUP_BY_FIXTURE[f] for f in getattr(item, "fixturenames", ())
+                      if f in GROUP_BY_FIXTURE}
+            module = GROUP_BY_MODULE.get(item.nodeid.split("::", 1)[0])
+            groups |= {module} if module else set()
+            if len(groups) > 1:
+                raise pytest.UsageError(f"{item.nodeid}: in two build groups {sorted(groups)}")
+            if groups:
+                item.add_marker(pytest.mark.xdist_group(groups.pop()))

@@ -142,26 +142,31 @@ def record(name):
 """
 
 
-def test_xdist_keeps_each_module_on_one_worker(tmp_path):
-    """Module-scoped builds (a Cython tiny, a native library) are made once only if all of a
-    module's tests run on one worker. This broke silently once (pytest 9.2 against
-    pytest-xdist 3.8): each test went to any worker and the builds were made twice."""
+def test_xdist_keeps_a_build_group_on_one_worker(tmp_path):
+    """The users of an expensive shared build (conftest.GROUP_BY_FIXTURE) run on one worker,
+    so the build is made once. This broke silently once (pytest 9.2 against pytest-xdist
+    3.8): every test went to any worker and the Cython tiny was built twice."""
     pytest.importorskip("xdist")
     (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
     (tmp_path / "record_worker.py").write_text(RECORD_WORKER)
     (tmp_path / "pytest.ini").write_text(MARKERS)
-    for module in ("alpha", "beta"):
-        tests = "\n".join(f"def test_{i}():\n    time.sleep(0.2)\n    record('{module}-{i}')\n"
-                          for i in range(4))
-        (tmp_path / f"test_{module}.py").write_text(f"import time\nfrom record_worker import record\n\n{tests}")
+    users = "\n".join(f"def test_user_{i}(cython_tiny):\n    time.sleep(0.3)\n"
+                       f"    record('user-{i}')\n" for i in range(4))
+    others = "\n".join(f"def test_other_{i}():\n    time.sleep(0.3)\n    record('other-{i}')\n"
+                        for i in range(4))
+    (tmp_path / "test_builds.py").write_text(
+        "import time\nimport pytest\nfrom record_worker import record\n\n"
+        "@pytest.fixture(scope='session')\ndef cython_tiny():\n    return 1\n\n"
+        f"{users}\n{others}")
     seen = tmp_path / "seen"
     seen.mkdir()
     done = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-q"],
                           cwd=tmp_path, capture_output=True, text=True,
                           env={**os.environ, "WORKERS_TO": str(seen), "PYTHONPATH": str(tmp_path)})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    workers = {}
+    workers: dict[str, set[str]] = {}
     for record in seen.iterdir():
         workers.setdefault(record.name.split("-")[0], set()).add(record.read_text())
-    assert sorted(workers) == ["alpha", "beta"]
-    assert all(len(w) == 1 and "none" not in w for w in workers.values()), workers
+    assert len(list(seen.iterdir())) == 8
+    assert len(workers["user"]) == 1 and "none" not in workers["user"], workers
+    assert len(workers["user"] | workers["other"]) == 2, workers  # the rest still spread
