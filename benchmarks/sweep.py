@@ -49,9 +49,11 @@ class SweepError(Exception):
     """A sweep that cannot start (bad settings, a results directory of another sweep)."""
 
 
-NOT_IDENTITY = frozenset({"unit_timeout_s", "cache_dir"})
+NOT_IDENTITY = frozenset({"unit_timeout_s", "cache_dir", "network"})
 """Settings that change how a sweep runs but not what it measures: a re-run may change them
-(e.g. a longer ``--unit-timeout`` to retry cells that timed out) and still resume."""
+(e.g. a longer ``--unit-timeout`` to retry cells that timed out) and still resume. The
+network is named here as the user typed it (a name, a relative or absolute path, a copy);
+the identity holds its content digest instead."""
 
 
 @dataclass(frozen=True, kw_only=True)

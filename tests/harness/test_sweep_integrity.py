@@ -215,3 +215,28 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path, monke
     assert "cannot write results" in err and "No space left on device" in err
     assert len(err.strip().splitlines()) == 1, err
     assert [p.name for p in out.iterdir() if p.name != ".sweep.lock"] == []  # no temp files
+
+
+def test_the_same_spec_by_any_path_is_the_same_sweep(tmp_path, monkeypatch):
+    """Resume is keyed on the spec's content: the built-in name, a file of the same network by
+    relative or absolute path, or a copy, are one sweep; an edit of the file is another."""
+    from dataclasses import replace
+
+    from adapters.spec.codec import write_spec_file
+    from adapters.spec.networks import tiny
+    from benchmarks.sweep import SweepConfig
+
+    write_spec_file(tiny(), tmp_path / "tiny.toml")
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "mine.toml").write_text((tmp_path / "tiny.toml").read_text())
+    monkeypatch.chdir(tmp_path)
+    base = SweepConfig(network="tiny", backends=("spark",), timesteps=(10,), instances=1, runs=1,
+                       dtype="float64", threads=1, duration_ms=50.0, cell_budget_s=10.0,
+                       unit_timeout_s=60.0, profile="full")
+    ids = {replace(base, network=n).sweep_id()
+           for n in ("tiny", "tiny.toml", str(tmp_path / "tiny.toml"), "copy/mine.toml")}
+    assert len(ids) == 1
+    edited = (tmp_path / "tiny.toml").read_text().replace("seed = ", "seed = 1", 1)
+    assert edited != (tmp_path / "tiny.toml").read_text()
+    (tmp_path / "edited.toml").write_text(edited)
+    assert replace(base, network="edited.toml").sweep_id() not in ids
