@@ -388,13 +388,19 @@ def build(results_dir: Path, out_dir: Path, formats: tuple[str, ...] = FORMATS,
     _check_options(formats, normaliser)
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     frame, provenance = agg.load(results_dir)
-    machines = agg.machines(frame)
+    # A rejected cell (corrupt, foreign) has no trustworthy machine: it is named in every
+    # machine's report, never taken for a machine of its own.
+    machine_of = (frame["machine"].replace("", agg.NOT_RECORDED) if "machine" in frame
+                  else pd.Series(agg.NOT_RECORDED, index=frame.index))
+    unplaced = ((frame["status"] == "rejected") & (machine_of == agg.NOT_RECORDED)
+                if "status" in frame else pd.Series(False, index=frame.index))
+    machines = agg.machines(frame[~unplaced])
     if len(machines) <= 1:
         return _build_one(results_dir, frame, provenance, out_dir, formats, normaliser)
     written: dict[str, Path] = {}
     index = []
     for machine in machines:
-        sub = frame[frame["machine"].replace("", agg.NOT_RECORDED) == machine]
+        sub = frame[(machine_of == machine) | unplaced]
         record = {**provenance, **machine_record(results_dir, machine), "machine": machine}
         folder = out_dir / "machines" / machine_folder_name(machine)
         pages = _build_one(results_dir, sub, record, folder, formats, normaliser)
@@ -412,6 +418,10 @@ def build(results_dir: Path, out_dir: Path, formats: tuple[str, ...] = FORMATS,
                        "has its own report (figures, tables, speedups against the normaliser "
                        "measured on the same machine); times of different machines are never "
                        "divided by each other.",)),
+            *((Paragraph((f"Warning: {int(unplaced.sum())} row(s) of rejected cells (corrupt or "
+                          "from another sweep) belong to no machine; each machine's problems "
+                          "table names them, and they are counted nowhere.",)),)
+              if unplaced.any() else ()),
             Table(pd.DataFrame(index))), anchor="machines"),
             _provenance_section(provenance)))
     return written | write_document(document, out_dir, "report", formats)

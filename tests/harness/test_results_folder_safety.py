@@ -358,3 +358,19 @@ def test_damaged_cells_are_named_in_the_report(tmp_path, finished, capsys):
     assert f"{cells[0].name}: no checksum trailer" in md
     assert "zz-fifo.csv: not a regular file" in md
     json.loads((results / "provenance.json").read_text())  # untouched by the report
+
+
+def test_a_rejected_cell_is_not_taken_for_a_second_machine(tmp_path, finished):
+    """A cut cell has no trustworthy machine: the report stays one machine's report (no
+    machines/ index with a 'not recorded' machine) and names the cell as rejected."""
+    from tests.reports.synthetic import edit_cells
+
+    results = _copy(finished, tmp_path)
+    edit_cells(results, lambda frame: frame.assign(machine="vm"))
+    cells = sorted((results / "cells").glob("*.csv"))
+    cells[0].write_bytes(cells[0].read_bytes()[:300])
+    assert main(["report", str(results), "--format", "md"]) == 0
+    assert not (results / "report" / "machines").exists()
+    md = (results / "report" / "report.md").read_text()
+    assert f"{cells[0].name}: no checksum trailer" in md
+    assert "Warning: 1 row(s) or cell(s)" in md
