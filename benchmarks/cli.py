@@ -244,6 +244,7 @@ def _by_comparison(defaults: Sequence[str], comparison: str) -> tuple[str, ...]:
 def cmd_run(args: argparse.Namespace) -> int:
     from adapters.registry import DEFAULT_BACKENDS, QUICK_BACKENDS
 
+    from .results import MalformedResults
     from .sweep import PROFILES, SweepConfig, SweepError, run_sweep
 
     profile = "quick" if args.quick else "full"
@@ -270,7 +271,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         with sigterm_as_interrupt():
             outcome = run_sweep(config, out, executor=_executor(args))
-    except SweepError as err:
+    except (SweepError, MalformedResults) as err:  # e.g. a damaged provenance.json in --out
         raise UsageError(str(err)) from None
     except KeyboardInterrupt:
         print(f"spark-bench: every finished cell is kept in {out}; run the same command again "

@@ -374,3 +374,18 @@ def test_a_rejected_cell_is_not_taken_for_a_second_machine(tmp_path, finished):
     md = (results / "report" / "report.md").read_text()
     assert f"{cells[0].name}: no checksum trailer" in md
     assert "Warning: 1 row(s) or cell(s)" in md
+
+
+def test_a_truncated_provenance_stops_a_run_with_one_line(tmp_path, finished, capsys):
+    results = _copy(finished, tmp_path)
+    (results / "provenance.json").write_text((results / "provenance.json").read_text()[:100])
+    code = main(["run", "tiny", "--backends", "spark", "--timesteps", "10", "--runs", "1",
+                 "--instances", "1", "--duration", "50", "--no-cold", "--out", str(results)])
+    err = capsys.readouterr().err
+    assert code == 2 and "provenance.json" in err and "Traceback" not in err
+
+
+def test_the_summary_k_ignores_rows_without_a_k():
+    from reports.summary import pick_k
+
+    assert pick_k([0, 100, 1000]) == 100 and pick_k([0]) is None
