@@ -183,12 +183,28 @@ def measured_devices(frame: pd.DataFrame) -> dict[str, str]:
     return {b: d for b, d in backend_devices(frame).items() if b in timed}
 
 
+def machine_labels(frame: pd.DataFrame) -> pd.Series:
+    """Each row's machine (:data:`NOT_RECORDED` for rows that do not say: results written
+    before machines were recorded)."""
+    if "machine" not in frame:
+        return pd.Series(NOT_RECORDED, index=frame.index)
+    return frame["machine"].replace("", NOT_RECORDED)
+
+
+def unplaced_rows(frame: pd.DataFrame) -> pd.Series:
+    """Rows of rejected cells (corrupt, foreign) that name no machine: they have no
+    trustworthy one, so every machine's report names them and none is made for them."""
+    if "status" not in frame:
+        return pd.Series(False, index=frame.index)
+    return (frame["status"] == "rejected") & (machine_labels(frame) == NOT_RECORDED)
+
+
 def machines(frame: pd.DataFrame) -> list[str]:
-    """The machines ``frame``'s rows were measured on (:data:`NOT_RECORDED` for rows that
-    do not say: results written before machines were recorded)."""
+    """The machines ``frame``'s rows were measured on (:func:`machine_labels`), not counting
+    :func:`unplaced_rows`."""
     if "machine" not in frame:
         return [NOT_RECORDED]
-    return sorted(set(frame["machine"].replace("", NOT_RECORDED)))
+    return sorted(set(machine_labels(frame)[~unplaced_rows(frame)]))
 
 
 def is_gpu(device: str) -> bool:

@@ -388,13 +388,8 @@ def build(results_dir: Path, out_dir: Path, formats: tuple[str, ...] = FORMATS,
     _check_options(formats, normaliser)
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     frame, provenance = agg.load(results_dir)
-    # A rejected cell (corrupt, foreign) has no trustworthy machine: it is named in every
-    # machine's report, never taken for a machine of its own.
-    machine_of = (frame["machine"].replace("", agg.NOT_RECORDED) if "machine" in frame
-                  else pd.Series(agg.NOT_RECORDED, index=frame.index))
-    unplaced = ((frame["status"] == "rejected") & (machine_of == agg.NOT_RECORDED)
-                if "status" in frame else pd.Series(False, index=frame.index))
-    machines = agg.machines(frame[~unplaced])
+    machine_of, unplaced = agg.machine_labels(frame), agg.unplaced_rows(frame)
+    machines = agg.machines(frame)
     if len(machines) <= 1:
         return _build_one(results_dir, frame, provenance, out_dir, formats, normaliser)
     written: dict[str, Path] = {}
