@@ -289,7 +289,21 @@ def _parse_cell(path: Path, body: str) -> pd.DataFrame:
             frame[col] = default
     for col in TEXT_COLUMNS:
         frame[col] = frame[col].fillna("").astype(str)
-    return frame[list(COLUMNS)]
+    frame = frame[list(COLUMNS)].copy()
+    frame[FIELDS_SHORT] = _fields_short(body, len(frame))
+    return frame
+
+
+FIELDS_SHORT = "_fields_short"
+"""A private column of a parsed cell: how many fields its line lacks against the header
+(pandas fills a line cut short with NaN, which could pass for a row that measured less)."""
+
+
+def _fields_short(body: str, n_rows: int) -> list[int]:
+    records = [r for r in csv.reader(io.StringIO(body)) if r]
+    header, lines = len(records[0]) if records else 0, records[1:]
+    short = [max(header - len(r), 0) for r in lines]
+    return short if len(short) == n_rows else [0] * n_rows  # (pandas read it otherwise)
 
 
 _INTEGER_COLUMNS = ("instance", "k", "run", "threads", "n_chunks")
@@ -310,6 +324,8 @@ def row_problems(frame: pd.DataFrame) -> pd.Series:
         mask = mask & (why == "")
         why[mask] = reason
 
+    if FIELDS_SHORT in frame:
+        flag(frame[FIELDS_SHORT] > 0, "line cut short (fewer fields than the header)")
     status = frame["status"].astype(str)
     flag(~status.isin(STATUSES), "unknown status")
     flag(~frame["phase"].astype(str).isin(PHASES), "unknown phase")
@@ -376,7 +392,7 @@ def load_rows(results_dir: Path) -> pd.DataFrame:
         frame["_file"] = str(path)
         frames.append(frame)
     frame = (pd.concat(frames, ignore_index=True) if frames
-             else pd.DataFrame(columns=[*COLUMNS, "_file"]))
+             else pd.DataFrame(columns=[*COLUMNS, "_file", FIELDS_SHORT]))
     if len(frame):
         why = row_problems(frame)
         repeat = frame.astype({c: str for c in _KEY}).duplicated(subset=list(_KEY), keep="first")
@@ -388,7 +404,7 @@ def load_rows(results_dir: Path) -> pd.DataFrame:
                                                       frame.loc[bad, "status"],
                                                       frame.loc[bad, "reason"])]
         frame.loc[bad, "status"] = REJECTED
-    frame = frame.drop(columns="_file")
+    frame = frame.drop(columns=["_file", FIELDS_SHORT], errors="ignore")
     if stand_ins:
         frame = pd.concat([frame, pd.DataFrame(stand_ins, columns=list(COLUMNS))],
                           ignore_index=True)

@@ -33,12 +33,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters.files import UnsafePath, open_no_follow, real_folder
 from adapters.registry import BACKENDS, FIDELITY_REFERENCE, entry
-from adapters.spec import content_digest, load_spec
+from adapters.spec import content_digest, dumps_json, load_spec
 from adapters.spec.estimate import estimate
 from adapters.spec.model import NetworkSpec
 
 from . import provenance
 from .protocol import Unit, write_skipped
+from .spec_changes import describe
 from .results import (ResultRow, failed_cells, finished_cells, load_provenance, write_cell,
                       write_json_atomic)
 from .terminal import printable
@@ -183,12 +184,14 @@ def run_sweep(config: SweepConfig, out: Path, console: Console | None = None,
             raise SweepError(str(err)) from None
         existing = load_provenance(out)
         if existing and existing.get("sweep_id") != sweep_id:
-            raise SweepError(f"{out} holds results of another sweep ({_difference(existing, identity)}); "
+            raise SweepError(f"{out} holds results of another sweep "
+                             f"({_difference(existing, identity, spec)}); "
                              f"resume with the same settings and spec, or start afresh with "
                              f"another --out (or delete {out})")
         if not existing:
             write_json_atomic(out / "provenance.json", provenance.collect(
                 sweep_id=sweep_id, network=spec.name, spec_digest=identity["spec_digest"],
+                spec=json.loads(dumps_json(spec)),
                 neurons=sum(pop.size for pop in spec.populations),
                 synapses_expected=round(estimate(spec).synapses),
                 profile=config.profile, duration_ms=config.duration_ms or spec.simulation.duration,
@@ -297,12 +300,18 @@ def fail_unit(unit: Unit, out: Path, reason: str, console: Console) -> None:
                   soft_wrap=True)
 
 
-def _difference(existing: dict, identity: dict) -> str:
-    """Which part of a sweep's identity differs from the one recorded in provenance.json."""
+def _difference(existing: dict, identity: dict, spec: NetworkSpec) -> str:
+    """Which part of a sweep's identity differs from the one recorded in provenance.json:
+    for the spec, the fields that changed (from the spec provenance.json records), else
+    its two content digests (provenance written before the spec was recorded)."""
     said = []
     if existing.get("spec_digest") != identity["spec_digest"]:
-        said.append(f"spec content digest {existing.get('spec_digest')} there, "
-                    f"{identity['spec_digest']} now")
+        recorded = existing.get("spec")
+        if isinstance(recorded, dict):
+            said.append("spec fields " + describe(recorded, json.loads(dumps_json(spec))))
+        else:
+            said.append(f"spec content digest {printable(str(existing.get('spec_digest')))} "
+                        f"there, {identity['spec_digest']} now")
     settings = existing.get("settings") or {}
     changed = sorted(k for k, v in identity["settings"].items() if settings.get(k) != v
                      and not (isinstance(v, tuple) and settings.get(k) == list(v)))

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from benchmarks.results import COLUMNS, TEXT_COLUMNS, load_provenance, load_rows
+from benchmarks.results import COLUMNS, REJECTED, TEXT_COLUMNS, load_provenance, load_rows
 
 NORMALISER_BACKEND = "brian2-cpp-uninterrupted"
 NORMALISERS = ("uninterrupted", "end-to-end")
@@ -545,8 +545,12 @@ def problem_cells(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_shape(frame: pd.DataFrame, provenance: dict | None = None) -> dict:
-    """Instances, runs, dtypes, threads, backends and ks actually present (runs and the
-    simulated duration from the provenance's settings when nothing was timed)."""
+    """Instances, runs, dtypes, threads, backends, ks and sweeps actually present in the rows
+    a report may use (runs and the simulated duration from the provenance's settings when
+    nothing was timed). Rejected rows are left out: they are listed with their reasons, and
+    their values (k = 0 of a rejected cell's stand-in, a hostile k or sweep id) are not
+    the sweep's."""
+    frame = frame[frame["status"] != REJECTED]
     loops = frame[frame["phase"] == "loop"]
     timed = loops[loops["status"].isin(OK_STATUSES)]
     runs = timed.loc[timed["run"] >= 0, "run"]

@@ -203,6 +203,11 @@ def roofline_sentence(frame: pd.DataFrame) -> str:
 # --------------------------------------------------------------------------- provenance
 
 
+def _count(spec: dict, field: str) -> int | str:
+    items = spec.get(field)
+    return len(items) if isinstance(items, list) else "?"
+
+
 def provenance_items(provenance: dict) -> list[tuple[str, str]]:
     items = []
     keys = [k for k in PROVENANCE_KEYS if k in provenance]
@@ -213,6 +218,9 @@ def provenance_items(provenance: dict) -> list[tuple[str, str]]:
             text = ", ".join(f"{p} {v}" if v else f"{p} (not installed)" for p, v in value.items())
         elif key == "gpu" and not value:
             text = "none"
+        elif key == "spec" and isinstance(value, dict):  # the whole spec: too long to show
+            text = (f"the spec as run, in provenance.json ({_count(value, 'populations')} "
+                    f"populations, {_count(value, 'projections')} projections)")
         elif isinstance(value, (dict, list)):
             text = json.dumps(value, sort_keys=True)
         else:

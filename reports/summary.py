@@ -16,7 +16,6 @@ FOCUS_BACKENDS = ("spark-native", "spark")
 def pick_k(closed_ks: list[int]) -> int | None:
     """The k the summary talks about: 10 when measured, else the measured k closest to it
     (on a log scale)."""
-    closed_ks = [k for k in closed_ks if k >= 1]  # a rejected cell's placeholder row has none
     if not closed_ks:
         return None
     if agg.PREFERRED_K in closed_ks:

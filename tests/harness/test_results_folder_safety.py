@@ -385,7 +385,25 @@ def test_a_truncated_provenance_stops_a_run_with_one_line(tmp_path, finished, ca
     assert code == 2 and "provenance.json" in err and "Traceback" not in err
 
 
-def test_the_summary_k_ignores_rows_without_a_k():
-    from reports.summary import pick_k
+def test_the_sweep_shape_leaves_rejected_rows_out(tmp_path):
+    """A rejected cell's stand-in (k = 0, no sweep id, instance 0) and a rejected row (a
+    hostile k) are not the sweep's: the summary's k, the sweep count of the mixed-sweeps
+    warning and the instances come from the rows a report uses (k = 0 gave 'math domain
+    error'; the empty id read as a second sweep)."""
+    from dataclasses import replace
 
-    assert pick_k([0, 100, 1000]) == 100 and pick_k([0]) is None
+    from benchmarks.results import ResultRow, load_rows, write_cell
+    from reports.aggregate import sweep_shape
+    from reports.summary import _mixed_warning, pick_k
+
+    good = ResultRow(sweep_id="abc123", network="tiny", instance=1, backend="spark",
+                     loop="closed", k=100, run=0, dtype="float64", threads=1, phase="loop",
+                     seconds=0.5, sim_seconds=0.1, rtf=5.0, n_chunks=10, device="cpu")
+    write_cell(tmp_path, "a", [good, replace(good, run=1, k=10 ** 12)])
+    (tmp_path / "cells" / "b.csv").write_text("garbage\n")
+    rows = load_rows(tmp_path)
+    assert sorted(rows.status) == ["ok", "rejected", "rejected"]
+    shape = sweep_shape(rows, {"sweep_id": "abc123"})
+    assert shape["closed_ks"] == [100] and pick_k(shape["closed_ks"]) == 100
+    assert shape["sweep_ids"] == ["abc123"] and _mixed_warning(shape) == []
+    assert shape["instances"] == [1] and shape["dtypes"] == ["float64"]

@@ -43,3 +43,23 @@ def test_a_cut_or_edited_cell_counts_for_nothing(tmp_path):
     assert rows.status.tolist() == ["rejected"] and "checksum mismatch" in rows.reason[0]
     path.write_text(text[:len(text) // 2])
     assert "no checksum trailer" in load_rows(tmp_path).reason[0]
+
+
+def test_a_row_cut_short_under_a_resealed_trailer_is_rejected_and_not_done(tmp_path):
+    """A cell whose last line lost its trailing fields, sealed again (a copy tool that
+    rewrote the trailer, a hand edit): pandas would read the lost fields as NaN, so the row
+    would pass for one that measured less. It is rejected, and resume measures the cell."""
+    from benchmarks.results import finished_cells, read_cell_file, sealed
+
+    path = write_cell(tmp_path, "a", [GOOD, replace(GOOD, run=1)])
+    cell = read_cell_file(path)
+    lines = cell.body.splitlines(keepends=True)
+    cut = lines[-1].rstrip("\n").split(",")
+    lines[-1] = ",".join(cut[: len(cut) - 3]) + "\n"
+    path.write_text(sealed("".join(lines), cell.sweep))
+    rows = load_rows(tmp_path)
+    assert rows.status.tolist() == ["ok", "rejected"]
+    assert "line cut short" in rows.reason[1]
+    assert finished_cells(tmp_path) == set()
+    path.write_text(sealed(cell.body, cell.sweep))  # the whole row again: done
+    assert finished_cells(tmp_path) == {"a"}
