@@ -198,9 +198,9 @@ class Unit:
 
     def unfinished(self, spec: NetworkSpec, results_dir: Path) -> list[int]:
         """The k whose cells ``results_dir`` does not hold yet (a re-run skips the rest)."""
-        done = finished_cells(results_dir)
-        return [k for k in self.timesteps_run(spec.simulation.n_steps)
-                if self.cell_id(spec.name, k) not in done]
+        ks = self.timesteps_run(spec.simulation.n_steps)
+        done = finished_cells(results_dir, only={self.cell_id(spec.name, k) for k in ks})
+        return [k for k in ks if self.cell_id(spec.name, k) not in done]
 
     def refusal(self, spec: NetworkSpec) -> str | None:
         """Why the backend cannot run this unit, from its declared capabilities (no
@@ -312,7 +312,7 @@ def run_unit(unit: Unit, results_dir: Path, emit: Emit = lambda event: None,
     spec = unit.spec()
     build_id = unit.cell_id(spec.name, "build")
     todo = unit.unfinished(spec, results_dir)
-    if build_id in finished_cells(results_dir) and not todo:
+    if not todo and build_id in finished_cells(results_dir, only={build_id}):
         return
     refused = unit.refusal(spec)
     if refused is not None:

@@ -191,8 +191,9 @@ class _ClusterRun:
 
     def submit(self, unit: Unit, number: int, node_id: str | None = None) -> None:
         spec = unit.spec()
-        done = finished_cells(self.out)
-        cells = [c for c in unit_cells(unit) if c in done]
+        ids = unit_cells(unit)
+        done = finished_cells(self.out, only=set(ids))
+        cells = [c for c in ids if c in done]
         reference = (spike_file(self.out, spec.name, unit.instance, unit.fidelity_reference, unit.dtype)
                      if unit.fidelity and unit.backend != unit.fidelity_reference else None)
         seed = seed_for(unit, self.out, cells, reference, self.expected)

@@ -252,19 +252,43 @@ def failed_cells(results_dir: Path) -> set[str]:
     return failed
 
 
-def finished_cells(results_dir: Path) -> set[str]:
+def finished_cells(results_dir: Path, memo: dict | None = None,
+                   only: set[str] | None = None) -> set[str]:
     """Cell ids that need no more work: verified, of this directory's sweep, every row
     valid, and measured or skipped for a stated reason (a re-run skips them; failed,
-    corrupt and foreign cells are not finished, so a re-run measures them again)."""
+    corrupt and foreign cells are not finished, so a re-run measures them again).
+
+    ``memo`` (a dict the caller keeps) remembers each file's verdict by its inode, size,
+    modification time and the directory's sweep: a sweep recounts its cells after every
+    worker event, and re-reading a thousand cells each time would cost seconds. Cells are
+    replaced by rename, so a rewritten cell is a new inode and is read again. ``only``
+    limits the reading to those cell ids (a worker asking about its own unit's cells)."""
+    memo = {} if memo is None else memo
+    sweep = _sweep_of(results_dir)
     done = set()
-    for cell_id, cell in _trusted_cells(results_dir).items():
-        try:
-            frame = _parse_cell(cell.path, cell.body)
-        except MalformedResults:
+    for path in _cell_paths(results_dir):
+        if only is not None and path.stem not in only:
             continue
-        if not (frame["status"] == "failed").any() and not row_problems(frame).any():
-            done.add(cell_id)
+        try:
+            st = os.lstat(path)
+        except OSError:  # removed since listed
+            continue
+        key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, sweep)
+        if key not in memo:
+            memo[key] = _is_finished(read_cell_file(path), sweep)
+        if memo[key]:
+            done.add(path.stem)
     return done
+
+
+def _is_finished(cell: CellFile, sweep: str | None) -> bool:
+    if _distrust(cell, sweep):
+        return False
+    try:
+        frame = _parse_cell(cell.path, cell.body)
+    except MalformedResults:
+        return False
+    return not (frame["status"] == "failed").any() and not row_problems(frame).any()
 
 
 class MalformedResults(ValueError):

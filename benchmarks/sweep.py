@@ -139,8 +139,9 @@ def unit_cells(unit: Unit) -> list[str]:
 def _fail_unfinished(unit: Unit, out: Path, reason: str) -> int:
     """Write ``failed`` rows for every cell the unit did not finish; return how many."""
     spec = unit.spec()
-    done = finished_cells(out)
-    missing = [c for c in unit_cells(unit) if c not in done]
+    ids = unit_cells(unit)
+    done = finished_cells(out, only=set(ids))
+    missing = [c for c in ids if c not in done]
     for cell in missing:
         k_text = cell.rsplit("-k", 1)[1]
         write_cell(out, cell, [ResultRow(
@@ -212,11 +213,12 @@ def run_sweep(config: SweepConfig, out: Path, console: Console | None = None,
 
 def _run_units(config: SweepConfig, out: Path, units: list[Unit], cells: dict[Unit, list[str]],
                console: Console, executor: Executor) -> None:
-    done = finished_cells(out)
+    memo: dict = {}  # each cell file's verdict, read once (see finished_cells)
+    done = finished_cells(out, memo)
     total = sum(len(c) for c in cells.values())
 
     def count_done() -> int:
-        finished = finished_cells(out)
+        finished = finished_cells(out, memo)
         return sum(1 for c in cells.values() for cell in c if cell in finished)
 
     already = sum(1 for c in cells.values() for cell in c if cell in done)
@@ -228,9 +230,9 @@ def _run_units(config: SweepConfig, out: Path, units: list[Unit], cells: dict[Un
                   f"budget {config.cell_budget_s:g} s per cell, executor {executor.name}) -> {out}")
     if already:
         console.print(f"resuming: {already} of {total} cells already done")
-    refused = _refuse_up_front(units, out, console, executor)
+    refused = _refuse_up_front(units, out, console, executor, memo)
     real_folder(out / "logs")
-    finished = finished_cells(out)
+    finished = finished_cells(out, memo)
     todo = [u for u in units if u not in refused and not all(c in finished for c in cells[u])]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
@@ -360,13 +362,13 @@ def exclusive_lock(out: Path) -> Iterator[None]:
 
 
 def _refuse_up_front(units: list[Unit], out: Path, console: Console,
-                     executor: Executor) -> set[Unit]:
+                     executor: Executor, memo: dict) -> set[Unit]:
     """Write ``skipped`` cells for every unit whose backend's declared capabilities cannot
     run the spec (model, synapse, plasticity, dtype, threads, GPU), without starting a
     worker or materialising anything; return those units."""
     refused: set[Unit] = set()
     said: set[str] = set()
-    done = finished_cells(out)
+    done = finished_cells(out, memo)
     for unit in units:
         spec = unit.spec()
         reason = executor.refusal(unit, spec)
