@@ -19,7 +19,7 @@ import pytest
 from adapters.files import UnsafePath, open_fresh, real_folder, staged_folder
 from benchmarks.cli import main
 from benchmarks.provenance import machine_folder_name
-from benchmarks.results import MalformedResults, write_cell
+from benchmarks.results import MalformedResults, read_cell_file, sealed, write_cell
 from benchmarks.sweep import SweepError, exclusive_lock
 from benchmarks.unit_process import remove_orphaned_tmpdirs
 from reports import aggregate as agg
@@ -264,7 +264,7 @@ def _mutate(rng: np.random.Generator, results: Path, outside: Path) -> str:
         return "no regular cell left; provenance a list"
     cell = cells[rng.integers(len(cells))]
     data = cell.read_bytes() or b"\n"
-    match int(rng.integers(12)):
+    match int(rng.integers(13)):
         case 0:
             cell.write_bytes(data[: rng.integers(len(data))])
             return f"truncated {cell.name}"
@@ -306,6 +306,16 @@ def _mutate(rng: np.random.Generator, results: Path, outside: Path) -> str:
             lines = data.splitlines(keepends=True)
             cell.write_bytes(b"".join(lines[:1] + lines[1:2] * 50 + lines[1:]))
             return f"a row of {cell.name} repeated 50 times"
+        case 11:
+            found = read_cell_file(cell)
+            lines = found.body.splitlines(keepends=True)
+            if found.problem or len(lines) < 2:
+                return f"{cell.name} left as it was (no sealed row to cut)"
+            row = int(rng.integers(1, len(lines)))
+            fields = lines[row].rstrip("\n").split(",")
+            lines[row] = ",".join(fields[: int(rng.integers(1, len(fields)))]) + "\n"
+            cell.write_text(sealed("".join(lines), found.sweep))
+            return f"a line of {cell.name} cut short, trailer resealed"
         case _:
             for extra in cells[: int(rng.integers(1, 4))]:
                 extra.unlink()
