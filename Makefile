@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,nest,cuda,ray]"
+	$(PY) -m pip install --quiet -e ".[test,nest,cuda,ray,brainpy]"
 	# brian2cuda 1.0a7 declares brian2==2.8.0, but generates and compiles fine with the
 	# brian2 2.9.0 we need for numpy 2.3 (1.0b1 does not import with 2.9.0): so no deps.
 	$(PY) -m pip install --quiet --no-deps brian2cuda==1.0a7

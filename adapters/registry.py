@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .base import Backend, BackendUnavailable, Capabilities
+from .brainpy.plan import FEATURES as BRAINPY
 from .brian2.translate import CUDA_FEATURES as BRIAN2_CUDA
 from .brian2.translate import PLASTIC_FEATURES as BRIAN2
 from .brian2.translate import RELAUNCH_FEATURES as BRIAN2_RELAUNCH
@@ -87,6 +88,12 @@ def _nest_native() -> type[Backend]:
     return NestNative
 
 
+def _brainpy(gpu: bool) -> type[Backend]:
+    from .brainpy.backend import BrainPyBackend, BrainPyGpuBackend
+
+    return BrainPyGpuBackend if gpu else BrainPyBackend
+
+
 def _entry(name: str, summary: str, load: Callable[[], type[Backend]],
            comparison: str = "exact", **caps) -> BackendEntry:
     return BackendEntry(name=name, capabilities=Capabilities(**caps), load=load, summary=summary,
@@ -136,6 +143,13 @@ _ENTRIES = (
     _entry("nest-native", "NEST 3 as its users write the model: standard models, "
            "poisson_generator drives, NEST's integrators (native class)", _nest_native,
            comparison="native", closed_loop=True, open_loop=True, threads=True, **NEST_NATIVE),
+    _entry("brainpy", "BrainPy 2.8 as its users write the model: LifRef, Expon + CUBA/COBA, "
+           "event-driven CSR, PoissonInput, a jitted for_loop per chunk (native class)",
+           lambda: _brainpy(False), comparison="native", closed_loop=True, open_loop=True,
+           **BRAINPY),
+    _entry("brainpy-gpu", "BrainPy 2.8 on the GPU, as brainpy (native class, needs a GPU)",
+           lambda: _brainpy(True), comparison="native", closed_loop=True, open_loop=True,
+           needs_gpu=True, **BRAINPY),
 )
 
 BACKENDS: dict[str, BackendEntry] = {e.name: e for e in _ENTRIES}

@@ -16,6 +16,7 @@
 #   tests    the CUDA kernels against pure JAX on the CPU, bit for bit  -> tests.txt
 #   fidelity open-loop spikes of every GPU backend vs the CPU ones      -> fidelity.txt
 #   sweep    paper8 float32, k = 1 ... 10 000, GPU and CPU backends     -> sweep/, sweep-cuda/
+#   brainpy  BrainPy (native class) on the GPU and the CPU, cuba_small  -> sweep-brainpy/
 #   extras   batched throughput (B = 1, 25, 100) and the size study     -> gpu_extras.json
 #   report   the sweep's report and one summary table                  -> sweep/report, summary.md
 # Smaller settings for a trial on a CPU-only machine (GPU backends are then recorded as
@@ -26,7 +27,7 @@
 # runner fetches; at most 7 files).
 set -u
 OUT=${1:-gpu-check}
-STAGES=${STAGES:-"env tests fidelity sweep extras report"}
+STAGES=${STAGES:-"env tests fidelity sweep brainpy extras report"}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 LOG="$OUT/device_check.log"
@@ -86,7 +87,7 @@ env_info() {
   $PY - <<'EOF'
 import jax, numpy, importlib.metadata as md
 print("jax", jax.__version__, "devices", jax.devices(), "numpy", numpy.__version__)
-for name in ("brian2", "brian2cuda", "jaxlib", "pandas", "matplotlib"):
+for name in ("brian2", "brian2cuda", "jaxlib", "brainpy", "brainevent", "pandas", "matplotlib"):
     try:
         print(name, md.version(name))
     except md.PackageNotFoundError:
@@ -124,6 +125,14 @@ stage sweep 240 $PY -m benchmarks.cli run "${SWEEP_ARGS[@]}" --out "$OUT/sweep" 
 stage sweep 200 $PY -m benchmarks.cli run "${SWEEP_ARGS[@]}" --out "$OUT/sweep-cuda" --no-cold \
   --no-fidelity --cell-budget "${CUDA_CELL_BUDGET:-6}" \
   --backends brian2-cuda-uninterrupted,brian2-cuda
+
+# BrainPy, the JAX peer (native class: its own models, statistical fidelity; paper8's
+# STDP-free LIF network is exact-class only, so the standard CUBA network instead). Where
+# BrainPy is not installed (no wheels for it in WHEELS), its cells say so.
+stage brainpy 90 $PY -m benchmarks.cli run "${BRAINPY_NETWORK:-cuba_small}" --dtype float32 \
+  --duration "${BRAINPY_DURATION:-200}" --timesteps "${BRAINPY_TIMESTEPS:-1,10,100,1000}" \
+  --instances 1 --runs 1 --cell-budget 8 --unit-timeout 80 --cache-dir "$CACHE" --no-cold \
+  --no-fidelity --backends brainpy-gpu,brainpy,spark-native-gpu --out "$OUT/sweep-brainpy"
 
 stage extras 150 $PY -m benchmarks.scripts.gpu_extras --out "$OUT" \
   --batches "${BATCHES:-1,25,100}" --networks "${SIZE_NETWORKS:-paper8,paper8x8}" \

@@ -15,7 +15,8 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = ("spark-bench", "jax", "jaxlib", "brian2", "brian2cuda", "numpy", "cython",
-            "nest-simulator", "pandas", "matplotlib", "asv")
+            "nest-simulator", "brainpy", "brainstate", "brainevent", "numba", "pandas",
+            "matplotlib", "asv")
 RESULT_PACKAGES = frozenset(PACKAGES) - {"pandas", "matplotlib", "asv"}
 """The packages whose version can change what a sweep measures (a resume must match them)."""
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,9 +27,9 @@ def _net(name, **overrides):
 
 
 def test_the_native_labels_are_registered_as_native():
-    assert NATIVE_BACKENDS == ("nest-native",)
-    assert BACKENDS["nest-native"].comparison == "native"
-    assert {e.comparison for n, e in BACKENDS.items() if n != "nest-native"} == {"exact"}
+    assert NATIVE_BACKENDS == ("nest-native", "brainpy", "brainpy-gpu")
+    assert all(BACKENDS[n].comparison == "native" for n in NATIVE_BACKENDS)
+    assert {e.comparison for n, e in BACKENDS.items() if n not in NATIVE_BACKENDS} == {"exact"}
 
 
 def test_a_delta_lif_network_keeps_the_specs_parameters():
