@@ -22,11 +22,8 @@ from adapters.spec import BUILTIN, SpecError, dumps_json, dumps_toml, load_spec,
 from adapters.spec.estimate import check_fits, estimate
 from adapters.spec.model import Distribution, NetworkSpec
 
+from .arguments import UsageError, non_negative_int, positive_float, positive_int
 from .terminal import printable
-
-
-class UsageError(Exception):
-    """A bad command line or input that is the user's to fix (exit code 2)."""
 
 
 # --------------------------------------------------------------------------- spec
@@ -153,40 +150,9 @@ def _name_list(text: str) -> tuple[str, ...]:
     return values
 
 
-def _whole_number(text: str, least: int) -> int:
-    """``text`` as a whole number >= ``least``, else an argparse error saying so."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {text!r}") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    """A whole number >= 1 (refused at parse time: ``--runs 0`` must not mean 'default')."""
-    return _whole_number(text, 1)
-
-
-def _non_negative_int(text: str) -> int:
-    """A whole number >= 0 (``--retries 0``: no second try)."""
-    return _whole_number(text, 0)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
-
-
 def _threads(text: str) -> int:
     """Threads per backend: between 1 and the cores this process may use."""
-    value = _positive_int(text)
+    value = positive_int(text)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if value > (cores or 1):
         raise argparse.ArgumentTypeError(
@@ -573,16 +539,16 @@ def build_parser() -> argparse.ArgumentParser:
                           "and generators; both); every row names its class (default exact)")
     run.add_argument("--timesteps", type=_int_list,
                      help="execution timesteps k, comma-separated (default: the spec's)")
-    run.add_argument("--instances", type=_positive_int,
+    run.add_argument("--instances", type=positive_int,
                      help="network instances (connectivity seeds)")
-    run.add_argument("--runs", type=_positive_int, help="timed runs per instance and k")
+    run.add_argument("--runs", type=positive_int, help="timed runs per instance and k")
     run.add_argument("--dtype", choices=("float32", "float64"))
     run.add_argument("--threads", type=_threads, default=1, help="threads per backend (default 1)")
-    run.add_argument("--duration", type=_positive_float,
+    run.add_argument("--duration", type=positive_float,
                      help="simulated ms per run (default: the spec's)")
-    run.add_argument("--cell-budget", type=_positive_float,
+    run.add_argument("--cell-budget", type=positive_float,
                      help="wall seconds per cell before truncating")
-    run.add_argument("--unit-timeout", type=_positive_float, default=3600.0,
+    run.add_argument("--unit-timeout", type=positive_float, default=3600.0,
                      help="kill a backend's worker after this many seconds (default 3600)")
     run.add_argument("--quick", action="store_true",
                      help="a few minutes on a laptop: 1 instance, 2 runs, 100 ms, k=1,10,100,1000")
@@ -595,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where units run: one after another on this machine (default), or "
                           "on a Ray cluster (--address), one timing unit per node at a time")
     run.add_argument("--address", help="with --executor ray: the cluster head, HOST:PORT")
-    run.add_argument("--retries", type=_non_negative_int, default=1,
+    run.add_argument("--retries", type=non_negative_int, default=1,
                      help="with --executor ray: tries again of a unit lost with its node (default 1)")
     run.add_argument("--max-memory", type=_memory, default=None,
                      help="refuse a network whose estimated memory exceeds this (e.g. 8G; "
@@ -608,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated backends (default: brian2-cpp-uninterrupted,spark)")
     val.add_argument("--reference", help="reference backend (default: the first of --backends)")
     val.add_argument("--dtype", choices=("float32", "float64"))
-    val.add_argument("--duration", type=_positive_float, help="simulated ms (default: the spec's)")
+    val.add_argument("--duration", type=positive_float, help="simulated ms (default: the spec's)")
     val.add_argument("--seed", type=_seed, help="network instance seed (default: the spec's)")
     val.add_argument("--threads", type=_threads, default=1)
     val.add_argument("--cache-dir", default=".cache/spark-bench")
@@ -628,10 +594,10 @@ def build_parser() -> argparse.ArgumentParser:
     nat.add_argument("--reference", default="spark-native",
                      help="exact-class reference (default: spark-native, spike-identical to "
                           "Brian2 in float64 and with no build per seed)")
-    nat.add_argument("--seeds", type=_positive_int, default=5,
+    nat.add_argument("--seeds", type=positive_int, default=5,
                      help="network instances per class (default 5)")
     nat.add_argument("--dtype", choices=("float32", "float64"))
-    nat.add_argument("--duration", type=_positive_float, help="simulated ms (default: the spec's)")
+    nat.add_argument("--duration", type=positive_float, help="simulated ms (default: the spec's)")
     nat.add_argument("--threads", type=_threads, default=1)
     nat.add_argument("--cache-dir", default=".cache/spark-bench")
     nat.add_argument("--max-memory", type=_memory, default=None,
@@ -646,8 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
     roof.add_argument("--reference", default="spark-native",
                       help="backend whose recorded spikes give the event count")
     roof.add_argument("--dtype", choices=["float32", "float64"], default=None)
-    roof.add_argument("--duration", type=_positive_float, default=None, help="simulated ms")
-    roof.add_argument("--runs", type=_positive_int, default=3)
+    roof.add_argument("--duration", type=positive_float, default=None, help="simulated ms")
+    roof.add_argument("--runs", type=positive_int, default=3)
     roof.add_argument("--cache-dir", default=".cache/spark-bench")
     roof.add_argument("--out", default=None,
                       help="also write roofline.csv into this results directory (for its report)")

@@ -35,7 +35,7 @@ brian2cuda registers a device and preferences in Brian2's global state, and one
 Without a GPU both build (compile only) and then raise :class:`BackendUnavailable`
 ("no GPU on this machine ...") from ``reset``/``run_chunk``/``run_uninterrupted``.
 
-GPU check: :func:`smoke` builds and runs both on a built-in network (default ``tiny``) and
+GPU check: ``python -m benchmarks.scripts.brian2cuda_smoke`` builds and runs both on a built-in network (default ``tiny``) and
 compares their spikes with ``brian2-cpp-uninterrupted``.
 
 Install (works with Brian2 2.9; brian2cuda 1.0b1 fails to import there)::
@@ -78,7 +78,7 @@ from ..hardware import gpu_present
 from ..spec.materialise import MaterialisedNetwork
 from .builds import build_dir, build_key, locked
 from .cpp_resident import encode_chunk, read_answer
-from .cuda_build import NVCC_FLAGS
+from .cuda_support import NVCC_FLAGS, curand_dirs, input_digest
 from .translate import CUDA_FEATURES
 
 INSTALL = "pip install --no-deps brian2cuda==1.0a7 && pip install nvidia-curand"
@@ -104,17 +104,6 @@ def start_timeout_s() -> float:
 
 def chunk_timeout_s() -> float:
     return _env_seconds("SPARK_BENCH_CUDA_CHUNK_TIMEOUT_S", 300.0)
-
-
-def input_digest(spikes: np.ndarray) -> str:
-    """Digest of a bool ``(n_steps, n_inputs)`` input: shape and events (step, index)."""
-    spikes = np.asarray(spikes)
-    steps, idx = np.nonzero(spikes)
-    h = hashlib.sha256()
-    h.update(np.asarray(spikes.shape, dtype="<i8").tobytes())
-    h.update(steps.astype("<i8").tobytes())
-    h.update(idx.astype("<i8").tobytes())
-    return h.hexdigest()
 
 
 @functools.cache
@@ -167,7 +156,7 @@ class _Brian2CudaBase(Backend):
         self.close()
         if importlib.util.find_spec("brian2cuda") is None:
             raise BackendUnavailable(self.name, f"brian2cuda is not installed; install with: {INSTALL}")
-        if importlib.util.find_spec("nvidia") is None or not _curand_dirs():
+        if importlib.util.find_spec("nvidia") is None or not curand_dirs():
             raise BackendUnavailable(self.name, f"cuRAND not found; install with: {INSTALL}")
         if shutil.which("nvcc") is None:
             raise BackendUnavailable(self.name, "nvcc not on PATH (CUDA toolkit needed to compile)")
@@ -481,120 +470,3 @@ class Brian2CudaBackend(_Brian2CudaBase):
         if getattr(self, "_proc", None) is not None:
             self._proc.stop()
             self._proc = None
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _curand_dirs() -> tuple[Path, Path] | None:
-    """(include, lib) of the nvidia-curand wheel, wherever its layout puts them."""
-    spec = importlib.util.find_spec("nvidia")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        for header in sorted(Path(root).glob("*/include/curand.h")):
-            lib = header.parent.parent / "lib"
-            if any(lib.glob("libcurand.so*")):
-                return header.parent, lib
-        header = Path(root) / "curand" / "include" / "curand.h"  # older wheels: nvidia/curand
-        lib = header.parent.parent / "lib"
-        if header.exists() and any(lib.glob("libcurand.so*")):
-            return header.parent, lib
-    return None
-
-
-def smoke(net_name: str = "tiny", dtype: str = "float64", cache_dir: str | Path = ".cache/spark-bench",
-          ks: tuple[int, ...] = (1, 7, 100), compare=None, reference: str | None = "brian2-cpp-uninterrupted",
-          out=print) -> dict:
-    """GPU check of both brian2cuda backends on a built-in network, spike recording on.
-
-    Runs ``brian2-cuda-uninterrupted`` (open loop, twice: wall and Brian2 loop time),
-    ``brian2-cuda`` open loop (one chunk of the whole run) and chunked at every k in ``ks``
-    (with the open-loop input: chunked must equal one chunk), and ``reference`` (a CPU
-    backend, e.g. ``brian2-cpp-uninterrupted``; None skips it); then compares spike trains.
-    ``compare`` is ``benchmarks.fidelity.compare_spikes`` (passed in: adapters do not
-    import benchmarks); without it only exact equality and spike counts are reported.
-    Prints one line per step with ``out`` and returns everything as a dict
-    (``{"runs": {label: {...}}, "agreement": {pair: {...}}}``)."""
-    from ..base import BackendOptions as Options
-    from ..registry import load_backend
-    from ..spec import load_spec, materialise
-    from ..spec.inputs import InputStream
-
-    spec = load_spec(net_name).overridden(dtype=dtype)
-    net = materialise(spec)
-    options = Options(cache_dir=Path(cache_dir), record_spikes=True)
-    inputs = InputStream(net.spec).open_loop()
-    sizes = {p.name: p.size for p in net.populations}
-    result: dict = {"network": net_name, "dtype": dtype, "n_steps": net.n_steps, "runs": {},
-                    "agreement": {}}
-    spikes: dict[str, dict] = {}
-
-    def record(label: str, backend, counts, seconds: float, **extra) -> None:
-        spikes[label] = backend.recorded_spikes()
-        total = int(sum(s.size for s, _ in spikes[label].values()))
-        result["runs"][label] = {"counts": [int(c) for c in counts], "seconds": seconds,
-                                 "n_spikes": total, **extra}
-        out(f"[smoke] {label}: counts {list(map(int, counts))}, {total} spikes, {seconds:.4f} s"
-            + "".join(f", {k} {v}" for k, v in extra.items()))
-
-    def build(name: str):
-        backend = load_backend(name)()
-        t0 = time.perf_counter()
-        report = backend.prepare(net, options)
-        out(f"[smoke] {name}: prepared in {time.perf_counter() - t0:.1f} s "
-            f"(cache hit {report.cache_hit}, phases "
-            f"{ {k: round(v, 3) for k, v in report.phases.items()} })")
-        return backend
-
-    if reference:
-        ref = build(reference)
-        try:
-            ref.reset()
-            t0 = time.perf_counter()
-            counts = ref.run_uninterrupted(inputs)
-            record(reference, ref, counts, time.perf_counter() - t0)
-        finally:
-            ref.close()
-    unint = build("brian2-cuda-uninterrupted")
-    try:
-        for attempt in range(2):
-            unint.reset()
-            t0 = time.perf_counter()
-            counts = unint.run_uninterrupted(inputs)
-            record(f"brian2-cuda-uninterrupted#{attempt}", unint, counts,
-                   time.perf_counter() - t0, **unint.last_run_timings())
-    finally:
-        unint.close()
-    resident = build("brian2-cuda")
-    try:
-        resident.reset()
-        t0 = time.perf_counter()
-        counts = resident.run_uninterrupted(inputs)
-        record("brian2-cuda", resident, counts, time.perf_counter() - t0)
-        for k in ks:
-            resident.reset()
-            total = np.zeros(len(net.spec.readout_names), np.int64)
-            t0 = time.perf_counter()
-            for start in range(0, net.n_steps, k):
-                total += resident.run_chunk(ChunkInput(spikes=inputs[start:start + k]))
-            record(f"brian2-cuda-k{k}", resident, total, time.perf_counter() - t0)
-    finally:
-        resident.close()
-
-    base = reference if reference else "brian2-cuda-uninterrupted#0"
-    for label, got in spikes.items():
-        if label == base:
-            continue
-        want = spikes[base]
-        same = all(np.array_equal(got.get(p, (np.zeros(0),))[0], want.get(p, (np.zeros(0),))[0])
-                   and np.array_equal(got.get(p, (0, np.zeros(0)))[1], want.get(p, (0, np.zeros(0)))[1])
-                   for p in sizes)
-        entry: dict = {"identical": bool(same)}
-        if compare is not None:
-            agreement = compare(want, got, sizes, net.n_steps, net.dt, labels=(base, label))
-            entry.update(agreement.as_row_fields())
-            entry["first_difference"] = agreement.first_difference
-        result["agreement"][f"{base} vs {label}"] = entry
-        out(f"[smoke] {base} vs {label}: {entry}")
-    return result

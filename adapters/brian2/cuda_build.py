@@ -48,8 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-NVCC_FLAGS = ["-w", "-std=c++17", "--fmad=false"]
-"""Extra nvcc flags of every brian2cuda build (part of the build key in :mod:`.cuda`)."""
+from .cuda_support import NVCC_FLAGS, curand_dirs, input_digest
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -62,10 +61,9 @@ def _ident(name: str) -> str:
 
 
 def cuda_prefs(net, bdir: Path, compute_capability: float) -> dict:
-    from .cuda import _curand_dirs
     from .device_context import STRICT_FLAGS, base_prefs
 
-    include, lib = _curand_dirs()
+    include, lib = curand_dirs()
     link_dir = bdir / "curand"
     link_dir.mkdir(exist_ok=True)
     link = link_dir / "libcurand.so"
@@ -94,7 +92,6 @@ def _file_entry(device, var) -> dict:
 
 def open_loop_layout(net, model, device) -> dict:
     """What the host reads back after the open-loop binary ran (see module docstring)."""
-    from .cuda import input_digest
     from ..spec.inputs import InputStream
 
     readouts = list(net.spec.readout_names)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.cli import UsageError, _positive_int
+from benchmarks.arguments import UsageError, positive_int
 
 from .cartpole import REWARDS, CartpoleTask
 from .encoding import PlaceCode, TracedReadout
@@ -20,7 +20,7 @@ from .encoding import PlaceCode, TracedReadout
 
 def _count(text: str) -> int:
     """A whole number >= 0."""
-    return 0 if text.strip() == "0" else _positive_int(text)
+    return 0 if text.strip() == "0" else positive_int(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,10 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="cartpole_command", required=True)
     learn = sub.add_parser("learn", help="train and test N agents (batched Spark), report "
                                          "every agent")
-    learn.add_argument("--agents", type=_positive_int, default=25)
-    learn.add_argument("--train", type=_positive_int, default=1000, help="training episodes")
+    learn.add_argument("--agents", type=positive_int, default=25)
+    learn.add_argument("--train", type=positive_int, default=1000, help="training episodes")
     learn.add_argument("--test", type=_count, default=250, help="test episodes (weights fixed)")
-    learn.add_argument("--k", type=_positive_int, default=50,
+    learn.add_argument("--k", type=positive_int, default=50,
                        help="network steps (1 ms) per environment step")
     learn.add_argument("--reward", choices=REWARDS, default="td",
                        help="td: a host-side critic's TD error every step, learnt from the "
@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     bench = sub.add_parser("bench", help="time the loop per backend and k (one agent each)")
     bench.add_argument("--backends", nargs="+", default=["spark", "spark-native", "spark-gpu",
                                                          "brian2-cpp", "brian2-runtime", "nest"])
-    bench.add_argument("--k", nargs="+", type=_positive_int, default=[10, 50, 100])
-    bench.add_argument("--episodes", type=_positive_int, default=20)
+    bench.add_argument("--k", nargs="+", type=positive_int, default=[10, 50, 100])
+    bench.add_argument("--episodes", type=positive_int, default=20)
     bench.add_argument("--reward", choices=REWARDS, default="td")
     bench.add_argument("--out", type=Path, default=Path("results/cartpole-bench"))
 

@@ -70,7 +70,7 @@ def nvcc_net():
     Why: the nvcc compile test's network. brian2cuda compiles one file per code object and
     each costs ~10 s of one core (cudafe++, cicc and g++ over its headers: ``nvcc --time``),
     so a project is ~40 such calls on tiny; these three fewer projections are 12 fewer. The
-    GPU check (:func:`adapters.brian2.cuda.smoke`) runs the whole of ``tiny``."""
+    GPU check (:func:`benchmarks.scripts.brian2cuda_smoke.smoke`) runs the whole of ``tiny``."""
     spec = tiny()
     kept = {p.name: p for p in spec.projections if p.name in ("input_to_a", "a_to_b")}
     kept["a_to_b"] = dataclasses.replace(kept["a_to_b"], delay=Uniform(low=0.1, high=0.3))

@@ -285,7 +285,7 @@ def test_cuda_generates_and_compiles(nvcc_net, options, name):
     the inserted host I/O and device input buffer) of a reduced tiny (see ``nvcc_net``:
     both synapse models, both delay kinds) generate and compile with nvcc; without
     a GPU, running raises BackendUnavailable with the reason. With a GPU, they run and
-    chunked equals one chunk (see adapters.brian2.cuda.smoke for the spike comparison)."""
+    chunked equals one chunk (see benchmarks.scripts.brian2cuda_smoke for the spike comparison)."""
     import json
 
     from adapters.hardware import gpu_present
