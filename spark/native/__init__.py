@@ -170,8 +170,7 @@ such a population (Izhikevich uses ``dt, i_offset, a, b``; ``v_peak`` is in ``v_
 the jump ``b``/``d`` in ``beta``)."""
 INT_PARAMS = ("start", "stop", "ref_steps", "has_syn", "kind")
 """Columns of the int32 parameter table of :func:`lif_step` (as in kernels.cc); ``kind``:
-0 LIF, 1 ALIF, 2 AdEx, 3 Izhikevich (the CUDA kernels read it as the ALIF flag and get
-only 0 and 1)."""
+0 LIF, 1 ALIF, 2 AdEx, 3 Izhikevich (kernels_cuda.cu's ``Kind`` enum reads the same four)."""
 
 MAX_RECEPTORS = 4
 """The fused kernels handle up to this many exponential receptors per neuron."""

@@ -1,6 +1,6 @@
 // Native CPU kernels of the Spark engine, called from jitted JAX code through XLA's FFI.
 //
-// Three handlers, each for float32 and float64 (chosen from the buffers' element type):
+// Five handlers, each for float32 and float64 (chosen from the buffers' element type):
 //
 //   spark_propagate  : event-driven synaptic propagation with delays into the ring buffer
 //                      (any neuron model; the neuron update stays in XLA).
@@ -1159,7 +1159,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SparkPlasticStep, plastic_step,
 // ------------------------------------------------------------------ direct entry (no XLA)
 //
 // The chunk of spark_lif_chunk on caller-owned host arrays, one instance, called from
-// Python through ctypes (spark/native/direct.py). Why: in a closed loop at k = 1 the XLA
+// Python through ctypes (spark/direct.py). Why: in a closed loop at k = 1 the XLA
 // executable's dispatch (argument signatures, buffer bookkeeping, seven result arrays)
 // costs more than the step itself. Same checks, same loop, same results; the state arrays
 // are updated in place and *t advances by `steps`. Sizes are element counts.
