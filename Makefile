@@ -5,14 +5,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= results/quick
 
-.PHONY: setup bench test test-slow test-all asv-smoke gate asv-history clean
+.PHONY: setup bench test test-slow test-all docs asv-smoke gate asv-history clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,nest,cuda,ray,brainpy]"
+	$(PY) -m pip install --quiet -e ".[test,nest,cuda,ray,brainpy,docs]"
 	# brian2cuda 1.0a7 declares brian2==2.8.0, but generates and compiles fine with the
 	# brian2 2.9.0 we need for numpy 2.3 (1.0b1 does not import with 2.9.0): so no deps.
 	$(PY) -m pip install --quiet --no-deps brian2cuda==1.0a7
@@ -47,6 +47,11 @@ test-slow: setup
 	$(PYTEST) -m "slow and serial" $(DURATIONS)
 
 test-all: test test-slow
+
+# The documentation site (MkDocs, strict: a broken link or a page left out of the navigation
+# fails): reports/docs/pages plus pages generated from the code (reports/docs/build.py).
+docs: setup
+	$(PY) -m reports.docs.build
 
 # CI's asv smoke run: every benchmark once (--quick) in this environment, on every backend
 # at k = 10 only (SPARK_BENCH_ASV_SMOKE, benchmarks/suite/common.py), so a broken benchmark

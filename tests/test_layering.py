@@ -18,7 +18,7 @@ PACKAGES = ("spark", "adapters", "benchmarks", "reports")
 
 
 LAYER_MODULES = {
-    # layer name (as the README's layout line names it) -> module prefixes; a module belongs
+    # layer name (as the layout page's line names it) -> module prefixes; a module belongs
     # to the layer of its longest matching prefix
     "engine": ("spark",),
     "spec": ("adapters.spec", "adapters.files", "adapters.hardware"),
@@ -30,12 +30,15 @@ LAYER_MODULES = {
 }
 
 
+LAYOUT_PAGE = ROOT / "reports" / "docs" / "pages" / "layout.md"
+
+
 def readme_layers() -> list[str]:
-    """The import order as the README states it: ``engine <- spec <- ... <- command``."""
-    for line in (ROOT / "README.md").read_text().splitlines():
+    """The import order as the layout page states it: ``engine <- spec <- ... <- command``."""
+    for line in LAYOUT_PAGE.read_text().splitlines():
         if line.startswith("Imports point down: "):
             return [name.strip(" `.") for name in line.split(": ", 1)[1].split("<-")]
-    raise AssertionError("README.md: no 'Imports point down: ...' line in the Layout section")
+    raise AssertionError(f"{LAYOUT_PAGE}: no 'Imports point down: ...' line")
 
 
 def project_modules() -> dict[str, tuple[Path, bool]]:
@@ -157,7 +160,7 @@ def test_the_import_graph_has_no_cycle():
 
 def test_imports_point_down_the_readmes_layers():
     """Each module imports only from its own layer or the ones below, in the order the
-    README states (engine <- spec <- adapter <- results <- harness <- report <- command):
+    layout page states (engine <- spec <- adapter <- results <- harness <- report <- command):
     results sit below both the harness and the report, and only the commands import the
     report."""
     order = readme_layers()
