@@ -32,6 +32,9 @@ class BackendEntry:
     load: Callable[[], type[Backend]]
     summary: str
     comparison: str = "exact"  # the comparison class (Backend.comparison)
+    packages: tuple[str, ...] = ()
+    """The distributions whose versions can change what this backend measures: provenance
+    records them and a resumed sweep must match them (benchmarks.provenance)."""
 
 
 def _spark_direct() -> type[Backend]:
@@ -94,10 +97,21 @@ def _brainpy(gpu: bool) -> type[Backend]:
     return BrainPyGpuBackend if gpu else BrainPyBackend
 
 
+SPARK_PACKAGES = ("jax", "jaxlib")
+BRIAN2_PACKAGES = ("brian2", "cython")
+BRIAN2CUDA_PACKAGES = ("brian2", "brian2cuda", "nvidia-curand")
+NEST_PACKAGES = ("nest-simulator",)
+BRAINPY_PACKAGES = ("brainpy", "brainstate", "brainevent", "numba", "jax", "jaxlib")
+
+
 def _entry(name: str, summary: str, load: Callable[[], type[Backend]],
-           comparison: str = "exact", **caps) -> BackendEntry:
+           comparison: str = "exact", packages: tuple[str, ...] = (), **caps) -> BackendEntry:
+    if not packages:
+        family = name.split("-", 1)[0]
+        packages = {"spark": SPARK_PACKAGES, "brian2": BRIAN2_PACKAGES, "nest": NEST_PACKAGES,
+                    "brainpy": BRAINPY_PACKAGES}[family]
     return BackendEntry(name=name, capabilities=Capabilities(**caps), load=load, summary=summary,
-                        comparison=comparison)
+                        comparison=comparison, packages=packages)
 
 
 _ENTRIES = (
@@ -131,10 +145,12 @@ _ENTRIES = (
     _entry("brian2-cpp-relaunch", "Brian2 C++ standalone relaunched per chunk, state carried",
            _brian2_relaunch, closed_loop=True, open_loop=True, **BRIAN2_RELAUNCH),
     _entry("brian2-cuda", "brian2cuda, one resident binary fed through a pipe (needs a GPU)",
-           lambda: _brian2_cuda(True), closed_loop=True, open_loop=True, needs_gpu=True,
+           lambda: _brian2_cuda(True), packages=BRIAN2CUDA_PACKAGES, closed_loop=True,
+           open_loop=True, needs_gpu=True,
            **BRIAN2_CUDA),
     _entry("brian2-cuda-uninterrupted", "brian2cuda standalone project, whole run in one launch "
-           "(open loop, needs a GPU)", lambda: _brian2_cuda(False), closed_loop=False,
+           "(open loop, needs a GPU)", lambda: _brian2_cuda(False),
+           packages=BRIAN2CUDA_PACKAGES, closed_loop=False,
            open_loop=True, needs_gpu=True, **BRIAN2_CUDA),
     _entry("nest", "NEST 3, Prepare once and Run per chunk", lambda: _nest(True),
            closed_loop=True, open_loop=True, threads=True, **NEST),

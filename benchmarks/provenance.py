@@ -14,11 +14,30 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("spark-bench", "jax", "jaxlib", "brian2", "brian2cuda", "numpy", "cython",
-            "nest-simulator", "brainpy", "brainstate", "brainevent", "numba", "pandas",
-            "matplotlib", "asv")
-RESULT_PACKAGES = frozenset(PACKAGES) - {"pandas", "matplotlib", "asv"}
-"""The packages whose version can change what a sweep measures (a resume must match them)."""
+CORE_PACKAGES = ("spark-bench", "numpy", "jax", "jaxlib")
+"""What every sweep runs on, whatever its backends (the input stream, the spec, Spark)."""
+REPORT_PACKAGES = ("pandas", "matplotlib", "asv")
+"""Recorded, but they draw results rather than measure them."""
+
+
+@cache
+def packages() -> tuple[str, ...]:
+    """Every package provenance records: the core, each backend's own (its registry
+    entry's ``packages``, so a new backend cannot be half-added) and the report's. The
+    registry is imported here, not at module level: it imports JAX (Spark's tables), and
+    reading results must not."""
+    from adapters.registry import BACKENDS
+
+    return tuple(dict.fromkeys((*CORE_PACKAGES,
+                                *(p for e in BACKENDS.values() for p in e.packages),
+                                *REPORT_PACKAGES)))
+
+
+def result_packages() -> frozenset[str]:
+    """The packages whose version can change what a sweep measures (a resume must match)."""
+    return frozenset(packages()) - set(REPORT_PACKAGES)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -170,7 +189,7 @@ def device_fields(backend: str) -> dict[str, str]:
 
 def versions() -> dict[str, str]:
     found = {}
-    for name in PACKAGES:
+    for name in packages():
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -156,7 +156,7 @@ class _ClusterRun:
         self.after_reference: dict[tuple[int, str], list[Unit]] = defaultdict(list)
         self.expected = {"git_commit": provenance.git_commit(provenance.ROOT),
                          "versions": {k: v for k, v in provenance.versions().items()
-                                      if k in provenance.RESULT_PACKAGES}}
+                                      if k in provenance.result_packages()}}
         self.records: list[dict] = []
 
     # ------------------------------------------------------------------ scheduling

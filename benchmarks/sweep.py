@@ -82,7 +82,7 @@ class SweepConfig:
         return {"settings": settings,
                 "spec_digest": content_digest(load_spec(self.network)),
                 "versions": {name: version for name, version in provenance.versions().items()
-                             if name in provenance.RESULT_PACKAGES},
+                             if name in provenance.result_packages()},
                 "git_commit": provenance.git_commit(provenance.ROOT)}
 
     def sweep_id(self) -> str:

@@ -232,3 +232,14 @@ def test_refusals_come_from_the_spec_before_anything_runs():
     assert cuda.refusal(spec, gpu=True) is None
     assert cuda.closed_loop  # the resident binary (a device-side input buffer per chunk)
     assert not registry.BACKENDS["brian2-cuda-uninterrupted"].capabilities.closed_loop
+
+
+@pytest.mark.parametrize("name", list(registry.BACKENDS))
+def test_every_backends_packages_are_in_the_provenance(name):
+    """A backend's simulator versions are recorded, and a resume must match them, because its
+    registry entry names them (no second list to forget)."""
+    from benchmarks import provenance
+
+    entry = registry.BACKENDS[name]
+    assert entry.packages and set(entry.packages) <= provenance.result_packages()
+    assert entry.summary and entry.comparison in ("exact", "native")
