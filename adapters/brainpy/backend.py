@@ -22,7 +22,7 @@ import numpy as np
 from ..base import (Backend, BackendFailed, BackendOptions, BackendUnavailable, BuildReport,
                     Capabilities, ChunkInput, check_supported, sorted_spikes)
 from ..spec.materialise import MaterialisedNetwork
-from .plan import FEATURES, Connection, check, connections
+from .plan import FEATURES, Connection, check, connections, groups
 
 
 def import_brainpy(backend: str):
@@ -37,9 +37,13 @@ def import_brainpy(backend: str):
 
 
 def build_network(bp, bm, net: MaterialisedNetwork, record: bool):
-    """The network as a ``bp.DynSysGroup`` written the way BrainPy's E/I examples write it."""
-    conns = connections(net)
-    readouts = tuple(net.spec.readout_names)
+    """The network as a ``bp.DynSysGroup`` written the way BrainPy's E/I examples write it:
+    one ``LifRef`` per group of populations that share their parameters (:func:`.groups`),
+    one projection per source, target, receptor and delay."""
+    grouped = groups(net)
+    conns = connections(net, grouped)
+    by_group = {g.name: g for g in grouped}
+    member = {m.name: (g.name, m) for g in grouped for m in g.members}
 
     from brainpy.dyn.projections.align_post import align_post_add_bef_update
 
@@ -47,21 +51,20 @@ def build_network(bp, bm, net: MaterialisedNetwork, record: bool):
         def __init__(self):
             super().__init__()
             self.pops = bm.NodeDict()  # containers BrainPy walks (reset, state collection)
-            for pop in net.populations:
-                m = pop.model
-                self.pops[pop.name] = bp.dyn.LifRef(
-                    pop.size, V_rest=m.v_rest, V_reset=m.v_reset, V_th=m.v_thresh, tau=m.tau_m,
+            for g in grouped:
+                m = g.model
+                self.pops[g.name] = bp.dyn.LifRef(
+                    g.size, V_rest=m.v_rest, V_reset=m.v_reset, V_th=m.v_thresh, tau=m.tau_m,
                     tau_ref=m.t_ref, R=1.0, method="exp_auto",
-                    V_initializer=bm.asarray(pop.initial["v"]))
-            self.offsets = {pop.name: pop.model.i_offset for pop in net.populations}
+                    V_initializer=bm.asarray(g.initial["v"]))
             self.inp = bp.dyn.InputGroup(net.n_inputs)
-            groups = {**self.pops, net.input_name: self.inp}
+            sources = {**self.pops, net.input_name: self.inp}
             self.receptors: dict = {}
-            self.projs = bm.NodeList([self._projection(c, groups) for c in conns])
-            self.drives = [self._drive(d) for d in net.drives]  # callables, one per drive
+            self.projs = bm.NodeList([self._projection(c, sources) for c in conns])
+            self.drives = [self._drive(g.name, d) for g in grouped for d in g.drives]
             self.initial_g = []  # (Expon, initial g): the spec's initial receptor values
             for (target, index), (desc, out) in self.receptors.items():
-                initial = net.population(target).initial.get(f"g{index}")
+                initial = by_group[target].initial.get(f"g{index}")
                 if initial is not None:
                     syn, _ = align_post_add_bef_update(None, desc, out, self.pops[target], "")
                     self.initial_g.append((syn, bm.asarray(initial)))
@@ -73,11 +76,11 @@ def build_network(bp, bm, net: MaterialisedNetwork, record: bool):
             for syn, initial in self.initial_g:
                 syn.g.value = initial
 
-        def _projection(self, c: Connection, groups: dict):
+        def _projection(self, c: Connection, sources: dict):
             comm = bp.dnn.EventCSRLinear(
                 bp.conn.CSRConn(c.indices, c.indptr)(c.pre_size, c.post_size),
                 c.weight if np.isscalar(c.weight) else bm.asarray(c.weight))
-            pre, post = groups[c.source], groups[c.target]
+            pre, post = sources[c.source], sources[c.target]
             delay = c.delay_ms if c.delay_ms > 0 else None
             if c.synapse == "delta":
                 return bp.dyn.FullProjDelta(pre, delay, comm, post)
@@ -86,33 +89,39 @@ def build_network(bp, bm, net: MaterialisedNetwork, record: bool):
                                               post=post)
 
         def _receptor(self, target: str, index: int, kind: str):
-            """One (synapse, output) description per receptor of ``target``, made once, so
-            that BrainPy merges every projection and drive into it into one variable."""
+            """One (synapse, output) description per receptor of group ``target``, made
+            once, so that BrainPy merges every projection and drive into it into one
+            variable."""
             key = (target, index)
             if key not in self.receptors:
-                pop = net.population(target)
-                syn = bp.dyn.Expon.desc(pop.size, tau=float(pop.receptor_taus[index]))
-                e_rev = pop.receptor_reversals[index]
+                g = by_group[target]
+                syn = bp.dyn.Expon.desc(g.size, tau=float(g.receptor_taus[index]))
+                e_rev = g.receptor_reversals[index]
                 out = (bp.dyn.COBA.desc(E=float(e_rev)) if kind == "conductance"
                        else bp.dyn.CUBA.desc())
                 self.receptors[key] = (syn, out)
             return self.receptors[key]
 
-        def _drive(self, drive):
-            """A drive into V as a delta half-projection (BrainPy applies delta inputs
-            after the integration and drops them while refractory, as the spec's delta
-            synapses); into a receptor, a ``PoissonInput`` adding to its merged variable."""
-            post = self.pops[drive.target]
+        def _drive(self, target: str, drive):
+            """A drive of every neuron of group ``target`` (its members receive the same
+            drives): into V a delta half-projection (BrainPy applies delta inputs after the
+            integration and drops them while refractory, as the spec's delta synapses);
+            into a receptor a ``PoissonInput`` adding to its merged variable."""
+            post = self.pops[target]
             syn, spec = drive.spec.synapse, drive.spec
             if syn.kind == "delta":
                 proj = bp.dyn.HalfProjDelta(bp.dnn.OneToOne(post.num, spec.weight), post)
                 p = spec.rate * net.dt / 1e3
                 return lambda: proj(bm.random.binomial(spec.n_sources, p, post.num)
                                     .astype(bm.float_))
-            desc, out = self._receptor(drive.target, drive.receptor_index, syn.kind)
+            desc, out = self._receptor(target, drive.receptor_index, syn.kind)
             g, _ = align_post_add_bef_update(None, desc, out, post, f"drive_{drive.name}")
             return bp.dyn.PoissonInput(g.g, num_input=spec.n_sources, freq=spec.rate,
                                        weight=spec.weight)
+
+        def _spikes(self, name: str):
+            group, m = member[name]
+            return self.pops[group].spike.value[m.start:m.stop]
 
         def update(self, x):
             for proj in self.projs:
@@ -120,11 +129,11 @@ def build_network(bp, bm, net: MaterialisedNetwork, record: bool):
             for drive in self.drives:
                 drive()
             self.inp(x)
-            for name, pop in self.pops.items():
-                pop(self.offsets[name])
+            for g in grouped:
+                self.pops[g.name](g.model.i_offset)
             if record:
-                return tuple(self.pops[p.name].spike.value for p in net.populations)
-            return bm.stack([self.pops[r].spike.value.sum() for r in readouts])
+                return tuple(self._spikes(p.name) for p in net.populations)
+            return bm.stack([self._spikes(r).sum() for r in net.spec.readout_names])
 
     return Network()
 

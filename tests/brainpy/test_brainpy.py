@@ -27,24 +27,55 @@ def test_brainpy_labels_are_native_and_the_gpu_one_needs_a_gpu():
     assert not BACKENDS["brainpy"].capabilities.needs_gpu
 
 
-def test_each_projection_is_its_synapses_in_csr_one_per_delay():
-    """tiny's projections have delays of 1-3 steps: one BrainPy projection per delay, each
-    delay one step less than the spec's (BrainPy reads before the update), and the CSR
-    matrices hold exactly the spec's synapses with their weights."""
-    net = _net("tiny")
-    conns = connections(net)
-    for proj in net.projections:
-        mine = [c for c in conns if c.name == proj.name or c.name.startswith(proj.name + "_d")]
-        assert len(mine) == np.unique(proj.delay_steps).size
-        got = set()
-        for c in mine:
-            steps = round(c.delay_ms / net.dt) + 1
-            rows = np.repeat(np.arange(c.pre_size), np.diff(c.indptr))
-            weights = np.broadcast_to(c.weight, c.indices.shape)
-            got |= {(int(i), int(j), float(w), steps) for i, j, w in zip(rows, c.indices, weights)}
-        want = {(int(i), int(j), float(w), int(d)) for i, j, w, d in
-                zip(proj.pre, proj.post, proj.weight, proj.delay_steps)}
-        assert got == want and len(got) == proj.n_synapses
+def _synapses_back(net, grouped, conns):
+    """The BrainPy projections' synapses in spec terms: (source, target, pre, post, w, delay
+    steps), mapping group indices back to the member populations."""
+    spans = {g.name: [(m.name, m.start, m.stop) for m in g.members] for g in grouped}
+    spans[net.input_name] = [(net.input_name, 0, net.n_inputs)]
+
+    def local(group, index):
+        return next((name, index - a) for name, a, b in spans[group] if a <= index < b)
+
+    out = set()
+    for c in conns:
+        rows = np.repeat(np.arange(c.pre_size), np.diff(c.indptr))
+        weights = np.broadcast_to(c.weight, c.indices.shape)
+        steps = round(c.delay_ms / net.dt) + 1
+        for i, j, w in zip(rows, c.indices, weights):
+            (src, pre), (dst, post) = local(c.source, int(i)), local(c.target, int(j))
+            out.add((src, dst, pre, post, float(w), steps))
+    return out
+
+
+@pytest.mark.parametrize("name", ["tiny", "cuba_small", "brunel2000_small"])
+def test_the_brainpy_projections_hold_exactly_the_specs_synapses(name):
+    """Grouped populations and merged projections (one per source, target, receptor and
+    delay, each delay one step less than the spec's: BrainPy reads before the update) hold
+    every synapse of the spec with its weight and delay, and nothing else."""
+    from adapters.brainpy.plan import groups
+
+    net = _net(name)
+    grouped = groups(net)
+    conns = connections(net, grouped)
+    want = {(p.spec.source, p.spec.target, int(i), int(j), float(w), int(d))
+            for p in net.projections
+            for i, j, w, d in zip(p.pre, p.post, p.weight, p.delay_steps)}
+    assert _synapses_back(net, grouped, conns) == want
+    assert sum(c.indices.size for c in conns) == net.n_synapses
+
+
+def test_populations_that_share_their_parameters_are_one_group():
+    """paper8's 8 pools (equal LIF parameters) are one LifRef of 8192 neurons with 12
+    projections (72 spec projections; 472 BrainPy projections when each pool was its own
+    group); tiny's pools differ in their receptors and stay apart."""
+    from adapters.brainpy.plan import groups
+
+    paper8 = _net("paper8")
+    (group,) = groups(paper8)
+    assert group.size == 8192 and [m.name for m in group.members] == [f"pool{i}" for i in range(8)]
+    assert len(connections(paper8)) == 12 and len(paper8.projections) == 72
+    assert [g.name for g in groups(_net("tiny"))] == ["a", "b"]
+    assert [g.name for g in groups(_net("cuba_small"))] == ["exc+inh"]
 
 
 def test_equal_weights_are_one_scalar_as_brainpys_examples_write_them():
