@@ -422,10 +422,13 @@ def cmd_validate_native(args: argparse.Namespace) -> int:
     and ISI CV over ``--seeds`` instances, each native backend against the exact
     reference's seed-to-seed spread; exit 1 when a statistic fails."""
     from adapters.base import BackendFailed, BackendOptions, BackendUnavailable, UnsupportedSpec
-    from adapters.registry import entry, load_backend
+    from adapters.registry import BACKENDS, NATIVE_BACKENDS, entry, load_backend
 
     from .fidelity import activity
     from .native_fidelity import format_checks, judge
+
+    if args.backends is None:
+        args.backends = tuple(n for n in NATIVE_BACKENDS if not BACKENDS[n].capabilities.needs_gpu)
     from .protocol import record_open_loop_spikes
 
     spec = load_spec(args.network).overridden(dtype=args.dtype, duration=args.duration)
@@ -589,8 +592,10 @@ def build_parser() -> argparse.ArgumentParser:
     nat = sub.add_parser("validate-native", help="native class: rates and ISI CV over seeds "
                                                  "against the exact class's spread")
     nat.add_argument("network", help="built-in name or spec file")
-    nat.add_argument("--backends", type=_name_list, default=("nest-native",),
-                     help="native-class backends (default: nest-native)")
+    nat.add_argument("--backends", type=_name_list, default=None,
+                     help="native-class backends (default: every one that runs on a CPU, "
+                          "nest-native and brainpy; one not installed is skipped with the "
+                          "reason)")
     nat.add_argument("--reference", default="spark-native",
                      help="exact-class reference (default: spark-native, spike-identical to "
                           "Brian2 in float64 and with no build per seed)")
