@@ -155,8 +155,8 @@ def test_validate_native_passes_brunel_and_names_each_statistic(capsys):
     pytest.importorskip("nest", reason="NEST is not installed (pip install -e '.[nest]')")
     from benchmarks.cli import main
 
-    code = main(["validate-native", "brunel2000_small", "--dtype", "float64",
-                 "--duration", "200", "--seeds", "5"])
+    code = main(["validate-native", "brunel2000_small", "--backends", "nest-native",
+                 "--dtype", "float64", "--duration", "200", "--seeds", "5"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.count("PASS") == 4 and "4 of 4 statistics pass" in out
