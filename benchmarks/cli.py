@@ -29,6 +29,17 @@ from .terminal import printable
 # --------------------------------------------------------------------------- spec
 
 
+def _dropped_defaults(sim) -> str:
+    """Say which default k were left out because they do not divide the run's steps."""
+    from adapters.spec.model import DEFAULT_TIMESTEPS, default_timesteps
+
+    kept = default_timesteps(sim.dt, sim.duration)
+    if tuple(sim.timesteps) != kept or kept == DEFAULT_TIMESTEPS:
+        return ""
+    dropped = [k for k in DEFAULT_TIMESTEPS if k not in kept]
+    return f" (the defaults that divide {sim.n_steps} steps; not {', '.join(map(str, dropped))})"
+
+
 def describe_spec(spec: NetworkSpec, with_synapses: bool = True, source: str = "<spec>",
                   max_memory: float | None = None) -> str:
     """A readable summary: populations, input, projections with synapse counts, and the
@@ -39,7 +50,8 @@ def describe_spec(spec: NetworkSpec, with_synapses: bool = True, source: str = "
     lines = [
         f"network {spec.name}: {printable(spec.description)}".rstrip(": "),
         f"  dt {sim.dt} ms, duration {sim.duration} ms ({sim.n_steps} steps), dtype {sim.dtype}, "
-        f"k in {list(sim.timesteps)}, seed {sim.seed}, input seed {sim.input_seed}",
+        f"k in {list(sim.timesteps)}{_dropped_defaults(sim)}, seed {sim.seed}, "
+        f"input seed {sim.input_seed}",
         "populations:",
     ]
     for pop in spec.populations:

@@ -788,19 +788,40 @@ class Projection:
     plasticity: Plasticity | None = None
 
 
+DEFAULT_TIMESTEPS = (1, 10, 100, 1000, 10000)
+"""The execution timesteps a spec sweeps when it names none (those that divide its run)."""
+
+
+def default_timesteps(dt: float, duration: float) -> tuple[int, ...]:
+    """The :data:`DEFAULT_TIMESTEPS` that divide the run's ``duration / dt`` steps (all of
+    them where the step count is not a positive whole number yet: validation says why)."""
+    try:
+        n_steps = round(duration / dt)
+    except (TypeError, ZeroDivisionError, ValueError, OverflowError):
+        return DEFAULT_TIMESTEPS
+    if not isinstance(n_steps, int) or n_steps < 1:
+        return DEFAULT_TIMESTEPS
+    return tuple(k for k in DEFAULT_TIMESTEPS if n_steps % k == 0) or (1,)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Simulation:
     """Run settings: ``dt`` and ``duration`` in ms; ``timesteps`` are the execution
-    timesteps k swept by default (each must divide the number of steps); ``seed`` is the
-    first network-instance seed (instance i uses ``seed + i``); ``input_seed`` fixes the
-    input spikes."""
+    timesteps k swept by default (each must divide the number of steps; when not given,
+    those of :data:`DEFAULT_TIMESTEPS` that divide the run's steps, so a spec that sets
+    only dt and duration is valid); ``seed`` is the first network-instance seed (instance
+    i uses ``seed + i``); ``input_seed`` fixes the input spikes."""
 
     dt: float = 0.1
     duration: float = 1000.0
-    timesteps: tuple[int, ...] = (1, 10, 100, 1000, 10000)
+    timesteps: tuple[int, ...] | None = None
     dtype: DType = "float32"
     seed: int = 1
     input_seed: int = 12345
+
+    def __post_init__(self) -> None:
+        if self.timesteps is None:
+            object.__setattr__(self, "timesteps", default_timesteps(self.dt, self.duration))
 
     @property
     def n_steps(self) -> int:
