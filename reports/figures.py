@@ -42,9 +42,14 @@ _STYLES: Mapping[str, tuple[str, str, object]] = MappingProxyType({
     "brian2-numpy": ("#E69F00", "P", (0, (5, 2, 1, 2, 1, 2))),
     "brian2-cuda": ("#000000", "X", (0, (1, 1))),
     "nest": ("#999999", "*", (0, (3, 1, 1, 1))),
+    # native class: the exact sibling's colour (NEST) or one of its own (BrainPy), a marker
+    # of its own and a dotted line
+    "nest-native": ("#999999", "d", (0, (1, 2))),
+    "brainpy": ("#882255", "h", (0, (1, 2))),
     # GPU backends: their CPU sibling's colour, another marker, a dash-dot-dot line
     "spark-gpu": ("#0072B2", "H", (0, (3, 1, 1, 1, 1, 1))),
     "spark-native-gpu": ("#56B4E9", "8", (0, (3, 1, 1, 1, 1, 1))),
+    "brainpy-gpu": ("#882255", ">", (0, (3, 1, 1, 1, 1, 1))),
 })
 _OPEN_STYLES: Mapping[str, tuple[str, object]] = MappingProxyType({
     # dashed horizontal lines of open-loop best cases

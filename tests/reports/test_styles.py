@@ -19,8 +19,11 @@ KNOWN = {
     "brian2-numpy": ("#E69F00", "P", (0, (5, 2, 1, 2, 1, 2))),
     "brian2-cuda": ("#000000", "X", (0, (1, 1))),
     "nest": ("#999999", "*", (0, (3, 1, 1, 1))),
+    "nest-native": ("#999999", "d", (0, (1, 2))),
+    "brainpy": ("#882255", "h", (0, (1, 2))),
     "spark-gpu": ("#0072B2", "H", (0, (3, 1, 1, 1, 1, 1))),
     "spark-native-gpu": ("#56B4E9", "8", (0, (3, 1, 1, 1, 1, 1))),
+    "brainpy-gpu": ("#882255", ">", (0, (3, 1, 1, 1, 1, 1))),
 }
 KNOWN_OPEN = {
     "brian2-cpp-uninterrupted": ("#333333", (0, (6, 3))),
@@ -87,3 +90,14 @@ def test_gpu_lines_are_thicker_and_unknown_gpu_backends_dash_dot_dot():
     # brian2cuda's open loop is dashed like the normaliser's line
     assert figures.open_style("brian2-cuda-uninterrupted")[1] == figures.open_style(
         "brian2-cpp-uninterrupted")[1]
+
+
+def test_every_registered_backend_has_a_style_of_its_own():
+    """A new backend gets a fixed style, not a hashed fallback that may repeat another's."""
+    from adapters.registry import BACKENDS
+
+    for name, entry in BACKENDS.items():
+        table = figures._STYLES if entry.capabilities.closed_loop else figures._OPEN_STYLES
+        assert name in table, f"{name}: add its style to reports/figures.py"
+    closed = [v for n, v in figures._STYLES.items()]
+    assert len(set(closed)) == len(closed)
