@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from benchmarks.results import load_rows
 root = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/peers")
-PAIRS = [("brian2-runtime-run-per-chunk", "brian2-runtime"), ("nest", "nest-native"),
+PAIRS = [("brian2-runtime-run-per-chunk", "brian2-runtime"), ("brian2-numpy", "brian2-runtime"), ("nest", "nest-native"),
          ("brainpy", "spark-native"), ("brainpy", "brian2-cpp"), ("brian2-cpp", "spark-native")]
 print("| network | dtype | ratio (slower / faster label, medians) | k = 1 | k = 10 | k = 100 | k = 1000 |")
 print("|---|---|---|---:|---:|---:|---:|")
@@ -18,6 +18,10 @@ for dtype in ("float64", "float32"):
         again = root / f"{net}-{dtype}-brainpy"
         if (again / "cells").exists():
             rows = pd.concat([rows[rows.backend != "brainpy"], load_rows(again)], ignore_index=True)
+        numpy_dir = root / f"{net}-{dtype}-numpy"  # brian2-numpy, measured after the others
+        if (numpy_dir / "cells").exists():
+            import pandas as pd
+            rows = pd.concat([rows, load_rows(numpy_dir)], ignore_index=True)
         loop = rows[(rows.phase == "loop") & rows.status.isin(["ok", "truncated"])]
         med = lambda b, k: np.median((lambda r: (r.seconds / r.sim_seconds).to_numpy())(loop[(loop.backend == b) & (loop.k == k)]) if len(loop[(loop.backend == b) & (loop.k == k)]) else np.nan)
         for a, b in PAIRS:

@@ -17,6 +17,10 @@ for dtype in ("float64", "float32"):
         if (again / "cells").exists():
             import pandas as pd
             rows = pd.concat([rows[rows.backend != "brainpy"], load_rows(again)], ignore_index=True)
+        numpy_dir = root / f"{net}-{dtype}-numpy"  # brian2-numpy, measured after the others
+        if (numpy_dir / "cells").exists():
+            import pandas as pd
+            rows = pd.concat([rows, load_rows(numpy_dir)], ignore_index=True)
         out += [f"\n### {net}, {dtype}\n", "| label | class | loop | k = 1 | k = 10 | k = 100 | k = 1000 |",
                 "|---|---|---|---:|---:|---:|---:|"]
         for backend in dict.fromkeys(rows.backend):
