@@ -8,8 +8,9 @@ What BrainPy 2.8's own E/I examples and docs write, and what we follow (the ``EI
 * populations with the same neuron parameters, receptors and drives as one
   ``bp.dyn.LifRef`` group (``method='exp_auto'``: exponential Euler, spike when
   ``V >= V_th``, refractory by ``t - t_last_spike <= tau_ref``) with the spec's parameters,
-  ``R = 1`` and the spec's ``i_offset`` as its constant input: BrainPy's ``EINet`` examples
-  write E and I as one group where their parameters agree, and every projection into or
+  ``R = 1`` and the spec's ``i_offset`` as its constant input: the ``EINet`` of
+  ``HalfProjAlignPostMg``'s and ``VanillaProj``'s docstrings is one ``LifRef(4000)`` for E
+  and I, and every projection into or
   out of a group is then one operator call per step instead of one per population pair
   (paper8's 72 projections were 472 BrainPy projections, 23 ms a step, before grouping);
 * a current synapse: ``bp.dyn.Expon.desc(tau=tau_syn)`` + ``bp.dyn.CUBA.desc()``; a
