@@ -56,7 +56,9 @@ def test_an_edited_spec_is_not_resumed_into_the_same_directory(tmp_path, cache):
     edited = _run(out, cache, str(spec))
     assert edited.returncode == 2, edited.stderr[-2000:]
     message = edited.stderr.strip().splitlines()[-1]
-    assert "spec content digest" in message and "another --out" in message
+    # the refusal names the field that changed (not two digests)
+    assert "spec fields populations[a].size: 40 there, 400 now" in message
+    assert "another --out" in message
     assert "Traceback" not in edited.stderr
     assert set(load_rows(out).sweep_id) == {json.loads((out / "provenance.json").read_text())["sweep_id"]}
 
