@@ -150,7 +150,7 @@ class BrainPyBackend(Backend):
     def __init__(self) -> None:
         self._model = None
         self._net: MaterialisedNetwork | None = None
-        self._runners: dict[int, object] = {}
+        self._run = None
         self._step = 0
         self._record = False
         self._spikes: dict[str, tuple[list, list]] = {}
@@ -183,6 +183,7 @@ class BrainPyBackend(Backend):
             raise BackendFailed(self.name, f"BrainPy rejected the network: {err}") from None
         construct = time.perf_counter() - start
         self._bm, self._model, self._net = bm, model, net
+        self._run = self._chunk_program()
         self._record = options.record_spikes
         self._spikes = {p.name: ([], []) for p in net.populations}
         k = int(min(net.spec.simulation.timesteps, default=1))
@@ -197,15 +198,15 @@ class BrainPyBackend(Backend):
                   f"projection(s); {net.dtype} on {self.device}; first chunk (k={k}, compile "
                   f"included) {compiled:.3f} s")
 
-    def _runner(self, k: int):
-        if k not in self._runners:
-            model, bm = self._model, self._bm
+    def _chunk_program(self):
+        """One jitted ``for_loop`` over the chunk's steps; JAX compiles it once per k (the
+        shape of its inputs) and keeps each."""
+        model, bm = self._model, self._bm
 
-            def chunk(steps, xs):
-                return bm.for_loop(model.step_run, (steps, xs))
+        def chunk(steps, xs):
+            return bm.for_loop(model.step_run, (steps, xs))
 
-            self._runners[k] = bm.jit(chunk)
-        return self._runners[k]
+        return bm.jit(chunk)
 
     def reset(self) -> None:
         if self._model is None:
@@ -223,17 +224,15 @@ class BrainPyBackend(Backend):
         steps = bm.arange(self._step, self._step + k)
         # InputGroup's delay holds floats (BrainPy's place holder), so spikes enter as 0/1
         xs = bm.asarray(np.asarray(chunk.spikes, dtype=self._net.dtype))
-        out = self._runner(k)(steps, xs)
+        out = self._run(steps, xs)
         if self._record:
-            counts = []
+            totals = {}
             for pop, spikes in zip(self._net.populations, out):
-                s = np.asarray(spikes)  # (k, size) bool, on the host
-                t, i = np.nonzero(s)
+                t, i = np.nonzero(np.asarray(spikes))  # (k, size) bool, on the host
                 self._spikes[pop.name][0].append(t + self._step)
                 self._spikes[pop.name][1].append(i)
-            by_name = {p.name: np.asarray(o).sum() for p, o in zip(self._net.populations, out)}
-            counts = [by_name[r] for r in self._net.spec.readout_names]
-            result = np.asarray(counts, dtype=np.int64)
+                totals[pop.name] = t.size
+            result = np.asarray([totals[r] for r in self._net.spec.readout_names], dtype=np.int64)
         else:
             result = np.asarray(out).sum(axis=0).astype(np.int64)  # (k, readouts) -> host
         self._step += k
@@ -246,7 +245,7 @@ class BrainPyBackend(Backend):
 
     def close(self) -> None:
         self._model = None
-        self._runners = {}
+        self._run = None
 
 
 class BrainPyGpuBackend(BrainPyBackend):
